@@ -1,0 +1,89 @@
+/* handle.h: held fds for directories and files, their identity, safe opens.
+ * Private to the library. Every system call on a tree lives behind this file
+ * or meta.h, so a port touches few files.
+ *
+ * Rules kept here: a directory is always opened by one name relative to its
+ * parent's fd with O_NOFOLLOW; a re-open checks (dev, ino) and refuses a
+ * different directory; nothing here takes a path string into a tree.
+ */
+#ifndef TU_HANDLE_H
+#define TU_HANDLE_H
+#ifndef TU_INTERNAL
+#error "handle.h is private to libtreeutils; include treeutils.h"
+#endif
+
+#include "treeutils.h"
+#include <sys/stat.h>
+
+/* What we know of an open directory or file. */
+struct tu_ident {
+	dev_t dev;
+	ino_t ino;
+	uint64_t mnt_id;	/* 0 when the kernel cannot say */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	bool mount_root;	/* the root of a mount (bind mounts too) */
+	bool immutable;		/* chattr +i, when the filesystem tells */
+	bool append;		/* chattr +a, when the filesystem tells */
+};
+
+static inline bool tu_ident_same(const struct tu_ident *a, const struct tu_ident *b)
+{
+	return a->dev == b->dev && a->ino == b->ino;
+}
+
+/* Flags every directory open uses. O_NONBLOCK keeps a FIFO swapped in by a
+   racer from blocking us (O_DIRECTORY refuses it first anyway). */
+#define TU_DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+
+/* Identity of an open fd (statx on the fd itself). */
+int tu_ident_fd(int fd, struct tu_ident *id);
+/* Identity of NAME in DIRFD, not following a symlink. */
+int tu_ident_at(int dirfd, const char *name, struct tu_ident *id);
+
+/* Open directory NAME in DIRFD; fill ID. Returns the fd or -errno; -ELOOP or
+   -ENOTDIR when NAME is not (or no longer) a directory. */
+int tu_dir_open_at(int dirfd, const char *name, struct tu_ident *id);
+
+/* As tu_dir_open_at, but if the directory cannot be read or searched and we
+   own it, add u+rwx through a held O_PATH fd (never by path) and open it.
+   *OLD_MODE gets the mode it had before, or (mode_t)-1 if unchanged. */
+int tu_dir_open_forced(int dirfd, const char *name, struct tu_ident *id, mode_t *old_mode);
+
+/* Re-open the parent of the open directory CHILD_FD through "..", and
+   refuse with -ESTALE unless it is EXPECT. */
+int tu_dir_reopen_parent(int child_fd, const struct tu_ident *expect);
+/* Re-open NAME in DIRFD and refuse with -ESTALE unless it is EXPECT. */
+int tu_dir_reopen_at(int dirfd, const char *name, const struct tu_ident *expect);
+
+/* If we own the open directory FD, add u+rwx to its mode. Returns 0 if it
+   changed, -EPERM if not ours, -errno on failure. */
+int tu_dir_make_writable(int fd);
+
+/* True if NAME in DIRFD is a directory now (used for DT_UNKNOWN). */
+bool tu_is_dir_at(int dirfd, const char *name);
+
+/* Can this process delete entries in the open directory FD (write and
+   search permission, honouring ACLs and capabilities)? 0 or -errno. */
+int tu_dir_access_write(int fd);
+
+/* Open the directory that holds the last component of PATH, following
+   symlinks in the leading part as any tool does. *LAST points into a copy
+   stored in BUF (size LEN) with trailing slashes removed. Returns the fd or
+   -errno. The last component may be "", "." or ".."; callers check. */
+int tu_open_parent(const char *path, char *buf, size_t len, const char **last);
+
+/* renameat2 with RENAME_NOREPLACE, falling back to link-free checks when the
+   filesystem lacks it. */
+int tu_rename_noreplace(int olddirfd, const char *oldname, int newdirfd, const char *newname);
+
+/* Rename NAME in DIRFD to a fresh TU_TMP_PREFIX name in NEWDIRFD; the new name
+   is written to OUT (TU_TMP_NAME_MAX bytes). 0 or -errno. */
+#define TU_TMP_NAME_MAX (sizeof(TU_TMP_PREFIX) + TU_TMP_HEX + 1)
+int tu_rename_to_tmp(int dirfd, const char *name, int newdirfd, char *out);
+
+/* Monotonic seconds. */
+double tu_now(void);
+
+#endif

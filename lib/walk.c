@@ -1,0 +1,640 @@
+/* walk.c: the traversal engine (see walk.h for the contract).
+ *
+ * Iterative, never recursive: directories wait on a LIFO work stack, which
+ * keeps the walk depth-first (memory bounded by depth times width) and lets
+ * N workers take one directory each. A directory's leave() runs on whichever
+ * worker finishes its last child.
+ *
+ * This file must never follow a symlink, never build a path for a system
+ * call, and never hold more directory fds than the budget allows (except
+ * the few pinned by running workers).
+ */
+#define TU_INTERNAL
+#include "walk.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define DENTS_BUF (1 << 20)
+
+struct walk;
+
+struct tu_walk_dir {
+	struct walk *w;
+	struct tu_walk_dir *parent;
+	struct tu_walk_dir *lru_prev, *lru_next;	/* open and unpinned */
+	struct tu_walk_dir *stack_next;
+	int fd;				/* -1 while closed (budget) */
+	int pins;			/* under w->lock */
+	bool in_lru;
+	bool entered;
+	bool aborted;
+	bool is_mount;
+	_Atomic int pending;		/* 1 while reading + children not left */
+	_Atomic uint32_t flags;
+	int depth;
+	mode_t forced_mode;
+	struct tu_ident id;
+	void *slot;
+	size_t namelen;
+	char name[];
+};
+
+struct walk {
+	const struct tu_walk_opts *o;
+	const struct tu_walk_ops *ops;
+	void *ctx;
+	const char *root_path;
+	struct tu_walk_dir *root;
+
+	pthread_mutex_t lock;		/* stack, live, fd budget, LRU, pins */
+	pthread_cond_t cond;
+	struct tu_walk_dir *stack;
+	long live;
+	int open_fds;
+	int budget;
+	struct tu_walk_dir *lru_head;	/* least recently used */
+	struct tu_walk_dir *lru_tail;
+
+	pthread_mutex_t err_lock;	/* error() is never called twice at once */
+	_Atomic bool stop;
+	int start_err;
+};
+
+struct worker_buf {
+	char *dents;
+	struct tu_dirent *ents;
+	size_t nents_max;
+};
+
+/* ---- nodes, LRU and the fd budget (all under w->lock) ------------------- */
+
+static struct tu_walk_dir *node_new(struct walk *w, struct tu_walk_dir *parent,
+				    const char *name, size_t len)
+{
+	struct tu_walk_dir *d = calloc(1, sizeof *d + len + 1);
+	if (!d)
+		return NULL;
+	d->w = w;
+	d->parent = parent;
+	d->fd = -1;
+	d->forced_mode = (mode_t)-1;
+	d->depth = parent ? parent->depth + 1 : 0;
+	d->namelen = len;
+	memcpy(d->name, name, len);
+	d->name[len] = '\0';
+	return d;
+}
+
+static void lru_remove(struct walk *w, struct tu_walk_dir *d)
+{
+	if (!d->in_lru)
+		return;
+	if (d->lru_prev)
+		d->lru_prev->lru_next = d->lru_next;
+	else
+		w->lru_head = d->lru_next;
+	if (d->lru_next)
+		d->lru_next->lru_prev = d->lru_prev;
+	else
+		w->lru_tail = d->lru_prev;
+	d->lru_prev = d->lru_next = NULL;
+	d->in_lru = false;
+}
+
+static void lru_append(struct walk *w, struct tu_walk_dir *d)
+{
+	d->lru_prev = w->lru_tail;
+	d->lru_next = NULL;
+	if (w->lru_tail)
+		w->lru_tail->lru_next = d;
+	else
+		w->lru_head = d;
+	w->lru_tail = d;
+	d->in_lru = true;
+}
+
+/* Close least recently used directories until one more fits the budget.
+   Pinned directories are never in the LRU, so they stay open. */
+static void make_room_locked(struct walk *w)
+{
+	while (w->open_fds >= w->budget && w->lru_head) {
+		struct tu_walk_dir *victim = w->lru_head;
+		lru_remove(w, victim);
+		close(victim->fd);
+		victim->fd = -1;
+		w->open_fds--;
+	}
+}
+
+static void pin_open_locked(struct walk *w, struct tu_walk_dir *d)
+{
+	if (d->pins++ == 0)
+		lru_remove(w, d);
+}
+
+/* Re-open D, closed to keep within the budget. Through ".." of HINT (an open
+   child) when there is one, which costs one open however deep D lies;
+   otherwise down from the nearest open ancestor. Every re-open is checked
+   against the identity D had when first opened. */
+static int reopen_locked(struct walk *w, struct tu_walk_dir *d, struct tu_walk_dir *hint)
+{
+	if (hint && hint->fd >= 0) {
+		make_room_locked(w);
+		int fd = tu_dir_reopen_parent(hint->fd, &d->id);
+		if (fd < 0)
+			return fd;
+		d->fd = fd;
+		w->open_fds++;
+		return 0;
+	}
+	/* Collect the closed ancestors, then open them top-down, each pinned
+	   while its child is opened from it. */
+	size_t n = 0, cap = 16;
+	struct tu_walk_dir **chain = malloc(cap * sizeof *chain);
+	if (!chain)
+		return -ENOMEM;
+	for (struct tu_walk_dir *a = d; a->fd < 0; a = a->parent) {
+		if (n == cap) {
+			cap *= 2;
+			struct tu_walk_dir **c = realloc(chain, cap * sizeof *chain);
+			if (!c) {
+				free(chain);
+				return -ENOMEM;
+			}
+			chain = c;
+		}
+		chain[n++] = a;
+	}
+	int r = 0;
+	for (size_t i = n; i-- > 0;) {
+		struct tu_walk_dir *a = chain[i];
+		pin_open_locked(w, a->parent);
+		make_room_locked(w);
+		int fd = tu_dir_reopen_at(a->parent->fd, a->name, &a->id);
+		a->parent->pins--;
+		if (a->parent->pins == 0)
+			lru_append(w, a->parent);
+		if (fd < 0) {
+			r = fd;
+			break;
+		}
+		a->fd = fd;
+		w->open_fds++;
+		if (i > 0)
+			lru_append(w, a);	/* unpinned until its child is open */
+	}
+	free(chain);
+	return r;
+}
+
+/* Pin D's fd (re-opening it if needed); returns the fd or -errno. */
+static int pin(struct walk *w, struct tu_walk_dir *d, struct tu_walk_dir *hint)
+{
+	pthread_mutex_lock(&w->lock);
+	int r = 0;
+	if (d->fd < 0)
+		r = reopen_locked(w, d, hint);
+	if (r == 0) {
+		pin_open_locked(w, d);
+		r = d->fd;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return r;
+}
+
+static void unpin(struct walk *w, struct tu_walk_dir *d)
+{
+	pthread_mutex_lock(&w->lock);
+	if (--d->pins == 0 && d->fd >= 0)
+		lru_append(w, d);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void node_free(struct walk *w, struct tu_walk_dir *d)
+{
+	pthread_mutex_lock(&w->lock);
+	lru_remove(w, d);
+	if (d->fd >= 0 && d != w->root) {
+		close(d->fd);
+		w->open_fds--;
+	}
+	if (--w->live == 0)
+		pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	free(d);
+}
+
+/* ---- reporting ----------------------------------------------------------- */
+
+char *tu_walk_path(const struct tu_walk_dir *d, const char *name)
+{
+	const char *root = d->w->root_path;
+	size_t len = strlen(root);
+	for (const struct tu_walk_dir *a = d; a->parent; a = a->parent)
+		len += 1 + a->namelen;
+	size_t nlen = name ? strlen(name) : 0;
+	if (name)
+		len += 1 + nlen;
+	char *buf = malloc(len + 1);
+	if (!buf)
+		return NULL;
+	char *p = buf + len;
+	*p = '\0';
+	if (name) {
+		p -= nlen;
+		memcpy(p, name, nlen);
+		*--p = '/';
+	}
+	for (const struct tu_walk_dir *a = d; a->parent; a = a->parent) {
+		p -= a->namelen;
+		memcpy(p, a->name, a->namelen);
+		*--p = '/';
+	}
+	memcpy(buf, root, strlen(root));
+	return buf;
+}
+
+int tu_walk_report(struct tu_walk_dir *d, const char *name, const char *op, int err,
+		   const char *detail)
+{
+	struct walk *w = d->w;
+	if (!w->ops->error)
+		return TU_CONTINUE;
+	char *path = tu_walk_path(d, name);
+	struct tu_err e = { .op = op, .err = err, .path = path ? path : "?", .detail = detail };
+	pthread_mutex_lock(&w->err_lock);
+	int r = w->ops->error(d, &e, w->ctx);
+	pthread_mutex_unlock(&w->err_lock);
+	free(path);
+	if (r == TU_STOP)
+		atomic_store(&w->stop, true);
+	return r;
+}
+
+/* ---- reading one directory ----------------------------------------------- */
+
+static int cmp_ino(const void *a, const void *b)
+{
+	const struct tu_dirent *x = a, *y = b;
+	return (x->ino > y->ino) - (x->ino < y->ino);
+}
+
+static void push_children(struct walk *w, struct tu_walk_dir *first, struct tu_walk_dir *last,
+			  int count)
+{
+	if (!first)
+		return;
+	pthread_mutex_lock(&w->lock);
+	last->stack_next = w->stack;
+	w->stack = first;
+	if (count > 1)
+		pthread_cond_broadcast(&w->cond);
+	else
+		pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Call enter() and entry() for D, pinned by the caller, and queue the
+   directories entry() asked for. Leaves D's pending count at 1 + children. */
+static void read_dir(struct walk *w, struct tu_walk_dir *d, struct worker_buf *b)
+{
+	const struct tu_walk_ops *ops = w->ops;
+	atomic_store(&d->pending, 1);
+	d->entered = true;
+	if (ops->enter) {
+		int r = ops->enter(d, w->ctx);
+		if (r == TU_WALK_STOP)
+			atomic_store(&w->stop, true);
+		if (r != TU_WALK_NEXT)
+			return;
+	}
+	struct tu_walk_dir *first = NULL, *last = NULL;
+	int count = 0;
+	for (;;) {
+		if (atomic_load(&w->stop))
+			break;
+		ssize_t n = getdents64(d->fd, b->dents, DENTS_BUF);
+		if (n < 0) {
+			tu_walk_report(d, NULL, "read directory", errno, NULL);
+			break;
+		}
+		if (n == 0)
+			break;
+		size_t k = 0;
+		for (ssize_t off = 0; off < n;) {
+			struct dirent64 *de = (struct dirent64 *)(b->dents + off);
+			off += de->d_reclen;
+			const char *nm = de->d_name;
+			if (nm[0] == '.' && (nm[1] == '\0' || (nm[1] == '.' && nm[2] == '\0')))
+				continue;
+			b->ents[k++] = (struct tu_dirent){ .name = nm, .ino = de->d_ino,
+							   .type = de->d_type };
+		}
+		if (w->o->sort_by_inode && k > 1)
+			qsort(b->ents, k, sizeof *b->ents, cmp_ino);
+		for (size_t i = 0; i < k && !atomic_load(&w->stop); i++) {
+			struct tu_dirent *e = &b->ents[i];
+			/* DT_UNKNOWN: try it as a directory; only a refusal
+			   (ENOTDIR, ELOOP, ...) makes it a non-directory. */
+			e->is_dir = e->type == DT_DIR ||
+				    (e->type == DT_UNKNOWN && tu_is_dir_at(d->fd, e->name));
+			int r = ops->entry ? ops->entry(d, e, w->ctx) : TU_WALK_NEXT;
+			if (r == TU_WALK_STOP) {
+				atomic_store(&w->stop, true);
+			} else if (r == TU_WALK_DESCEND) {
+				struct tu_walk_dir *c = node_new(w, d, e->name, strlen(e->name));
+				if (!c) {
+					tu_walk_report(d, e->name, "descend", ENOMEM, NULL);
+					continue;
+				}
+				if (!first)
+					last = c;
+				c->stack_next = first;
+				first = c;
+				count++;
+				atomic_fetch_add(&d->pending, 1);
+			}
+		}
+	}
+	pthread_mutex_lock(&w->lock);
+	w->live += count;
+	pthread_mutex_unlock(&w->lock);
+	push_children(w, first, last, count);
+}
+
+/* D's pending count reached zero: run its leave(), then its parent's when
+   D was the last child, and so on up. CHILD_DONE is a finished child of D
+   still held open, so D can be re-opened through its "..". */
+static void complete(struct walk *w, struct tu_walk_dir *d, struct tu_walk_dir *child_done,
+		     struct worker_buf *b)
+{
+	while (d) {
+		int fd = pin(w, d, child_done);
+		if (child_done)
+			node_free(w, child_done);
+		child_done = NULL;
+		struct tu_walk_dir *p = d->parent;
+		if (fd < 0) {
+			d->aborted = true;
+			tu_walk_report(d, NULL, "reopen directory", -fd, NULL);
+		}
+		int pfd = 0;
+		if (p && fd >= 0) {
+			pfd = pin(w, p, d);
+			if (pfd < 0) {
+				d->aborted = true;
+				tu_walk_report(p, NULL, "reopen directory", -pfd, NULL);
+			}
+		}
+		int r = TU_WALK_NEXT;
+		if (d->entered && w->ops->leave)
+			r = w->ops->leave(d, w->ctx);
+		bool again = r == TU_WALK_AGAIN && !tu_walk_dir_aborted(d);
+		if (r == TU_WALK_STOP)
+			atomic_store(&w->stop, true);
+		if (again) {
+			if (lseek(fd, 0, SEEK_SET) < 0) {
+				tu_walk_report(d, NULL, "rewind directory", errno, NULL);
+				again = false;
+			} else {
+				read_dir(w, d, b);
+			}
+		}
+		if (p && pfd >= 0 && fd >= 0)
+			unpin(w, p);
+		if (fd >= 0)
+			unpin(w, d);
+		if (again) {
+			if (atomic_fetch_sub(&d->pending, 1) != 1)
+				return;		/* its new children finish it */
+			continue;
+		}
+		if (!p) {
+			node_free(w, d);
+			return;
+		}
+		if (atomic_fetch_sub(&p->pending, 1) != 1) {
+			node_free(w, d);
+			return;
+		}
+		child_done = d;
+		d = p;
+	}
+}
+
+/* A child directory that was never entered is done. */
+static void abandon(struct walk *w, struct tu_walk_dir *d, struct worker_buf *b)
+{
+	struct tu_walk_dir *p = d->parent;
+	if (atomic_fetch_sub(&p->pending, 1) == 1)
+		complete(w, p, NULL, b);
+	node_free(w, d);
+}
+
+/* Open, read and (if it has no children) finish one queued directory. */
+static void visit(struct walk *w, struct tu_walk_dir *d, struct worker_buf *b)
+{
+	struct tu_walk_dir *p = d->parent;
+	if (atomic_load(&w->stop)) {
+		abandon(w, d, b);
+		return;
+	}
+	int pfd = pin(w, p, NULL);
+	if (pfd < 0) {
+		tu_walk_report(p, NULL, "reopen directory", -pfd, NULL);
+		abandon(w, d, b);
+		return;
+	}
+	pthread_mutex_lock(&w->lock);
+	make_room_locked(w);
+	w->open_fds++;			/* reserved for d */
+	pthread_mutex_unlock(&w->lock);
+
+	int fd;
+	if (w->o->force_search)
+		fd = tu_dir_open_forced(pfd, d->name, &d->id, &d->forced_mode);
+	else
+		fd = tu_dir_open_at(pfd, d->name, &d->id);
+	if (fd >= 0) {
+		d->is_mount = d->id.mount_root || d->id.dev != p->id.dev ||
+			      (d->id.mnt_id && p->id.mnt_id && d->id.mnt_id != p->id.mnt_id);
+		if (d->is_mount && w->o->one_file_system) {
+			close(fd);
+			fd = -EXDEV;
+		}
+	}
+	if (fd < 0) {
+		pthread_mutex_lock(&w->lock);
+		w->open_fds--;
+		pthread_mutex_unlock(&w->lock);
+		tu_walk_report(p, d->name, fd == -EXDEV ? "enter" : "open directory", -fd,
+			       fd == -EXDEV ? "mount point, skipped" : NULL);
+		unpin(w, p);
+		abandon(w, d, b);
+		return;
+	}
+	pthread_mutex_lock(&w->lock);
+	d->fd = fd;
+	d->pins = 1;
+	pthread_mutex_unlock(&w->lock);
+
+	read_dir(w, d, b);
+	unpin(w, d);
+	unpin(w, p);
+	if (atomic_fetch_sub(&d->pending, 1) == 1)
+		complete(w, d, NULL, b);
+}
+
+/* ---- workers --------------------------------------------------------------- */
+
+static int buf_init(struct worker_buf *b)
+{
+	b->dents = malloc(DENTS_BUF);
+	/* The smallest record is 24 bytes (a name of one byte). */
+	b->nents_max = DENTS_BUF / 24 + 1;
+	b->ents = malloc(b->nents_max * sizeof *b->ents);
+	if (!b->dents || !b->ents) {
+		free(b->dents);
+		free(b->ents);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void buf_free(struct worker_buf *b)
+{
+	free(b->dents);
+	free(b->ents);
+}
+
+static void work(struct walk *w, struct worker_buf *b)
+{
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->stack && w->live > 0)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->live == 0)
+			break;
+		struct tu_walk_dir *d = w->stack;
+		w->stack = d->stack_next;
+		pthread_mutex_unlock(&w->lock);
+		visit(w, d, b);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void *worker_main(void *arg)
+{
+	struct walk *w = arg;
+	struct worker_buf b;
+	if (buf_init(&b) < 0) {
+		/* One worker fewer; the others do its share. */
+		return NULL;
+	}
+	work(w, &b);
+	buf_free(&b);
+	return NULL;
+}
+
+static int fd_budget(const struct tu_walk_opts *o)
+{
+	if (o->fd_budget > 0)
+		return o->fd_budget;
+	struct rlimit rl;
+	long cur = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		cur = (long)rl.rlim_cur;
+	/* Half the limit, leaving the rest to the algorithm's own files. */
+	long b = (cur - 16) / 2;
+	if (b > 4096)
+		b = 4096;
+	if (b < 8)
+		b = 8;
+	return (int)b;
+}
+
+int tu_walk(int root_fd, const char *root_path, const struct tu_walk_opts *o,
+	    const struct tu_walk_ops *ops, void *ctx)
+{
+	struct walk w = { .o = o, .ops = ops, .ctx = ctx, .root_path = root_path };
+	w.budget = fd_budget(o);
+	int jobs = o->jobs > 0 ? o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (jobs < 1)
+		jobs = 1;
+	/* Each worker pins its directory and that directory's parent. */
+	while (jobs > 1 && 3 * jobs + 2 > w.budget)
+		jobs--;
+	if (jobs > 256)
+		jobs = 256;
+
+	struct tu_walk_dir *root = node_new(&w, NULL, "", 0);
+	if (!root)
+		return -ENOMEM;
+	int r = tu_ident_fd(root_fd, &root->id);
+	if (r < 0) {
+		free(root);
+		return r;
+	}
+	root->fd = root_fd;
+	root->pins = 2;			/* never evicted: the fd is the caller's */
+	w.root = root;
+	w.live = 1;
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_mutex_init(&w.err_lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+
+	struct worker_buf b;
+	r = buf_init(&b);
+	if (r < 0) {
+		free(root);
+		return r;
+	}
+	pthread_t *threads = calloc((size_t)jobs, sizeof *threads);
+	int started = 0;
+	for (int i = 1; threads && i < jobs; i++) {
+		if (pthread_create(&threads[started], NULL, worker_main, &w) != 0)
+			break;
+		started++;
+	}
+
+	read_dir(&w, root, &b);
+	unpin(&w, root);
+	if (atomic_fetch_sub(&root->pending, 1) == 1)
+		complete(&w, root, NULL, &b);
+	work(&w, &b);
+
+	for (int i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	free(threads);
+	buf_free(&b);
+	pthread_mutex_destroy(&w.lock);
+	pthread_mutex_destroy(&w.err_lock);
+	pthread_cond_destroy(&w.cond);
+	return atomic_load(&w.stop) ? -ECANCELED : 0;
+}
+
+/* ---- accessors --------------------------------------------------------------- */
+
+int tu_walk_dir_fd(struct tu_walk_dir *d) { return d->fd; }
+int tu_walk_dir_parent_fd(struct tu_walk_dir *d) { return d->parent ? d->parent->fd : -1; }
+struct tu_walk_dir *tu_walk_dir_parent(struct tu_walk_dir *d) { return d->parent; }
+const char *tu_walk_dir_name(const struct tu_walk_dir *d) { return d->name; }
+int tu_walk_dir_depth(const struct tu_walk_dir *d) { return d->depth; }
+const struct tu_ident *tu_walk_dir_ident(const struct tu_walk_dir *d) { return &d->id; }
+bool tu_walk_dir_is_mount(const struct tu_walk_dir *d) { return d->is_mount; }
+mode_t tu_walk_dir_forced_mode(const struct tu_walk_dir *d) { return d->forced_mode; }
+void **tu_walk_dir_slot(struct tu_walk_dir *d) { return &d->slot; }
+_Atomic uint32_t *tu_walk_dir_flags(struct tu_walk_dir *d) { return &d->flags; }
+
+bool tu_walk_dir_aborted(const struct tu_walk_dir *d)
+{
+	return d->aborted || atomic_load(&d->w->stop);
+}

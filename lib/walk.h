@@ -1,0 +1,114 @@
+/* walk.h: the traversal engine every algorithm uses. Private to the library.
+ *
+ * The walker holds directories by fd, reads them with getdents64 in large
+ * batches, and calls an algorithm's callbacks:
+ *
+ *	enter(d)		once d is open, before its entries
+ *	entry(d, e)		per entry; answer TU_WALK_DESCEND for a directory
+ *				to visit it, TU_WALK_NEXT to go on, or TU_WALK_STOP
+ *	leave(d)		after every child directory's leave (post-order);
+ *				TU_WALK_AGAIN reads d anew ("come again")
+ *	error(d, e)		a problem with an entry of d (d NULL: the root);
+ *				answer TU_CONTINUE or TU_STOP
+ *
+ * Contract:
+ *  - Callbacks for different directories may run at once on different
+ *    threads (opts.jobs). The callbacks of one directory never run
+ *    concurrently, and all of d's entry() calls finish before any of its
+ *    children is entered. A child may touch its parent's flags word, which
+ *    is atomic for that reason.
+ *  - A directory is opened by one name relative to its parent's held fd,
+ *    with O_NOFOLLOW. A directory whose fd was closed to keep within the fd
+ *    budget is re-opened through ".." of an open child, or by name from its
+ *    open parent, and refused unless (dev, ino) match.
+ *  - Paths are built only for messages (tu_walk_path).
+ *  - A child directory that turned out not to be a directory, or vanished,
+ *    when the walker came to open it is reported to error() with -ENOTDIR,
+ *    -ELOOP or -ENOENT; the algorithm decides what that means.
+ *
+ * Usage loop, e.g. counting entries:
+ *
+ *	static int entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
+ *	{
+ *		atomic_fetch_add((_Atomic long *)ctx, 1);
+ *		return e->is_dir ? TU_WALK_DESCEND : TU_WALK_NEXT;
+ *	}
+ *	struct tu_walk_ops ops = { .entry = entry };
+ *	struct tu_walk_opts o = { .jobs = 0 };
+ *	int r = tu_walk(root_fd, "top", &o, &ops, &count);
+ */
+#ifndef TU_WALK_H
+#define TU_WALK_H
+#ifndef TU_INTERNAL
+#error "walk.h is private to libtreeutils; include treeutils.h"
+#endif
+
+#include "handle.h"
+#include <stdatomic.h>
+
+enum {
+	TU_WALK_STOP = -1,
+	TU_WALK_NEXT = 0,
+	TU_WALK_DESCEND = 1,	/* from entry(): visit this directory */
+	TU_WALK_SKIP = 2,	/* from enter(): do not read this directory */
+	TU_WALK_AGAIN = 3,	/* from leave(): read this directory again */
+};
+
+struct tu_dirent {
+	const char *name;
+	ino_t ino;		/* d_ino */
+	unsigned char type;	/* DT_* as read; DT_UNKNOWN stays so */
+	bool is_dir;		/* resolved: DT_DIR, or DT_UNKNOWN that opened as one */
+};
+
+struct tu_walk_dir;
+
+struct tu_walk_opts {
+	int jobs;		/* worker threads; 0 = online CPUs */
+	int fd_budget;		/* directory fds held at most; 0 = from RLIMIT_NOFILE */
+	bool one_file_system;	/* do not enter other mounts (reported, -EXDEV) */
+	bool force_search;	/* make our own unreadable directories readable */
+	bool sort_by_inode;	/* hand a batch's entries over in inode order */
+};
+
+struct tu_walk_ops {
+	int (*enter)(struct tu_walk_dir *d, void *ctx);
+	int (*entry)(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx);
+	int (*leave)(struct tu_walk_dir *d, void *ctx);
+	int (*error)(struct tu_walk_dir *d, const struct tu_err *e, void *ctx);
+};
+
+/* Walk the directory held by ROOT_FD (not closed; the caller keeps it).
+   ROOT_PATH prefixes every path in messages. Returns 0, -ECANCELED when a
+   callback stopped the walk, or -errno when it could not start. */
+int tu_walk(int root_fd, const char *root_path, const struct tu_walk_opts *o,
+	    const struct tu_walk_ops *ops, void *ctx);
+
+/* Accessors, valid from enter() to the end of leave(). */
+int tu_walk_dir_fd(struct tu_walk_dir *d);
+/* The parent's fd, held for the whole of d's visit; -1 for the root. */
+int tu_walk_dir_parent_fd(struct tu_walk_dir *d);
+struct tu_walk_dir *tu_walk_dir_parent(struct tu_walk_dir *d);
+const char *tu_walk_dir_name(const struct tu_walk_dir *d);	/* "" for the root */
+int tu_walk_dir_depth(const struct tu_walk_dir *d);		/* 0 for the root */
+const struct tu_ident *tu_walk_dir_ident(const struct tu_walk_dir *d);
+bool tu_walk_dir_is_mount(const struct tu_walk_dir *d);
+/* The mode d had before force_search made it readable, or (mode_t)-1. */
+mode_t tu_walk_dir_forced_mode(const struct tu_walk_dir *d);
+/* True in leave() when the walk is being abandoned (a callback said STOP):
+   free your state and change nothing. */
+bool tu_walk_dir_aborted(const struct tu_walk_dir *d);
+void **tu_walk_dir_slot(struct tu_walk_dir *d);
+/* Flags word owned by the algorithm; zero when d is created. */
+_Atomic uint32_t *tu_walk_dir_flags(struct tu_walk_dir *d);
+
+/* The display path of NAME in D (NAME NULL: D itself), malloc'd; NULL when
+   out of memory. For messages only, never for system calls. */
+char *tu_walk_path(const struct tu_walk_dir *d, const char *name);
+
+/* Report a problem with NAME in D (NULL: D itself) to ops->error, with a
+   built path. Returns TU_CONTINUE or TU_STOP (and then the walk stops). */
+int tu_walk_report(struct tu_walk_dir *d, const char *name, const char *op, int err,
+		   const char *detail);
+
+#endif

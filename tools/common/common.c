@@ -1,0 +1,258 @@
+/* common.c: shared front-end code (see common.h). It may print; it must not
+ * touch the trees the tools work on.
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *argp_program_version = "treeutils " TU_VERSION;
+const char *argp_program_bug_address = "the treeutils issue tracker";
+const char *tu_prog = "treeutils";
+
+void tu_cli_init(const char *prog)
+{
+	tu_prog = prog;
+}
+
+static char quote_oom[] = "'?'";
+
+/* Length of the valid UTF-8 sequence at S (1..4), or 0 if invalid. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n;
+	unsigned min;
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xe0) == 0xc0) {
+		n = 2; min = 0x80; c &= 0x1f;
+	} else if ((c & 0xf0) == 0xe0) {
+		n = 3; min = 0x800; c &= 0x0f;
+	} else if ((c & 0xf8) == 0xf0) {
+		n = 4; min = 0x10000; c &= 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and values past U+10FFFF are invalid. */
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	return n;
+}
+
+char *tu_quote(const char *s)
+{
+	size_t len = strlen(s);
+	char *out = malloc(len * 4 + 3);
+	if (!out)
+		return quote_oom;
+	char *p = out;
+	*p++ = '\'';
+	const unsigned char *u = (const unsigned char *)s;
+	while (*u) {
+		unsigned c = *u;
+		size_t n = utf8_len(u);
+		if (c == '\'' || c == '\\') {
+			*p++ = '\\';
+			*p++ = (char)c;
+			u++;
+		} else if (c == '\n') {
+			*p++ = '\\'; *p++ = 'n'; u++;
+		} else if (c == '\t') {
+			*p++ = '\\'; *p++ = 't'; u++;
+		} else if (c < 0x20 || c == 0x7f || n == 0) {
+			p += sprintf(p, "\\x%02x", c);
+			u++;
+		} else {
+			memcpy(p, u, n);
+			p += n;
+			u += n;
+		}
+	}
+	*p++ = '\'';
+	*p = '\0';
+	return out;
+}
+
+void tu_quote_free(char *q)
+{
+	if (q != quote_oom)
+		free(q);
+}
+
+void tu_print_err(const struct tu_err *e)
+{
+	char *q = tu_quote(e->path);
+	if (e->detail)
+		fprintf(stderr, "%s: cannot %s %s: %s (%s)\n", tu_prog, e->op, q,
+			strerror(e->err), e->detail);
+	else
+		fprintf(stderr, "%s: cannot %s %s: %s\n", tu_prog, e->op, q, strerror(e->err));
+	tu_quote_free(q);
+}
+
+void tu_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", tu_prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+int tu_parse_jobs(const char *arg, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 1 || v > 1024)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+int tu_parse_seconds(const char *arg, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(arg, &end);
+	if (errno || end == arg || *end || !(v >= 0) || v > 1e9)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+void tu_print_path(FILE *f, const char *prefix, const char *path, bool nul)
+{
+	if (nul) {
+		fputs(path, f);
+		fputc('\0', f);
+		return;
+	}
+	char *q = tu_quote(path);
+	fprintf(f, "%s%s\n", prefix ? prefix : "", q);
+	tu_quote_free(q);
+}
+
+/* ---- progress ------------------------------------------------------------ */
+
+struct tu_progress {
+	struct tu_stats *stats;
+	const char *verb;
+	bool bytes;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	double start;
+	int width;
+};
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void human(char *buf, size_t len, double v)
+{
+	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	int u = 0;
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+static void progress_draw(struct tu_progress *p, bool final)
+{
+	double t = mono() - p->start;
+	uint64_t n = atomic_load(&p->stats->entries);
+	uint64_t err = atomic_load(&p->stats->errors);
+	double rate = t > 0 ? (double)n / t : 0;
+	char line[200];
+	int len = snprintf(line, sizeof line, "%s %llu entries (%.0f/s)", p->verb,
+			   (unsigned long long)n, rate);
+	if (p->bytes) {
+		char b[32], br[32];
+		double bytes = (double)atomic_load(&p->stats->bytes);
+		human(b, sizeof b, bytes);
+		human(br, sizeof br, t > 0 ? bytes / t : 0);
+		len += snprintf(line + len, sizeof line - (size_t)len, ", %s (%s/s)", b, br);
+	}
+	if (err)
+		len += snprintf(line + len, sizeof line - (size_t)len, ", %llu errors",
+				(unsigned long long)err);
+	len += snprintf(line + len, sizeof line - (size_t)len, ", %.1f s", t);
+	int pad = p->width > len ? p->width - len : 0;
+	p->width = len;
+	fprintf(stderr, "\r%s%*s%s", line, pad, "", final ? "\n" : "");
+	fflush(stderr);
+}
+
+static void *progress_main(void *arg)
+{
+	struct tu_progress *p = arg;
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000;	/* 10 times a second at most */
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+		if (!p->stop)
+			progress_draw(p, false);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+struct tu_progress *tu_progress_start(struct tu_stats *stats, const char *verb, bool bytes)
+{
+	struct tu_progress *p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	p->stats = stats;
+	p->verb = verb;
+	p->bytes = bytes;
+	p->start = mono();
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	if (pthread_create(&p->thread, NULL, progress_main, p) != 0) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void tu_progress_stop(struct tu_progress *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
+	progress_draw(p, true);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p);
+}

@@ -1,0 +1,48 @@
+/* common.h: what every treeutils front end shares: exit codes, safe quoting
+ * of names in messages, the error printer, option parsing helpers and the
+ * --progress line. Front-end code only: it prints, the library never does.
+ */
+#ifndef TU_COMMON_H
+#define TU_COMMON_H
+
+#include "treeutils.h"
+#include <stdio.h>
+
+enum tu_exit {
+	TU_EXIT_OK = 0,		/* all done */
+	TU_EXIT_SOME = 1,	/* some entries failed, each reported */
+	TU_EXIT_USAGE = 2,	/* bad usage, or nothing could start */
+};
+
+/* The program name used in messages, set by tu_cli_init(). */
+extern const char *tu_prog;
+void tu_cli_init(const char *prog);
+
+/* Quote S for a message: wrapped in single quotes; a quote, backslash,
+   newline, other control characters and invalid UTF-8 are escaped as \', \\,
+   \n, \t, \xHH. Never fails: returns a static "'?'" when out of memory.
+   The result is malloc'd unless it is that static string; free it with
+   tu_quote_free(). */
+char *tu_quote(const char *s);
+void tu_quote_free(char *q);
+
+/* "PROG: cannot OP 'PATH': strerror (DETAIL)" on stderr. */
+void tu_print_err(const struct tu_err *e);
+/* "PROG: " + printf-style message + newline on stderr. */
+void tu_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Option parsers: 0 on success, -1 on a malformed value. */
+int tu_parse_jobs(const char *arg, int *out);
+int tu_parse_seconds(const char *arg, double *out);
+
+/* Print one path for -v / -n / listing output: with NUL, the raw bytes and a
+   NUL; otherwise PREFIX, the quoted path and a newline. */
+void tu_print_path(FILE *f, const char *prefix, const char *path, bool nul);
+
+/* --progress: a line on stderr refreshed at most 10 times a second from a
+   thread of its own, reading STATS. NOUN names what is counted. */
+struct tu_progress;
+struct tu_progress *tu_progress_start(struct tu_stats *stats, const char *verb, bool bytes);
+void tu_progress_stop(struct tu_progress *p);
+
+#endif
