@@ -330,13 +330,14 @@ static int rm_leave(struct tu_walk_dir *d, void *ctx)
 	if (mount && r == -EBUSY)
 		why = "mount point";
 	if (is_root) {
-		/* Only the base is left. Say so, unless it stays solely for
-		   entries already reported. */
-		if (!(flags & RM_BLOCKED) || r != -ENOTEMPTY) {
+		/* Only the base is left. Say so, and where it lies when it was
+		   hidden, unless it stays solely for entries already reported
+		   under its own name. */
+		bool hidden = strcmp(rm->base_display, rm->display) != 0;
+		if (!(flags & RM_BLOCKED) || r != -ENOTEMPTY || hidden) {
 			char *where = NULL;
-			if (rm->base_name != tu_walk_dir_name(d) && strcmp(rm->base_display, rm->display) &&
-			    asprintf(&where, "%s%snow at '%s'", why ? why : "", why ? "; " : "",
-				     rm->base_display) < 0)
+			if (hidden && asprintf(&where, "%s%snow at '%s'", why ? why : "",
+					       why ? "; " : "", rm->base_display) < 0)
 				where = NULL;
 			report_path(rm, rm->display, "remove", -r, where ? where : why);
 			free(where);

@@ -3,6 +3,7 @@
  */
 #include "common.h"
 
+#include <argp.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@ const char *tu_prog = "treeutils";
 void tu_cli_init(const char *prog)
 {
 	tu_prog = prog;
+	argp_err_exit_status = TU_EXIT_USAGE;
 }
 
 static char quote_oom[] = "'?'";

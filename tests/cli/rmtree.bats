@@ -1,0 +1,451 @@
+#!/usr/bin/env bats
+# rmtree: what a user can rely on, one behaviour per test.
+
+load ../lib/helpers
+
+setup() { tu_setup; }
+teardown() { tu_teardown; }
+
+make_tree() {
+	mkdir -p "$1/a/b/c" "$1/d"
+	echo 1 >"$1/a/f1"
+	echo 2 >"$1/a/b/f2"
+	echo 3 >"$1/a/b/c/f3"
+	: >"$1/d/empty"
+}
+
+@test "removes a nested tree silently and exits 0" {
+	make_tree t
+	run rmtree t
+	assert_success
+	assert_output ""
+	assert_not_exist t
+}
+
+@test "-v prints every entry, each directory after its contents" {
+	make_tree t
+	run rmtree -v t
+	assert_success
+	assert_line "removed 't/a/b/c/f3'"
+	assert_line "removed directory 't/a/b/c'"
+	assert_line --index 8 "removed directory 't'"
+	[ "${#lines[@]}" -eq 9 ]
+	# Post-order: c's file before c, c before b, b before a.
+	run bash -c "rmtree -v t2 2>/dev/null; true"
+	local f3 c b
+	make_tree t3
+	mapfile -t out < <(rmtree -v t3)
+	for i in "${!out[@]}"; do
+		case ${out[$i]} in
+		"removed 't3/a/b/c/f3'") f3=$i ;;
+		"removed directory 't3/a/b/c'") c=$i ;;
+		"removed directory 't3/a/b'") b=$i ;;
+		esac
+	done
+	[ "$f3" -lt "$c" ] && [ "$c" -lt "$b" ]
+}
+
+@test "-n lists what would go and removes nothing" {
+	make_tree t
+	run rmtree -n t
+	assert_success
+	assert_line "would remove 't/a/b/c/f3'"
+	assert_line "would remove 't'"
+	[ "${#lines[@]}" -eq 9 ]
+	assert_file_exists t/a/b/c/f3
+	[ "$(count_entries t)" -eq 8 ]
+}
+
+@test "-n -0 prints raw NUL-terminated paths" {
+	mkdir t
+	touch t/$'new\nline'
+	rmtree -n -0 t >out
+	run od -c out
+	assert_output --partial 't   /   n   e   w  \n   l   i   n   e  \0'
+	assert_file_exists t/$'new\nline'
+}
+
+@test "symlinks to directories outside, dangling links and loops: only the links go" {
+	mkdir -p t/x
+	ln -s "$CANARY" t/out
+	ln -s "$CANARY/sub" t/x/out2
+	ln -s /nonexistent/target t/dangling
+	ln -s loop1 t/loop2
+	ln -s loop2 t/loop1
+	ln -s . t/self
+	run rmtree t
+	assert_success
+	assert_not_exist t
+	assert_canary
+}
+
+@test "a symlink given as DIR: only the link goes" {
+	ln -s "$CANARY" link
+	run rmtree link
+	assert_success
+	assert_not_exist link
+	assert_canary
+	ln -s "$CANARY" link2
+	run rmtree link2/
+	assert_success
+	assert_not_exist link2
+	assert_canary
+}
+
+@test "a plain file given as DIR is removed" {
+	echo x >file
+	run rmtree file
+	assert_success
+	assert_not_exist file
+}
+
+@test "FIFOs, sockets and device nodes are removed and never opened" {
+	mkdir t
+	mkfifo t/fifo
+	python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' t/sock
+	if [ "$(id -u)" = 0 ]; then
+		mknod t/null c 1 3
+		mknod t/blk b 7 200
+	fi
+	run timeout 20 strace -f -qq -e trace=open,openat -o trace rmtree t
+	assert_success
+	assert_not_exist t
+	run grep -E 'fifo|sock|null|blk' trace
+	assert_failure
+}
+
+@test "a read-only file is removed" {
+	mkdir t
+	echo x >t/ro
+	chmod 444 t/ro
+	run rmtree t
+	assert_success
+	assert_not_exist t
+}
+
+@test "an unreadable mode-000 directory we own is made searchable, emptied and removed" {
+	need_root "chown to another user"
+	mkdir -p own/t/locked/deeper
+	echo x >own/t/locked/deeper/f
+	echo y >own/t/locked/g
+	chown -R nobody: own
+	chmod 000 own/t/locked
+	chmod 500 own/t/locked/deeper 2>/dev/null || true
+	run as_nobody rmtree own/t
+	assert_success
+	assert_not_exist own/t
+}
+
+@test "a read-only (0500) directory we own is emptied and removed" {
+	need_root "chown to another user"
+	mkdir -p own/t/ro
+	touch own/t/ro/a own/t/ro/b
+	chown -R nobody: own
+	chmod 500 own/t/ro
+	run as_nobody rmtree own/t
+	assert_success
+	assert_not_exist own/t
+}
+
+@test "a directory of another user that we cannot write is reported; the rest goes; exit 1" {
+	need_root "chown to another user"
+	mkdir -p own/t/theirs own/t/mine
+	touch own/t/theirs/f own/t/mine/f
+	chown -R nobody: own
+	chown root: own/t/theirs own/t/theirs/f
+	run as_nobody rmtree own/t
+	assert_failure 1
+	assert_output --partial "cannot remove 'own/t/theirs/f': Permission denied"
+	assert_not_exist own/t/mine
+	assert_file_exists own/t/theirs/f
+}
+
+@test "an immutable file is reported, everything else removed, exit 1" {
+	need_root chattr
+	mkdir -p t/a/b t/c
+	touch t/a/b/imm t/a/b/other t/c/f
+	chattr +i t/a/b/imm
+	run rmtree t
+	assert_failure 1
+	assert_output --partial "cannot remove 't/a/b/imm': Operation not permitted"
+	# Its directory was moved into the base under a random name so that
+	# the parents could go; the message says where it lies now.
+	assert_output --regexp "left at 't/\.tu-[0-9a-f]{32}'"
+	assert_not_exist t/c
+	assert_not_exist t/a
+	run find t -mindepth 1
+	assert_output --regexp '^t/\.tu-[0-9a-f]{32}$'$'\n''t/\.tu-[0-9a-f]{32}/imm$'
+}
+
+@test "--all-or-nothing removes nothing when an immutable file is inside" {
+	need_root chattr
+	make_tree t
+	touch t/a/b/imm
+	chattr +i t/a/b/imm
+	run rmtree --all-or-nothing t
+	assert_failure 1
+	assert_output --partial "cannot remove 't/a/b/imm': Operation not permitted (immutable)"
+	assert_output --partial "nothing removed"
+	[ "$(count_entries t)" -eq 9 ]
+	run ls -a .
+	refute_output --partial ".tu-"
+}
+
+@test "--all-or-nothing reports append-only directories and removes nothing" {
+	need_root chattr
+	make_tree t
+	chattr +a t/d
+	run rmtree --all-or-nothing t
+	assert_failure 1
+	assert_output --partial "append-only"
+	[ "$(count_entries t)" -eq 8 ]
+}
+
+@test "--all-or-nothing honours the sticky-directory rule" {
+	need_root "chown to another user"
+	mkdir -p own/t/sticky
+	touch own/t/sticky/rootsfile
+	chown -R nobody: own
+	chown root: own/t/sticky/rootsfile
+	chown root: own/t/sticky
+	chmod 1777 own/t/sticky
+	run as_nobody rmtree --all-or-nothing own/t
+	assert_failure 1
+	assert_output --partial "sticky directory, not owner"
+	assert_file_exists own/t/sticky/rootsfile
+}
+
+@test "--all-or-nothing removes everything when nothing blocks" {
+	make_tree t
+	run rmtree --all-or-nothing t
+	assert_success
+	assert_not_exist t
+}
+
+@test "--all-or-nothing with -n checks and lists, and changes nothing" {
+	make_tree t
+	run rmtree --all-or-nothing -n t
+	assert_success
+	assert_line "would remove 't'"
+	[ "$(count_entries t)" -eq 8 ]
+}
+
+@test "--hide renames DIR away before deleting; leftovers are reported where they lie" {
+	need_root chattr
+	make_tree t
+	chattr +i t/a/f1
+	run rmtree --hide t
+	assert_failure 1
+	assert_not_exist t
+	assert_output --regexp "cannot remove 't/a/f1': Operation not permitted"
+	assert_output --regexp "now at '\.tu-[0-9a-f]{32}'"
+	run bash -c 'ls -d .tu-*/a/f1'
+	assert_success
+}
+
+@test "--hide on a removable tree leaves no trace" {
+	make_tree t
+	run rmtree --hide t
+	assert_success
+	run ls -A .
+	assert_output "canary"
+}
+
+@test "a mount point inside the tree: emptied but kept without -x, reported" {
+	need_root mount
+	make_tree t
+	mkdir t/m
+	mount -t tmpfs tmpfs t/m
+	touch t/m/inside
+	run rmtree t
+	assert_failure 1
+	assert_output --partial "cannot remove 't/m': Device or resource busy (mount point)"
+	assert_not_exist t/m/inside
+	assert_not_exist t/a
+}
+
+@test "-x skips a tmpfs mount point inside the tree and reports it" {
+	need_root mount
+	make_tree t
+	mkdir t/m
+	mount -t tmpfs tmpfs t/m
+	touch t/m/inside
+	run rmtree -x t
+	assert_failure 1
+	assert_output --partial "cannot enter 't/m': Invalid cross-device link (mount point, skipped)"
+	assert_file_exists t/m/inside
+	assert_not_exist t/a
+}
+
+@test "-x skips a bind mount of the same filesystem" {
+	need_root mount
+	make_tree t
+	mkdir t/m
+	mount --bind "$CANARY" t/m
+	run rmtree -x t
+	assert_failure 1
+	assert_output --partial "mount point, skipped"
+	assert_canary
+	assert_not_exist t/a
+}
+
+@test "--preserve-root=all refuses a DIR that is a mount point" {
+	need_root mount
+	mkdir m
+	mount -t tmpfs tmpfs m
+	touch m/f
+	run rmtree --preserve-root=all m
+	assert_failure 1
+	assert_output --partial "refused by --preserve-root=all"
+	assert_file_exists m/f
+}
+
+@test "refuses /, ., .., an empty name and a path ending in .." {
+	mkdir -p t/sub
+	cd t/sub
+	run rmtree /
+	assert_failure 1
+	assert_output --partial "cannot remove '/': Operation not permitted (refusing to remove the root directory)"
+	run rmtree .
+	assert_failure 1
+	assert_output --partial "refusing to remove '.' or '..'"
+	run rmtree ..
+	assert_failure 1
+	run rmtree ''
+	assert_failure 1
+	assert_output --partial "refusing an empty name"
+	run rmtree ../sub/..
+	assert_failure 1
+	run rmtree ///
+	assert_failure 1
+	cd "$S"
+	assert_dir_exists t/sub
+}
+
+@test "a missing DIR is an error; with -f it is not" {
+	run rmtree missing
+	assert_failure 1
+	assert_output "rmtree: cannot remove 'missing': No such file or directory"
+	run rmtree -f missing
+	assert_success
+	assert_output ""
+}
+
+@test "several DIRs: each is removed; one failing does not stop the others" {
+	make_tree t1
+	make_tree t2
+	run rmtree t1 missing t2
+	assert_failure 1
+	assert_not_exist t1
+	assert_not_exist t2
+}
+
+@test "odd names: newline, invalid UTF-8, leading dash, 255 bytes" {
+	mkdir t
+	touch t/$'new\nline' t/$'bad\xff\xfeutf8' t/-rf t/--help
+	long=$(printf 'x%.0s' $(seq 255))
+	mkdir "t/$long"
+	touch "t/$long/$long"
+	mkdir t/$'dir\nnl'
+	touch t/$'dir\nnl'/$'\x01ctl'
+	run rmtree -v -- t
+	assert_success
+	assert_not_exist t
+	assert_line "removed 't/new\\nline'"
+	assert_line "removed 't/bad\\xff\\xfeutf8'"
+	assert_line "removed 't/dir\\nnl/\\x01ctl'"
+	assert_line "removed 't/-rf'"
+}
+
+@test "a name that is a dash-leading DIR works after --" {
+	mkdir -- -t
+	touch -- -t/f
+	run rmtree -- -t
+	assert_success
+	assert_not_exist -- -t
+}
+
+@test "bad options get a clear error and exit 2" {
+	run rmtree --jobs=0 x
+	assert_failure 2
+	assert_output --partial "invalid --jobs '0'"
+	run rmtree --timeout=soon x
+	assert_failure 2
+	assert_output --partial "invalid --timeout 'soon'"
+	run rmtree --preserve-root=some x
+	assert_failure 2
+	run rmtree --no-such-option x
+	assert_failure 2
+	run rmtree
+	assert_failure 2
+	assert_output --partial "missing DIR operand"
+}
+
+@test "--help, --usage and --version" {
+	run rmtree --help
+	assert_success
+	assert_output --partial "--all-or-nothing"
+	run rmtree --usage
+	assert_success
+	assert_output --partial "Usage: rmtree"
+	run rmtree --version
+	assert_success
+	assert_output --regexp '^treeutils [0-9]+\.[0-9]+\.[0-9]+$'
+}
+
+@test "--progress writes a progress line to stderr and nothing to stdout" {
+	mktree spread t 20 50
+	rmtree --progress t 2>err >out
+	[ ! -s out ]
+	run cat err
+	assert_output --regexp 'removed 1021 entries'
+}
+
+@test "-j 1 and -j 8 both remove a wide tree" {
+	mktree spread t1 50 20
+	mktree spread t2 50 20
+	run rmtree -j 1 t1
+	assert_success
+	run rmtree -j 8 t2
+	assert_success
+	assert_not_exist t1
+	assert_not_exist t2
+}
+
+@test "10,000-level nesting (paths far beyond PATH_MAX) under ulimit -n 64" {
+	mktree chain t 10000
+	run bash -c 'ulimit -n 64 && rmtree t'
+	assert_success
+	assert_not_exist t
+}
+
+@test "10,000-level nesting under ulimit -n 64 with -j 4" {
+	mktree chain t 10000
+	run bash -c 'ulimit -n 64 && rmtree -j 4 t'
+	assert_success
+	assert_not_exist t
+}
+
+@test "200,000 entries in one directory, in bounded memory" {
+	mktree flat t 200000
+	run /usr/bin/time -f 'maxrss %M' rmtree t
+	assert_success
+	assert_not_exist t
+	rss=$(echo "$output" | sed -n 's/^maxrss //p')
+	echo "max RSS ${rss} KiB"
+	[ "$rss" -lt 65536 ]
+}
+
+@test "a busy-free run with --timeout=0 still removes everything" {
+	make_tree t
+	run rmtree --timeout=0 t
+	assert_success
+	assert_not_exist t
+}
+
+@test "--null without -v or -n is pointed out" {
+	make_tree t
+	run rmtree -0 t
+	assert_success
+	assert_output --partial "--null only changes -v and -n output"
+}
