@@ -1,0 +1,1208 @@
+/* hashcache.c: cached SpookyHash V2 digests of regular files, as walker
+ * callbacks (the tree operation) and as a per-file call for other modules.
+ *
+ * When is a record trusted? Its size and mtime (in the sidecar also ctime and
+ * inode) must match the file now, and it must not be "racy" (git's racy-git
+ * problem): a file written again within the same timestamp tick as the write
+ * before it, after we hashed it, keeps its mtime, and its record would lie. So
+ * a record counts only if the file's mtime was older than the moment hashing
+ * began by more than the filesystem's timestamp granularity G:
+ *
+ *	trusted  <=>  hashed_at - mtime > G
+ *
+ * hashed_at is read from CLOCK_REALTIME_COARSE, the clock the kernel stamps
+ * files with, before the first byte is read, so any later write gets an mtime
+ * of at least hashed_at - G. G is 2 s on filesystems with coarse or foreign
+ * clocks (FAT, exFAT, FUSE, network filesystems, HFS, ISO 9660), and 10 ms on
+ * the others, a margin over their nanosecond stamps; an mtime of a whole
+ * second hints at a filesystem that keeps only seconds (ext4 with 128-byte
+ * inodes), so it gets 2 s too. A racy record is not trusted: the file is read
+ * again, and the new record, hashed later, usually is no longer racy.
+ *
+ * Data is read only through an fd opened with O_NOFOLLOW after statx said
+ * "regular file", and stored only if a statx after the read shows the same
+ * size, mtime and ctime as before it.
+ *
+ * This file must never follow a symlink, never open anything but a regular
+ * file, never act on a path string inside the tree, never change a file's
+ * data, mtime or atime, and never print.
+ */
+#define TU_INTERNAL
+#include "hashstore.h"
+#include "spooky.h"
+#include "walk.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HASH_BUF	(1 << 20)	/* per worker, reused: no allocation per file */
+#define NS_PER_S	1000000000LL
+#define GRAN_FINE	(10 * 1000000LL)
+#define GRAN_COARSE	(2 * NS_PER_S)
+/* A temporary sidecar left by a crash is removed once this old. */
+#define STALE_TMP_AGE	(10 * 60 * NS_PER_S)
+
+#define META_MASK (STATX_TYPE | STATX_MODE | STATX_UID | STATX_SIZE | STATX_MTIME | \
+		   STATX_CTIME | STATX_INO)
+
+struct tu_hashcache {
+	struct tu_hashcache_opts o;
+	uid_t euid;
+	pthread_mutex_t out_lock;	/* the caller's callbacks, one at a time */
+	pthread_mutex_t pool_lock;
+	void **pool;			/* free read buffers, one per concurrent reader */
+	size_t npool, cappool;
+	_Atomic int failed;		/* first per-entry failure, as a positive errno */
+	_Atomic bool warned_erofs;	/* say "read-only" once, not per directory */
+	_Atomic bool warned_nosupp;
+};
+
+/* Cache state of one directory. In a walk it lives in the directory's slot
+   from enter() to leave(); the walker never runs two callbacks of one
+   directory at once, so it needs no lock. */
+struct tu_hashdir {
+	struct tu_hashcache *hc;
+	int fd;				/* refreshed in each callback: the walker
+					   may close and re-open directories */
+	struct tu_walk_dir *wd;		/* in a walk: builds paths for messages */
+	char *display;			/* otherwise: prefix of names in messages */
+	int64_t gran_ns;		/* timestamp granularity, see the top */
+	bool rdonly;			/* a read-only mount */
+	bool no_xattr;			/* user xattrs are refused here */
+	bool listing;			/* every entry will be seen: prune the sidecar */
+	bool incomplete;		/* the listing failed part way */
+	bool prune_ok;			/* the sidecar was loaded before any file */
+	unsigned long files_seen;
+	struct tu_sidecar *sc;		/* loaded on first use */
+	int sc_err;			/* it could not be: do not use or replace it */
+	unsigned long sc_pending;	/* records put in it, to be written */
+	int nostore_err;		/* first reason records were not stored */
+	unsigned long nostore_n;
+};
+
+/* What a file looks like now. */
+struct fmeta {
+	mode_t mode;
+	uid_t uid;
+	uint64_t size;
+	int64_t mtime, ctime;
+	uint64_t ino;
+};
+
+enum match { M_NONE, M_STALE, M_RACY, M_FRESH };
+
+/* The best record found for a file. */
+struct cand {
+	enum match m;
+	bool sidecar;
+	struct tu_hashrec rec;
+};
+
+#define COUNT(hc, field, n)							\
+	do {									\
+		if ((hc)->o.counts)						\
+			atomic_fetch_add(&(hc)->o.counts->field, (n));		\
+	} while (0)
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static int64_t ts_ns(const struct statx_timestamp *t)
+{
+	int64_t ns;
+	if (__builtin_mul_overflow(t->tv_sec, NS_PER_S, &ns) ||
+	    __builtin_add_overflow(ns, (int64_t)t->tv_nsec, &ns))
+		return t->tv_sec < 0 ? INT64_MIN : INT64_MAX;
+	return ns;
+}
+
+static void meta_from_statx(const struct statx *sx, struct fmeta *m)
+{
+	m->mode = sx->stx_mode;
+	m->uid = sx->stx_uid;
+	m->size = sx->stx_size;
+	m->mtime = ts_ns(&sx->stx_mtime);
+	m->ctime = ts_ns(&sx->stx_ctime);
+	m->ino = sx->stx_ino;
+}
+
+static int meta_at(int dirfd, const char *name, struct fmeta *m)
+{
+	struct statx sx;
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, META_MASK, &sx) < 0)
+		return -errno;
+	meta_from_statx(&sx, m);
+	return 0;
+}
+
+static int meta_fd(int fd, struct fmeta *m)
+{
+	struct statx sx;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, META_MASK, &sx) < 0)
+		return -errno;
+	meta_from_statx(&sx, m);
+	return 0;
+}
+
+static bool same_state(const struct fmeta *a, const struct fmeta *b)
+{
+	return a->ino == b->ino && a->size == b->size && a->mtime == b->mtime &&
+	       a->ctime == b->ctime;
+}
+
+static int64_t now_coarse_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+/* Timestamp granularity by filesystem type (see the top of the file). */
+static int64_t fs_granularity(unsigned long type)
+{
+	switch (type) {
+	case 0x4d44:		/* FAT (msdos, vfat): 2 s */
+	case 0x2011bab0:	/* exFAT */
+	case 0x65735546:	/* FUSE: FAT, NTFS, sshfs... nothing is known */
+	case 0x6969:		/* NFS: the server's clock stamps files */
+	case 0xff534d42:	/* CIFS */
+	case 0xfe534d42:	/* SMB2 */
+	case 0x517b:		/* SMB */
+	case 0x00c36400:	/* Ceph */
+	case 0x01021997:	/* 9p */
+	case 0x5346414f:	/* AFS */
+	case 0x4244:		/* HFS: 1 s */
+	case 0x482b:		/* HFS+: 1 s */
+	case 0x9660:		/* ISO 9660: 1 s */
+		return GRAN_COARSE;
+	default:
+		return GRAN_FINE;
+	}
+}
+
+static enum match rec_match(const struct tu_hashrec *r, const struct fmeta *m, bool sidecar,
+			    int64_t gran)
+{
+	if (r->size != m->size || r->mtime_ns != m->mtime)
+		return M_STALE;
+	if (sidecar && (r->ctime_ns != m->ctime || r->ino != m->ino))
+		return M_STALE;
+	if (m->mtime % NS_PER_S == 0 && gran < GRAN_COARSE)
+		gran = GRAN_COARSE;
+	int64_t age;
+	if (__builtin_sub_overflow(r->hashed_ns, m->mtime, &age) || age <= gran)
+		return M_RACY;
+	return M_FRESH;
+}
+
+static void offer(struct cand *best, const struct tu_hashrec *r, enum match m, bool sidecar)
+{
+	if (m <= best->m)
+		return;
+	best->m = m;
+	best->rec = *r;
+	best->sidecar = sidecar;
+}
+
+/* Refusals by the place, not failures of the work: the front end warns and
+   exits 0. Anything else (ENOSPC, EIO, ...) is an error. */
+static bool is_refusal(int err)
+{
+	return err == EROFS || err == EACCES || err == EPERM || err == EOPNOTSUPP;
+}
+
+static void set_digest(struct tu_hash_info *h, const unsigned char digest[16])
+{
+	h->have_digest = true;
+	memcpy(h->digest, digest, 16);
+	tu_spooky_hex(digest, h->hex);
+}
+
+/* ---- read buffers ---------------------------------------------------------------- */
+
+static void *buf_get(struct tu_hashcache *hc)
+{
+	void *b = NULL;
+	pthread_mutex_lock(&hc->pool_lock);
+	if (hc->npool)
+		b = hc->pool[--hc->npool];
+	pthread_mutex_unlock(&hc->pool_lock);
+	return b ? b : malloc(HASH_BUF);
+}
+
+static void buf_put(struct tu_hashcache *hc, void *b)
+{
+	pthread_mutex_lock(&hc->pool_lock);
+	if (hc->npool == hc->cappool) {
+		size_t ncap = hc->cappool ? hc->cappool * 2 : 8;
+		void **np = realloc(hc->pool, ncap * sizeof *np);
+		if (np) {
+			hc->pool = np;
+			hc->cappool = ncap;
+		}
+	}
+	if (hc->npool < hc->cappool) {
+		hc->pool[hc->npool++] = b;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&hc->pool_lock);
+	free(b);
+}
+
+/* ---- messages ----------------------------------------------------------------------- */
+
+/* The path of NAME in HD (NAME NULL: HD itself), for messages only. */
+static char *path_of(const struct tu_hashdir *hd, const char *name)
+{
+	if (hd->wd)
+		return tu_walk_path(hd->wd, name);
+	char *out = NULL;
+	if (!name)
+		out = strdup(hd->display ? hd->display : ".");
+	else if (!hd->display)
+		out = strdup(name);
+	else if (asprintf(&out, "%s%s%s", hd->display,
+			  strcmp(hd->display, "/") == 0 ? "" : "/", name) < 0)
+		out = NULL;
+	return out;
+}
+
+static void note_failure(struct tu_hashcache *hc, int err)
+{
+	int expected = 0;
+	atomic_compare_exchange_strong(&hc->failed, &expected, err);
+	if (hc->o.stats)
+		atomic_fetch_add(&hc->o.stats->errors, 1);
+}
+
+static void call_locked(struct tu_hashcache *hc, tu_error_fn *fn, const char *path,
+			const char *op, int err, const char *detail)
+{
+	if (!fn)
+		return;
+	struct tu_err e = { .op = op, .err = err, .path = path ? path : "?", .detail = detail };
+	pthread_mutex_lock(&hc->out_lock);
+	fn(&e, hc->o.ctx);
+	pthread_mutex_unlock(&hc->out_lock);
+}
+
+/* A failure with NAME in HD (NULL: HD itself), or with PATH when given. */
+static void report(struct tu_hashdir *hd, const char *path, const char *name, const char *op,
+		   int err, const char *detail)
+{
+	struct tu_hashcache *hc = hd->hc;
+	if (hd->wd && !path) {
+		/* Through the walker, so a STOP answer stops the walk;
+		   hc_walk_error() counts it. */
+		tu_walk_report(hd->wd, name, op, err, detail);
+		return;
+	}
+	note_failure(hc, err);
+	char *p = path ? NULL : path_of(hd, name);
+	call_locked(hc, hc->o.error, path ? path : p, op, err, detail);
+	free(p);
+}
+
+static void warn(struct tu_hashdir *hd, const char *name, const char *op, int err,
+		 const char *detail)
+{
+	struct tu_hashcache *hc = hd->hc;
+	if (!hc->o.warning)
+		return;
+	char *p = path_of(hd, name);
+	call_locked(hc, hc->o.warning, p, op, err, detail);
+	free(p);
+}
+
+/* ---- directories ---------------------------------------------------------------------- */
+
+static struct tu_hashdir *hashdir_new(struct tu_hashcache *hc, int fd,
+				      const struct tu_hashdir *parent)
+{
+	struct tu_hashdir *hd = calloc(1, sizeof *hd);
+	if (!hd)
+		return NULL;
+	hd->hc = hc;
+	hd->fd = fd;
+	if (parent) {
+		hd->gran_ns = parent->gran_ns;
+		hd->rdonly = parent->rdonly;
+		hd->no_xattr = parent->no_xattr;
+		return hd;
+	}
+	struct statfs sf;
+	if (fstatfs(fd, &sf) == 0) {
+		hd->gran_ns = fs_granularity((unsigned long)sf.f_type);
+		hd->rdonly = (sf.f_flags & ST_RDONLY) != 0;
+	} else {
+		hd->gran_ns = GRAN_COARSE;
+	}
+	return hd;
+}
+
+static void sidecar_warn(unsigned line, const char *why, void *ctx)
+{
+	struct tu_hashdir *hd = ctx;
+	char detail[160];
+	if (line)
+		snprintf(detail, sizeof detail, "line %u: %s; ignored", line, why);
+	else
+		snprintf(detail, sizeof detail, "%s; ignored", why);
+	warn(hd, TU_SIDECAR_NAME, "read cache", EBADMSG, detail);
+}
+
+/* HD's sidecar, loaded on first use; NULL if it cannot be read (then it is
+   neither used nor replaced). */
+static struct tu_sidecar *sidecar(struct tu_hashdir *hd)
+{
+	if (hd->sc || hd->sc_err)
+		return hd->sc;
+	hd->prune_ok = hd->files_seen == 0;
+	int r = tu_sidecar_load(hd->fd, &hd->sc, sidecar_warn, hd);
+	if (r < 0) {
+		hd->sc_err = -r;
+		warn(hd, TU_SIDECAR_NAME, "read cache", -r,
+		     r == -EINVAL || r == -ELOOP ? "not a regular file; left alone" :
+		     "left alone; no records stored in it");
+	}
+	return hd->sc;
+}
+
+static void not_stored(struct tu_hashdir *hd, int err, unsigned long n)
+{
+	if (!hd->nostore_err)
+		hd->nostore_err = err;
+	hd->nostore_n += n;
+	COUNT(hd->hc, not_stored, n);
+}
+
+/* Say once per directory which records could not be stored, and why. A
+   read-only mount, or a filesystem without user xattrs under --store=xattr,
+   is said once per run. */
+static void report_not_stored(struct tu_hashdir *hd)
+{
+	struct tu_hashcache *hc = hd->hc;
+	int err = hd->nostore_err;
+	if (!hd->nostore_n)
+		return;
+	char detail[128];
+	snprintf(detail, sizeof detail, "%lu hash record%s not stored", hd->nostore_n,
+		 hd->nostore_n == 1 ? "" : "s");
+	if (!is_refusal(err)) {
+		report(hd, NULL, NULL, "store hashes in", err, detail);
+		return;
+	}
+	if (err == EROFS) {
+		if (atomic_exchange(&hc->warned_erofs, true))
+			return;
+		snprintf(detail, sizeof detail, "hashes are printed, not stored");
+	} else if (err == EOPNOTSUPP) {
+		if (atomic_exchange(&hc->warned_nosupp, true))
+			return;
+		snprintf(detail, sizeof detail, "no user xattrs here; --store=auto or "
+			 "--store=file would use a .spookyhashes file");
+	}
+	warn(hd, NULL, "store hashes in", err, detail);
+}
+
+/* Write the sidecar if it changed and report what was not stored. ABORTED:
+   the walk is being abandoned; write nothing. */
+static int hashdir_finish(struct tu_hashdir *hd, bool aborted)
+{
+	struct tu_hashcache *hc = hd->hc;
+	int ret = 0;
+	bool may_write = !aborted && hd->sc && !hc->o.no_store &&
+			 hc->o.mode != TU_HASHCACHE_SHOW;
+	if (may_write && hd->listing && !hd->incomplete && hd->prune_ok)
+		tu_sidecar_prune(hd->sc);
+	if (may_write && tu_sidecar_dirty(hd->sc)) {
+		int r = hd->rdonly ? -EROFS : tu_sidecar_write(hd->fd, hd->sc);
+		if (r == 0) {
+			COUNT(hc, stored, hd->sc_pending);
+		} else if (hc->o.mode == TU_HASHCACHE_CLEAR) {
+			report(hd, NULL, TU_SIDECAR_NAME, "clear", -r, NULL);
+			ret = r;
+		} else if (hd->sc_pending) {
+			not_stored(hd, -r, hd->sc_pending);
+		} else if (!is_refusal(-r)) {
+			/* Only bad lines were to be dropped: a rewrite that
+			   fails for want of space is worth saying. */
+			report(hd, NULL, TU_SIDECAR_NAME, "rewrite", -r, NULL);
+			ret = r;
+		}
+		hd->sc_pending = 0;
+	}
+	if (!aborted)
+		report_not_stored(hd);
+	if (hd->nostore_n && !is_refusal(hd->nostore_err) && ret == 0)
+		ret = -hd->nostore_err;
+	return ret;
+}
+
+static void hashdir_free(struct tu_hashdir *hd)
+{
+	if (!hd)
+		return;
+	tu_sidecar_free(hd->sc);
+	free(hd->display);
+	free(hd);
+}
+
+/* ---- one file ------------------------------------------------------------------------------ */
+
+/* Open NAME in DIRFD for reading its data: never a symlink, never blocking,
+   and without touching atime where we may (O_NOATIME needs ownership or
+   CAP_FOWNER; EPERM otherwise). */
+static int open_file(struct tu_hashcache *hc, int dirfd, const char *name, const struct fmeta *m)
+{
+	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+	if (hc->euid == 0 || m->uid == hc->euid) {
+		int fd = openat(dirfd, name, flags | O_NOATIME);
+		if (fd >= 0)
+			return fd;
+		if (errno != EPERM)
+			return -errno;
+	}
+	int fd = openat(dirfd, name, flags);
+	return fd >= 0 ? fd : -errno;
+}
+
+/* Hash everything FD holds. SIZE (from statx) says where the data ends, so
+   the read that would return 0 is saved; a file that grew meanwhile shows in
+   the statx after the read. */
+static int hash_data(struct tu_hashcache *hc, int fd, uint64_t size, unsigned char digest[16],
+		     uint64_t *done)
+{
+	char *buf = buf_get(hc);
+	if (!buf)
+		return -ENOMEM;
+	if (size > HASH_BUF)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	struct tu_spooky s;
+	tu_spooky_init(&s, 0, 0);
+	*done = 0;
+	int r = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf, HASH_BUF);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		tu_spooky_update(&s, buf, (size_t)n);
+		*done += (uint64_t)n;
+		if (hc->o.stats)
+			atomic_fetch_add(&hc->o.stats->bytes, (uint64_t)n);
+		if (tu_hash_read_hook)
+			tu_hash_read_hook(fd, *done);
+		if (size > 0 && *done == size)
+			break;
+	}
+	buf_put(hc, buf);
+	COUNT(hc, bytes_read, *done);
+	if (r == 0) {
+		uint64_t h1, h2;
+		tu_spooky_final(&s, &h1, &h2);
+		tu_spooky_digest(h1, h2, digest);
+	}
+	return r;
+}
+
+/* Read FD (in state PRE) and fill REC. -EAGAIN if it changed meanwhile. */
+static int compute(struct tu_hashcache *hc, int fd, const struct fmeta *pre,
+		   struct tu_hashrec *rec)
+{
+	memset(rec, 0, sizeof *rec);
+	/* Before the first byte: a write after this moment gets an mtime of
+	   at least this (less the granularity). */
+	rec->hashed_ns = now_coarse_ns();
+	uint64_t done;
+	int r = hash_data(hc, fd, pre->size, rec->digest, &done);
+	COUNT(hc, hashed, 1);
+	if (r < 0)
+		return r;
+	struct fmeta post;
+	r = meta_fd(fd, &post);
+	if (r < 0)
+		return r;
+	if (!same_state(pre, &post) || done != post.size)
+		return -EAGAIN;
+	rec->size = pre->size;
+	rec->mtime_ns = pre->mtime;
+	rec->ctime_ns = pre->ctime;
+	rec->ino = pre->ino;
+	return 0;
+}
+
+/* Where the work on one file stands. */
+struct job {
+	struct tu_hashcache *hc;
+	struct tu_hashdir *hd;		/* NULL: the xattr only */
+	int dirfd;			/* -1 with an fd from the caller */
+	const char *name;		/* in hd's directory; may be NULL then */
+	int fd;				/* the caller's, or -1 */
+	int myfd;			/* opened here, closed when done */
+	struct fmeta meta;
+	const char *op, *detail;	/* what failed */
+};
+
+static int job_fd(struct job *j)
+{
+	if (j->fd >= 0)
+		return j->fd;
+	if (j->myfd < 0) {
+		int fd = open_file(j->hc, j->dirfd, j->name, &j->meta);
+		if (fd < 0) {
+			j->op = "open";
+			return fd;
+		}
+		j->myfd = fd;
+	}
+	return j->myfd;
+}
+
+static bool use_xattr(const struct job *j)
+{
+	return j->hc->o.store != TU_STORE_FILE && !(j->hd && j->hd->no_xattr);
+}
+
+static bool use_sidecar(const struct job *j)
+{
+	return j->hc->o.store != TU_STORE_XATTR && j->hd && j->name;
+}
+
+static void bad_xattr(struct job *j, int r)
+{
+	if (!j->hd)
+		return;
+	warn(j->hd, j->name, "read cache", EBADMSG,
+	     r == -EPROTO ? "user.spookyhash record of an unknown version; ignored" :
+			    "malformed user.spookyhash record; ignored");
+}
+
+/* The best record for the file: fresh beats racy beats stale. */
+static int lookup(struct job *j, struct cand *best)
+{
+	struct tu_hashcache *hc = j->hc;
+	int64_t gran = j->hd ? j->hd->gran_ns : GRAN_COARSE;
+	memset(best, 0, sizeof *best);
+	if (use_xattr(j)) {
+		struct tu_hashrec rec;
+		int r = -ENOSYS;
+		if (j->fd < 0 && j->myfd < 0)
+			r = tu_xattr_get_at(j->dirfd, j->name, &rec);
+		if (r == -ENOSYS) {
+			r = job_fd(j);
+			if (r < 0)
+				return r;
+			r = tu_xattr_get_fd(r, &rec);
+		}
+		if (r == 0)
+			offer(best, &rec, rec_match(&rec, &j->meta, false, gran), false);
+		else if (r == -EOPNOTSUPP && j->hd)
+			j->hd->no_xattr = true;
+		else if (r == -EPROTO || r == -EBADMSG)
+			bad_xattr(j, r);
+		else if (r == -EACCES && hc->o.mode == TU_HASHCACHE_SHOW) {
+			j->op = "read the hash record of";
+			return r;
+		}
+	}
+	if (best->m == M_FRESH || !use_sidecar(j))
+		return 0;
+	struct tu_sidecar *sc = sidecar(j->hd);
+	if (!sc)
+		return 0;
+	const struct tu_hashrec *rec = tu_sidecar_find(sc, j->name);
+	if (rec)
+		offer(best, rec, rec_match(rec, &j->meta, true, gran), true);
+	/* Hard links in one directory: another name's record of this inode,
+	   if it is valid, answers for this name too. */
+	for (rec = NULL; best->m != M_FRESH && (rec = tu_sidecar_find_ino(sc, j->meta.ino, rec));)
+		if (rec_match(rec, &j->meta, true, gran) == M_FRESH)
+			offer(best, rec, M_FRESH, true);
+	return 0;
+}
+
+/* Store REC for the file open as FD. Sets *STORED. */
+static void store(struct job *j, int fd, const struct tu_hashrec *rec, bool *stored)
+{
+	struct tu_hashcache *hc = j->hc;
+	struct tu_hashdir *hd = j->hd;
+	*stored = false;
+	if (hc->o.no_store)
+		return;
+	if (hd && hd->rdonly) {
+		not_stored(hd, EROFS, 1);
+		return;
+	}
+	int r = -EOPNOTSUPP;
+	if (use_xattr(j)) {
+		r = tu_xattr_set_fd(fd, rec);
+		if (r == 0) {
+			*stored = true;
+			COUNT(hc, stored, 1);
+			/* A sidecar record of this name is outdated now (the
+			   xattr moved ctime): drop it. */
+			if (hd && hd->sc && j->name)
+				tu_sidecar_del(hd->sc, j->name);
+			return;
+		}
+		if (r == -EOPNOTSUPP && hd)
+			hd->no_xattr = true;
+	}
+	/* Auto: where the xattr is refused, or cannot be had, the sidecar
+	   takes the record. A read-only filesystem refuses both. */
+	if (!use_sidecar(j) || r == -EROFS) {
+		if (hd)
+			not_stored(hd, -r, 1);
+		else
+			COUNT(hc, not_stored, 1);
+		return;
+	}
+	struct tu_sidecar *sc = sidecar(hd);
+	if (!sc) {
+		not_stored(hd, hd->sc_err, 1);
+		return;
+	}
+	if (tu_sidecar_put(sc, j->name, rec) < 0) {
+		not_stored(hd, ENOMEM, 1);
+		return;
+	}
+	hd->sc_pending++;
+	*stored = true;
+}
+
+static int clear_file(struct job *j, struct tu_hash_info *out)
+{
+	struct tu_hashcache *hc = j->hc;
+	bool cleared = false;
+	if (use_xattr(j)) {
+		struct tu_hashrec rec;
+		int r;
+		if (hc->o.no_store) {
+			r = j->fd >= 0 ? tu_xattr_get_fd(j->fd, &rec) :
+					 tu_xattr_get_at(j->dirfd, j->name, &rec);
+			if (r == -ENOSYS) {
+				r = job_fd(j);
+				if (r >= 0)
+					r = tu_xattr_get_fd(r, &rec);
+			}
+			if (r == -EPROTO || r == -EBADMSG)
+				r = 0;	/* ours to clear too */
+		} else {
+			r = j->fd >= 0 ? tu_xattr_remove_fd(j->fd) :
+					 tu_xattr_remove_at(j->dirfd, j->name);
+			if (r == -ENOSYS) {
+				r = job_fd(j);
+				if (r >= 0)
+					r = tu_xattr_remove_fd(r);
+			}
+		}
+		if (r == 0) {
+			cleared = true;
+		} else if (r == -EOPNOTSUPP) {
+			if (j->hd)
+				j->hd->no_xattr = true;
+		} else if (r != -ENODATA) {
+			if (!j->op)
+				j->op = "clear";
+			return r;
+		}
+	}
+	if (use_sidecar(j)) {
+		struct tu_sidecar *sc = sidecar(j->hd);
+		if (sc) {
+			if (hc->o.no_store)
+				cleared |= tu_sidecar_find(sc, j->name) != NULL;
+			else
+				cleared |= tu_sidecar_del(sc, j->name);
+		}
+	}
+	out->status = cleared ? TU_HASH_CLEARED : TU_HASH_NONE;
+	return 0;
+}
+
+/* Deal with one regular file as the mode says. */
+static int file_do(struct job *j, struct tu_hash_info *out)
+{
+	struct tu_hashcache *hc = j->hc;
+	enum tu_hashcache_mode mode = hc->o.mode;
+	memset(out, 0, sizeof *out);
+	out->size = j->meta.size;
+	if (mode == TU_HASHCACHE_CLEAR)
+		return clear_file(j, out);
+
+	struct cand best;
+	int r = lookup(j, &best);
+	if (r < 0)
+		return r;
+	if (mode == TU_HASHCACHE_SHOW) {
+		out->status = best.m == M_FRESH ? TU_HASH_SHOWN : TU_HASH_MISSING;
+		if (best.m == M_FRESH)
+			set_digest(out, best.rec.digest);
+		return 0;
+	}
+	if (mode == TU_HASHCACHE_UPDATE && best.m == M_FRESH) {
+		out->status = TU_HASH_CACHED;
+		set_digest(out, best.rec.digest);
+		COUNT(hc, cached, 1);
+		return 0;
+	}
+
+	int fd = job_fd(j);
+	if (fd < 0)
+		return fd;
+	struct fmeta pre = j->meta;
+	if (j->fd < 0) {
+		/* Opened here: make sure it is the regular file statx saw. */
+		r = meta_fd(fd, &pre);
+		if (r < 0) {
+			j->op = "stat";
+			return r;
+		}
+		if (!S_ISREG(pre.mode) || pre.ino != j->meta.ino) {
+			j->op = "hash";
+			j->detail = "replaced while being read; not stored";
+			return -EAGAIN;
+		}
+	}
+	struct tu_hashrec rec;
+	r = compute(hc, fd, &pre, &rec);
+	if (r == -EAGAIN) {
+		j->op = "hash";
+		j->detail = "changed while being read; not stored";
+	} else if (r < 0) {
+		j->op = "read";
+	}
+	if (r < 0)
+		return r;
+	set_digest(out, rec.digest);
+
+	bool keep = false;	/* store the new record? */
+	bool equal = memcmp(rec.digest, best.rec.digest, 16) == 0;
+	if (mode == TU_HASHCACHE_UPDATE) {
+		out->status = TU_HASH_HASHED;
+		keep = true;
+	} else if (best.m == M_NONE) {
+		out->status = TU_HASH_NEW;
+		keep = true;
+	} else if (best.m == M_STALE) {
+		out->status = TU_HASH_CHANGED;
+		keep = true;
+	} else if (equal) {
+		/* A racy record that proved right is refreshed, so that it is
+		   trusted next time. */
+		out->status = TU_HASH_OK;
+		keep = best.m == M_RACY;
+	} else if (best.m == M_RACY) {
+		out->status = TU_HASH_CHANGED;
+		keep = true;
+	} else {
+		out->status = TU_HASH_CORRUPT;
+		keep = hc->o.fix;
+	}
+	if (keep)
+		store(j, fd, &rec, &out->stored);
+	return 0;
+}
+
+static void job_init(struct job *j, struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
+		     const char *name, int fd)
+{
+	memset(j, 0, sizeof *j);
+	j->hc = hc;
+	j->hd = hd;
+	j->dirfd = dirfd;
+	j->name = name;
+	j->fd = fd;
+	j->myfd = -1;
+}
+
+static void job_done(struct job *j)
+{
+	if (j->myfd >= 0)
+		close(j->myfd);
+	j->myfd = -1;
+}
+
+static void count_file(struct tu_hashcache *hc, const struct tu_hash_info *h)
+{
+	COUNT(hc, files, 1);
+	COUNT(hc, status[h->status], 1);
+	if (hc->o.stats)
+		atomic_fetch_add(&hc->o.stats->entries, 1);
+}
+
+/* NAME in HD, known only by name: statx it, and deal with it if it is a
+   regular file. PATH: what to call it in output (NULL: built). */
+static void process_name(struct tu_hashdir *hd, const char *name, const char *path)
+{
+	struct tu_hashcache *hc = hd->hc;
+	struct job j;
+	job_init(&j, hc, hd, hd->fd, name, -1);
+	int r = meta_at(hd->fd, name, &j.meta);
+	if (r == -ENOENT)
+		return;		/* gone meanwhile: nothing to say about it */
+	if (r < 0) {
+		report(hd, path, name, "stat", -r, NULL);
+		return;
+	}
+	if (!S_ISREG(j.meta.mode)) {
+		COUNT(hc, skipped, 1);
+		return;
+	}
+	struct tu_hash_info h;
+	r = file_do(&j, &h);
+	job_done(&j);
+	hd->files_seen++;
+	if (hd->sc)
+		tu_sidecar_seen(hd->sc, name);
+	if (r == -ENOENT)
+		return;
+	if (r < 0) {
+		report(hd, path, name, j.op ? j.op : "hash", -r, j.detail);
+		return;
+	}
+	count_file(hc, &h);
+	if (!hc->o.file)
+		return;
+	char *p = path ? NULL : path_of(hd, name);
+	pthread_mutex_lock(&hc->out_lock);
+	hc->o.file(path ? path : p ? p : name, &h, hc->o.ctx);
+	pthread_mutex_unlock(&hc->out_lock);
+	free(p);
+}
+
+/* A TU_TMP_PREFIX name: ours if it is a sidecar a crash left behind. Such a
+   file is removed once it is old enough that no run can still be writing it. */
+static void remove_stale_tmp(struct tu_hashdir *hd, const char *name)
+{
+	struct tu_hashcache *hc = hd->hc;
+	if (hc->o.no_store || hc->o.mode == TU_HASHCACHE_SHOW || hd->rdonly)
+		return;
+	struct fmeta m;
+	if (meta_at(hd->fd, name, &m) < 0 || !S_ISREG(m.mode) || m.uid != hc->euid ||
+	    now_coarse_ns() - m.mtime < STALE_TMP_AGE)
+		return;
+	int fd = openat(hd->fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char head[16];
+	ssize_t n = read(fd, head, sizeof head);
+	struct fmeta again;
+	bool ours = n == (ssize_t)sizeof head && memcmp(head, "spookyhashes ", 13) == 0 &&
+		    meta_fd(fd, &again) == 0 && again.ino == m.ino;
+	close(fd);
+	if (ours)
+		unlinkat(hd->fd, name, 0);
+}
+
+/* ---- the walk ------------------------------------------------------------------------------- */
+
+static struct tu_hashdir *slot_hd(struct tu_walk_dir *d)
+{
+	struct tu_hashdir *hd = *(struct tu_hashdir **)tu_walk_dir_slot(d);
+	if (hd)
+		hd->fd = tu_walk_dir_fd(d);
+	return hd;
+}
+
+static int hc_enter(struct tu_walk_dir *d, void *ctx)
+{
+	struct tu_hashcache *hc = ctx;
+	struct tu_walk_dir *pd = tu_walk_dir_parent(d);
+	struct tu_hashdir *parent = pd ? *(struct tu_hashdir **)tu_walk_dir_slot(pd) : NULL;
+	/* A mount below may be another filesystem: learn it afresh. */
+	if (tu_walk_dir_is_mount(d))
+		parent = NULL;
+	struct tu_hashdir *hd = hashdir_new(hc, tu_walk_dir_fd(d), parent);
+	if (!hd) {
+		tu_walk_report(d, NULL, "read directory", ENOMEM, NULL);
+		return TU_WALK_SKIP;
+	}
+	hd->wd = d;
+	hd->listing = true;
+	*(struct tu_hashdir **)tu_walk_dir_slot(d) = hd;
+	/* Where records will come from the sidecar, load it before any file,
+	   so records of names that are gone can be pruned. */
+	enum tu_hashcache_store st = hc->o.store;
+	if (st == TU_STORE_FILE || (st == TU_STORE_AUTO && hd->no_xattr) ||
+	    (hc->o.mode == TU_HASHCACHE_CLEAR && st != TU_STORE_XATTR))
+		sidecar(hd);
+	return TU_WALK_NEXT;
+}
+
+static int hc_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
+{
+	struct tu_hashcache *hc = ctx;
+	if (e->is_dir)
+		return TU_WALK_DESCEND;
+	struct tu_hashdir *hd = slot_hd(d);
+	if (strcmp(e->name, TU_SIDECAR_NAME) == 0)
+		return TU_WALK_NEXT;
+	if (tu_is_tmp_name(e->name)) {
+		remove_stale_tmp(hd, e->name);
+		return TU_WALK_NEXT;
+	}
+	/* d_type decides first: a symlink, FIFO, socket or device is never
+	   looked at further, let alone opened. */
+	if (e->type != DT_REG && e->type != DT_UNKNOWN) {
+		COUNT(hc, skipped, 1);
+		return TU_WALK_NEXT;
+	}
+	process_name(hd, e->name, NULL);
+	return TU_WALK_NEXT;
+}
+
+static int hc_leave(struct tu_walk_dir *d, void *ctx)
+{
+	(void)ctx;
+	struct tu_hashdir *hd = slot_hd(d);
+	if (!hd)
+		return TU_WALK_NEXT;
+	hashdir_finish(hd, tu_walk_dir_aborted(d));
+	hashdir_free(hd);
+	*(struct tu_hashdir **)tu_walk_dir_slot(d) = NULL;
+	return TU_WALK_NEXT;
+}
+
+static int hc_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ctx)
+{
+	struct tu_hashcache *hc = ctx;
+	if (d && strcmp(e->op, "read directory") == 0) {
+		struct tu_hashdir *hd = *(struct tu_hashdir **)tu_walk_dir_slot(d);
+		if (hd)
+			hd->incomplete = true;	/* prune nothing */
+	}
+	switch (e->err) {
+	case ENOENT:		/* removed meanwhile */
+	case ENOTDIR:		/* no longer a directory */
+	case ELOOP:
+		return TU_CONTINUE;
+	case EXDEV:		/* --one-file-system: skipped, as asked */
+		if (strcmp(e->op, "enter") == 0)
+			return TU_CONTINUE;
+		break;
+	default:
+		break;
+	}
+	note_failure(hc, e->err);
+	if (!hc->o.error)
+		return TU_CONTINUE;
+	pthread_mutex_lock(&hc->out_lock);
+	int r = hc->o.error(e, hc->o.ctx);
+	pthread_mutex_unlock(&hc->out_lock);
+	return r;
+}
+
+/* ---- entry points ------------------------------------------------------------------------------- */
+
+void tu_hashcache_opts_init(struct tu_hashcache_opts *o)
+{
+	memset(o, 0, sizeof *o);
+}
+
+int tu_hashcache_open(struct tu_hashcache **out, const struct tu_hashcache_opts *o)
+{
+	struct tu_hashcache *hc = calloc(1, sizeof *hc);
+	*out = NULL;
+	if (!hc)
+		return -ENOMEM;
+	hc->o = *o;
+	hc->euid = geteuid();
+	pthread_mutex_init(&hc->out_lock, NULL);
+	pthread_mutex_init(&hc->pool_lock, NULL);
+	*out = hc;
+	return 0;
+}
+
+void tu_hashcache_close(struct tu_hashcache *hc)
+{
+	if (!hc)
+		return;
+	for (size_t i = 0; i < hc->npool; i++)
+		free(hc->pool[i]);
+	free(hc->pool);
+	pthread_mutex_destroy(&hc->out_lock);
+	pthread_mutex_destroy(&hc->pool_lock);
+	free(hc);
+}
+
+int tu_hashdir_open(struct tu_hashcache *hc, int dirfd, const char *display,
+		    struct tu_hashdir **out)
+{
+	*out = NULL;
+	struct tu_hashdir *hd = hashdir_new(hc, dirfd, NULL);
+	if (!hd)
+		return -ENOMEM;
+	if (display && !(hd->display = strdup(display))) {
+		free(hd);
+		return -ENOMEM;
+	}
+	*out = hd;
+	return 0;
+}
+
+int tu_hashdir_close(struct tu_hashdir *hd)
+{
+	if (!hd)
+		return 0;
+	int r = hashdir_finish(hd, false);
+	hashdir_free(hd);
+	return r;
+}
+
+int tu_hashcache_get_fd(struct tu_hashcache *hc, struct tu_hashdir *hd, int fd,
+			const char *name, struct tu_hash_info *out)
+{
+	struct job j;
+	job_init(&j, hc, hd, hd ? hd->fd : -1, name, fd);
+	int r = meta_fd(fd, &j.meta);
+	if (r < 0)
+		return r;
+	if (!S_ISREG(j.meta.mode))
+		return -EINVAL;
+	r = file_do(&j, out);
+	job_done(&j);
+	if (hd && name && hd->sc)
+		tu_sidecar_seen(hd->sc, name);
+	if (r == 0)
+		count_file(hc, out);
+	return r;
+}
+
+/* PATH names a directory (opened as DFD): walk it. */
+static int tree_walk(struct tu_hashcache *hc, int dfd, const char *display)
+{
+	static const struct tu_walk_ops ops = {
+		.enter = hc_enter, .entry = hc_entry, .leave = hc_leave, .error = hc_walk_error,
+	};
+	struct tu_walk_opts wo = {
+		.jobs = hc->o.jobs,
+		.one_file_system = hc->o.one_file_system,
+		/* Inode order walks the inode table, and on most
+		   filesystems the data, in order. */
+		.sort_by_inode = true,
+	};
+	/* The root's own path is "/" itself, not "" + "/" + name. */
+	int r = tu_walk(dfd, strcmp(display, "/") == 0 ? "" : display, &wo, &ops, hc);
+	if (r < 0 && r != -ECANCELED) {
+		note_failure(hc, -r);
+		call_locked(hc, hc->o.error, display, "walk", -r, NULL);
+	}
+	return r;
+}
+
+/* PATH names a regular file, NAME in PFD. */
+static void tree_file(struct tu_hashcache *hc, int pfd, const char *name, const char *display)
+{
+	struct tu_hashdir *hd = hashdir_new(hc, pfd, NULL);
+	if (!hd) {
+		note_failure(hc, ENOMEM);
+		call_locked(hc, hc->o.error, display, "hash", ENOMEM, NULL);
+		return;
+	}
+	/* Messages about the directory name it as the argument does. */
+	const char *slash = strrchr(display, '/');
+	if (slash)
+		hd->display = slash == display ? strdup("/") :
+			      strndup(display, (size_t)(slash - display));
+	process_name(hd, name, display);
+	hashdir_finish(hd, false);
+	hashdir_free(hd);
+}
+
+int tu_hashcache_tree(const char *path, const struct tu_hashcache_opts *o)
+{
+	struct tu_hashcache *hc;
+	int r = tu_hashcache_open(&hc, o);
+	if (r < 0)
+		return r;
+	size_t len = strlen(path);
+	char *buf = malloc(len + 2);
+	char *display = strdup(path);
+	int pfd = -1;
+	if (!buf || !display) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* Messages show the argument without trailing slashes. */
+	size_t dl = len;
+	while (dl > 1 && display[dl - 1] == '/')
+		display[--dl] = '\0';
+	/* "link/" asks for what the link points to, as with ls or find. */
+	bool follow = len > 1 && path[len - 1] == '/';
+	if (len == 0) {
+		r = -ENOENT;
+		note_failure(hc, ENOENT);
+		call_locked(hc, o->error, path, "open", ENOENT, NULL);
+		goto out;
+	}
+	const char *last;
+	r = tu_open_parent(path, buf, len + 2, &last);
+	if (r < 0) {
+		note_failure(hc, -r);
+		call_locked(hc, o->error, display, "open", -r, NULL);
+		goto out;
+	}
+	pfd = r;
+	struct fmeta m = { 0 };
+	r = meta_at(pfd, last, &m);
+	if (r == 0 && S_ISLNK(m.mode) && follow) {
+		int dfd = openat(pfd, last, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
+		if (dfd < 0) {
+			r = -errno;
+		} else {
+			tree_walk(hc, dfd, display);
+			close(dfd);
+			r = 0;
+			goto done;
+		}
+	}
+	if (r < 0) {
+		note_failure(hc, -r);
+		call_locked(hc, o->error, display, "open", -r, NULL);
+		goto out;
+	}
+	if (S_ISDIR(m.mode)) {
+		struct tu_ident id;
+		int dfd = tu_dir_open_at(pfd, last, &id);
+		if (dfd < 0) {
+			r = dfd;
+			note_failure(hc, -r);
+			call_locked(hc, o->error, display, "open directory", -r, NULL);
+			goto out;
+		}
+		tree_walk(hc, dfd, display);
+		close(dfd);
+	} else if (S_ISREG(m.mode)) {
+		tree_file(hc, pfd, last, display);
+	} else {
+		COUNT(hc, skipped, 1);
+		call_locked(hc, o->warning, display, "hash", S_ISLNK(m.mode) ? ELOOP : EINVAL,
+			    S_ISLNK(m.mode) ? "a symbolic link, not followed (write 'LINK/' "
+			    "to walk the directory it points to)" : "not a regular file; skipped");
+	}
+done:
+	r = -atomic_load(&hc->failed);
+out:
+	if (pfd >= 0)
+		close(pfd);
+	free(buf);
+	free(display);
+	tu_hashcache_close(hc);
+	return r;
+}
