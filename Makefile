@@ -52,6 +52,7 @@ HELPER_BINS:= $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/helpers/%)
 STATIC_LIB := $(BUILD)/lib/libtreeutils.a
 SHARED_LIB := $(BUILD)/lib/libtreeutils.so
 
+.SECONDARY:
 .PHONY: all check demo bench asan install clean deps unit cli hostile check-hostile
 all: $(STATIC_LIB) $(SHARED_LIB) $(TOOL_BINS)
 

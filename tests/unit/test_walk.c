@@ -1,0 +1,384 @@
+/* Unit tests for lib/walk.c: counts, post-order, the fd budget on deep trees,
+ * come-again, stop, errors, inode order, paths. */
+#define TU_INTERNAL
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "walk.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char tmp[256];
+static int tmpfd;
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmp, sizeof tmp, "%s/tu-walk.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(tmp))
+		return -1;
+	tmpfd = open(tmp, O_RDONLY | O_DIRECTORY);
+	return tmpfd < 0 ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	close(tmpfd);
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void touch(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+}
+
+/* NAME in DFD: WIDTH directories in each directory, DEPTH levels below
+   NAME, FILES files in each directory. Counts what it makes; returns an fd
+   on NAME. */
+static int make_tree_at(int dfd, const char *name, int width, int depth, int files,
+			long *ndirs, long *nfiles)
+{
+	assert_int_equal(mkdirat(dfd, name, 0755), 0);
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	char n[32];
+	for (int f = 0; f < files; f++) {
+		snprintf(n, sizeof n, "f%d", f);
+		touch(fd, n);
+		(*nfiles)++;
+	}
+	for (int w = 0; depth > 0 && w < width; w++) {
+		snprintf(n, sizeof n, "d%d", w);
+		close(make_tree_at(fd, n, width, depth - 1, files, ndirs, nfiles));
+		(*ndirs)++;
+	}
+	return fd;
+}
+
+static int make_tree(const char *name, int width, int depth, int files, long *ndirs, long *nfiles)
+{
+	return make_tree_at(tmpfd, name, width, depth, files, ndirs, nfiles);
+}
+
+/* ---- a recording algorithm ---------------------------------------------- */
+
+struct rec {
+	pthread_mutex_t lock;
+	long entries, dirs_seen, enters, leaves;
+	char **log;			/* "E path" enter, "e parent" entry, "L path" leave */
+	size_t nlog, caplog;
+	int again_root;			/* leave(root) answers AGAIN this many times */
+	bool stop_at_entry;
+	bool saw_aborted;
+	long errors;
+	int last_err;
+	char last_err_path[512];
+	bool check_order;
+	ino_t last_ino;
+	bool ino_disorder;
+	int max_fds;
+};
+
+static void logit(struct rec *r, char kind, struct tu_walk_dir *d)
+{
+	char *p = tu_walk_path(d, NULL);
+	char *line;
+	assert_true(asprintf(&line, "%c %s", kind, p) > 0);
+	free(p);
+	pthread_mutex_lock(&r->lock);
+	if (r->nlog == r->caplog) {
+		r->caplog = r->caplog ? r->caplog * 2 : 256;
+		r->log = realloc(r->log, r->caplog * sizeof *r->log);
+	}
+	r->log[r->nlog++] = line;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 3;	/* ".", ".." and the DIR's own fd */
+}
+
+static int rec_enter(struct tu_walk_dir *d, void *ctx)
+{
+	struct rec *r = ctx;
+	pthread_mutex_lock(&r->lock);
+	r->enters++;
+	pthread_mutex_unlock(&r->lock);
+	if (r->check_order)
+		logit(r, 'E', d);
+	if (r->check_order)
+		r->last_ino = 0;
+	return TU_WALK_NEXT;
+}
+
+static int rec_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
+{
+	struct rec *r = ctx;
+	pthread_mutex_lock(&r->lock);
+	r->entries++;
+	if (e->is_dir)
+		r->dirs_seen++;
+	if (r->check_order && e->ino < r->last_ino)
+		r->ino_disorder = true;
+	r->last_ino = e->ino;
+	pthread_mutex_unlock(&r->lock);
+	if (r->check_order)
+		logit(r, 'e', d);
+	if (r->stop_at_entry)
+		return TU_WALK_STOP;
+	/* errors == -1 asks to descend into a file, which must be reported. */
+	if (strcmp(e->name, "f0") == 0 && r->errors == -1)
+		return TU_WALK_DESCEND;
+	return e->is_dir ? TU_WALK_DESCEND : TU_WALK_NEXT;
+}
+
+static int rec_leave(struct tu_walk_dir *d, void *ctx)
+{
+	struct rec *r = ctx;
+	if (tu_walk_dir_aborted(d)) {
+		r->saw_aborted = true;
+		return TU_WALK_NEXT;
+	}
+	pthread_mutex_lock(&r->lock);
+	r->leaves++;
+	if (r->leaves % 97 == 0) {
+		int n = count_fds();
+		if (n > r->max_fds)
+			r->max_fds = n;
+	}
+	bool again = tu_walk_dir_depth(d) == 0 && r->again_root > 0;
+	if (again)
+		r->again_root--;
+	pthread_mutex_unlock(&r->lock);
+	if (r->check_order)
+		logit(r, 'L', d);
+	return again ? TU_WALK_AGAIN : TU_WALK_NEXT;
+}
+
+static int rec_error(struct tu_walk_dir *d, const struct tu_err *e, void *ctx)
+{
+	(void)d;
+	struct rec *r = ctx;
+	r->errors = r->errors < 0 ? 1 : r->errors + 1;
+	r->last_err = e->err;
+	snprintf(r->last_err_path, sizeof r->last_err_path, "%s", e->path);
+	return TU_CONTINUE;
+}
+
+static const struct tu_walk_ops rec_ops = {
+	.enter = rec_enter, .entry = rec_entry, .leave = rec_leave, .error = rec_error,
+};
+
+static void rec_free(struct rec *r)
+{
+	for (size_t i = 0; i < r->nlog; i++)
+		free(r->log[i]);
+	free(r->log);
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void walk_counts(int jobs)
+{
+	char name[32];
+	snprintf(name, sizeof name, "counts%d", jobs);
+	long nd = 0, nf = 0;
+	int fd = make_tree(name, 3, 4, 4, &nd, &nf);
+	struct rec r = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct tu_walk_opts o = { .jobs = jobs };
+	assert_int_equal(tu_walk(fd, name, &o, &rec_ops, &r), 0);
+	assert_int_equal(r.entries, nd + nf);
+	assert_int_equal(r.dirs_seen, nd);
+	assert_int_equal(r.enters, nd + 1);
+	assert_int_equal(r.leaves, nd + 1);
+	assert_int_equal(r.errors, 0);
+	close(fd);
+}
+
+static void test_counts_one_job(void **state) { (void)state; walk_counts(1); }
+static void test_counts_four_jobs(void **state) { (void)state; walk_counts(4); }
+
+static size_t find_line(struct rec *r, char kind, const char *path)
+{
+	for (size_t i = 0; i < r->nlog; i++)
+		if (r->log[i][0] == kind && strcmp(r->log[i] + 2, path) == 0)
+			return i;
+	fail_msg("no %c line for %s", kind, path);
+	return 0;
+}
+
+/* leave(d) comes after every descendant's leave(), and no entry() of a
+   directory comes after one of its children was entered. */
+static void test_post_order_with_threads(void **state)
+{
+	(void)state;
+	long nd = 0, nf = 0;
+	int fd = make_tree("order", 3, 3, 2, &nd, &nf);
+	struct rec r = { .lock = PTHREAD_MUTEX_INITIALIZER, .check_order = true };
+	struct tu_walk_opts o = { .jobs = 4 };
+	assert_int_equal(tu_walk(fd, "order", &o, &rec_ops, &r), 0);
+	for (size_t i = 0; i < r.nlog; i++) {
+		const char *l = r.log[i];
+		if (l[0] != 'L')
+			continue;
+		const char *p = l + 2;
+		size_t pl = strlen(p);
+		for (size_t j = i + 1; j < r.nlog; j++) {
+			const char *q = r.log[j] + 2;
+			if (r.log[j][0] == 'L' && strncmp(q, p, pl) == 0 && q[pl] == '/')
+				fail_msg("%s left before its descendant %s", p, q);
+		}
+	}
+	for (size_t i = 0; i < r.nlog; i++) {
+		if (r.log[i][0] != 'E' || strcmp(r.log[i] + 2, "order") == 0)
+			continue;
+		char parent[512];
+		snprintf(parent, sizeof parent, "%s", r.log[i] + 2);
+		*strrchr(parent, '/') = '\0';
+		for (size_t j = i + 1; j < r.nlog; j++)
+			if (r.log[j][0] == 'e' && strcmp(r.log[j] + 2, parent) == 0)
+				fail_msg("entry() of %s after its child %s was entered", parent, r.log[i] + 2);
+	}
+	assert_true(find_line(&r, 'L', "order") == r.nlog - 1);
+	rec_free(&r);
+	close(fd);
+}
+
+static void test_deep_chain_within_fd_budget(void **state)
+{
+	(void)state;
+	const int depth = 3000;
+	assert_int_equal(mkdirat(tmpfd, "deep", 0755), 0);
+	int root = openat(tmpfd, "deep", O_RDONLY | O_DIRECTORY);
+	int fd = dup(root);
+	for (int i = 0; i < depth; i++) {
+		assert_int_equal(mkdirat(fd, "d", 0755), 0);
+		touch(fd, "f");
+		int n = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+		close(fd);
+		fd = n;
+	}
+	close(fd);
+	int base = count_fds();
+	struct rec r = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct tu_walk_opts o = { .jobs = 2, .fd_budget = 8 };
+	assert_int_equal(tu_walk(root, "deep", &o, &rec_ops, &r), 0);
+	assert_int_equal(r.leaves, depth + 1);
+	assert_int_equal(r.entries, 2 * depth);
+	assert_int_equal(r.errors, 0);
+	/* The budget, plus what the two workers pin, plus the walk's own. */
+	assert_true(r.max_fds - base <= 8 + 2 * 3 + 2);
+	close(root);
+}
+
+static void test_again_reads_anew(void **state)
+{
+	(void)state;
+	long nd = 0, nf = 0;
+	int fd = make_tree("again", 2, 1, 3, &nd, &nf);
+	struct rec r = { .lock = PTHREAD_MUTEX_INITIALIZER, .again_root = 1 };
+	struct tu_walk_opts o = { .jobs = 2 };
+	assert_int_equal(tu_walk(fd, "again", &o, &rec_ops, &r), 0);
+	assert_int_equal(r.entries, 2 * (nd + nf));
+	assert_int_equal(r.leaves, 2 * (nd + 1));
+	close(fd);
+}
+
+static void test_stop_cancels(void **state)
+{
+	(void)state;
+	long nd = 0, nf = 0;
+	int fd = make_tree("stop", 2, 2, 2, &nd, &nf);
+	struct rec r = { .lock = PTHREAD_MUTEX_INITIALIZER, .stop_at_entry = true };
+	struct tu_walk_opts o = { .jobs = 2 };
+	assert_int_equal(tu_walk(fd, "stop", &o, &rec_ops, &r), -ECANCELED);
+	assert_int_equal(r.entries, 1);
+	assert_true(r.saw_aborted);
+	close(fd);
+}
+
+static void test_descend_into_file_is_reported(void **state)
+{
+	(void)state;
+	long nd = 0, nf = 0;
+	int fd = make_tree("err", 1, 1, 1, &nd, &nf);
+	struct rec r = { .lock = PTHREAD_MUTEX_INITIALIZER, .errors = -1 };
+	struct tu_walk_opts o = { .jobs = 1 };
+	assert_int_equal(tu_walk(fd, "err", &o, &rec_ops, &r), 0);
+	assert_true(r.errors >= 1);
+	assert_int_equal(r.last_err, ENOTDIR);
+	assert_true(strstr(r.last_err_path, "err/") == r.last_err_path);
+	assert_true(strstr(r.last_err_path, "/f0") != NULL);
+	close(fd);
+}
+
+static void test_inode_order(void **state)
+{
+	(void)state;
+	assert_int_equal(mkdirat(tmpfd, "ino", 0755), 0);
+	int fd = openat(tmpfd, "ino", O_RDONLY | O_DIRECTORY);
+	for (int i = 0; i < 500; i++) {
+		char n[32];
+		snprintf(n, sizeof n, "x%d", (i * 7919) % 500);
+		touch(fd, n);
+	}
+	struct rec r = { .lock = PTHREAD_MUTEX_INITIALIZER, .check_order = true };
+	struct tu_walk_opts o = { .jobs = 1, .sort_by_inode = true };
+	assert_int_equal(tu_walk(fd, "ino", &o, &rec_ops, &r), 0);
+	assert_int_equal(r.entries, 500);
+	assert_false(r.ino_disorder);
+	rec_free(&r);
+	close(fd);
+}
+
+static void test_paths(void **state)
+{
+	(void)state;
+	long nd = 0, nf = 0;
+	int fd = make_tree("paths", 1, 2, 0, &nd, &nf);
+	struct rec r = { .lock = PTHREAD_MUTEX_INITIALIZER, .check_order = true };
+	struct tu_walk_opts o = { .jobs = 1 };
+	assert_int_equal(tu_walk(fd, "top/x", &o, &rec_ops, &r), 0);
+	find_line(&r, 'L', "top/x");
+	find_line(&r, 'L', "top/x/d0");
+	find_line(&r, 'L', "top/x/d0/d0");
+	rec_free(&r);
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_counts_one_job),
+		cmocka_unit_test(test_counts_four_jobs),
+		cmocka_unit_test(test_post_order_with_threads),
+		cmocka_unit_test(test_deep_chain_within_fd_budget),
+		cmocka_unit_test(test_again_reads_anew),
+		cmocka_unit_test(test_stop_cancels),
+		cmocka_unit_test(test_descend_into_file_is_reported),
+		cmocka_unit_test(test_inode_order),
+		cmocka_unit_test(test_paths),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
