@@ -135,8 +135,8 @@ int main(int argc, char **argv)
 		int r = tu_rmtree(c.args[i], &c.o);
 		if (r == -ECANCELED && c.o.all_or_nothing) {
 			char *q = tu_quote(c.args[i]);
-			tu_warn("%s: nothing removed: %ld entries cannot be removed", q,
-				c.errors - before);
+			long n = c.errors - before;
+			tu_warn("%s: nothing removed (%ld blocker%s)", q, n, n == 1 ? "" : "s");
 			tu_quote_free(q);
 		}
 		if (r < 0 || c.errors > before)
