@@ -286,11 +286,16 @@ static int cmp_ino(const void *a, const void *b)
 	return (x->ino > y->ino) - (x->ino < y->ino);
 }
 
-static void push_children(struct walk *w, struct tu_walk_dir *first, struct tu_walk_dir *last,
-			  int count)
+static void push_children(struct walk *w, struct tu_walk_dir *first)
 {
 	if (!first)
 		return;
+	int count = 1;
+	struct tu_walk_dir *last = first;
+	while (last->stack_next) {
+		last = last->stack_next;
+		count++;
+	}
 	pthread_mutex_lock(&w->lock);
 	last->stack_next = w->stack;
 	w->stack = first;
@@ -301,9 +306,10 @@ static void push_children(struct walk *w, struct tu_walk_dir *first, struct tu_w
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* Call enter() and entry() for D, pinned by the caller, and queue the
-   directories entry() asked for. Leaves D's pending count at 1 + children. */
-static void read_dir(struct walk *w, struct tu_walk_dir *d, struct worker_buf *b)
+/* Call enter() and entry() for D, pinned by the caller. Returns the
+   directories entry() asked for, linked through stack_next, for the caller
+   to visit or queue. Leaves D's pending count at 1 + children. */
+static struct tu_walk_dir *read_dir(struct walk *w, struct tu_walk_dir *d, struct worker_buf *b)
 {
 	const struct tu_walk_ops *ops = w->ops;
 	atomic_store(&d->pending, 1);
@@ -313,9 +319,9 @@ static void read_dir(struct walk *w, struct tu_walk_dir *d, struct worker_buf *b
 		if (r == TU_WALK_STOP)
 			atomic_store(&w->stop, true);
 		if (r != TU_WALK_NEXT)
-			return;
+			return NULL;
 	}
-	struct tu_walk_dir *first = NULL, *last = NULL;
+	struct tu_walk_dir *first = NULL;
 	int count = 0;
 	for (;;) {
 		if (atomic_load(&w->stop))
@@ -354,8 +360,6 @@ static void read_dir(struct walk *w, struct tu_walk_dir *d, struct worker_buf *b
 					tu_walk_report(d, e->name, "descend", ENOMEM, NULL);
 					continue;
 				}
-				if (!first)
-					last = c;
 				c->stack_next = first;
 				first = c;
 				count++;
@@ -366,7 +370,7 @@ static void read_dir(struct walk *w, struct tu_walk_dir *d, struct worker_buf *b
 	pthread_mutex_lock(&w->lock);
 	w->live += count;
 	pthread_mutex_unlock(&w->lock);
-	push_children(w, first, last, count);
+	return first;
 }
 
 /* D's pending count reached zero: run its leave(), then its parent's when
@@ -404,7 +408,7 @@ static void complete(struct walk *w, struct tu_walk_dir *d, struct tu_walk_dir *
 				tu_walk_report(d, NULL, "rewind directory", errno, NULL);
 				again = false;
 			} else {
-				read_dir(w, d, b);
+				push_children(w, read_dir(w, d, b));
 			}
 		}
 		if (p && pfd >= 0 && fd >= 0)
@@ -438,19 +442,22 @@ static void abandon(struct walk *w, struct tu_walk_dir *d, struct worker_buf *b)
 	node_free(w, d);
 }
 
-/* Open, read and (if it has no children) finish one queued directory. */
-static void visit(struct walk *w, struct tu_walk_dir *d, struct worker_buf *b)
+/* Open, read and (if it has no children) finish one queued directory.
+   Returns one of its children for the same worker to visit next: going on
+   down without a hand-over to another thread is what makes deep chains
+   cheap. The other children are queued for any worker. */
+static struct tu_walk_dir *visit(struct walk *w, struct tu_walk_dir *d, struct worker_buf *b)
 {
 	struct tu_walk_dir *p = d->parent;
 	if (atomic_load(&w->stop)) {
 		abandon(w, d, b);
-		return;
+		return NULL;
 	}
 	int pfd = pin(w, p, NULL);
 	if (pfd < 0) {
 		tu_walk_report(p, NULL, "reopen directory", -pfd, NULL);
 		abandon(w, d, b);
-		return;
+		return NULL;
 	}
 	pthread_mutex_lock(&w->lock);
 	make_room_locked(w);
@@ -478,18 +485,23 @@ static void visit(struct walk *w, struct tu_walk_dir *d, struct worker_buf *b)
 			       fd == -EXDEV ? "mount point, skipped" : NULL);
 		unpin(w, p);
 		abandon(w, d, b);
-		return;
+		return NULL;
 	}
 	pthread_mutex_lock(&w->lock);
 	d->fd = fd;
 	d->pins = 1;
 	pthread_mutex_unlock(&w->lock);
 
-	read_dir(w, d, b);
+	struct tu_walk_dir *next = read_dir(w, d, b);
+	if (next) {
+		push_children(w, next->stack_next);
+		next->stack_next = NULL;
+	}
 	unpin(w, d);
 	unpin(w, p);
 	if (atomic_fetch_sub(&d->pending, 1) == 1)
 		complete(w, d, NULL, b);
+	return next;
 }
 
 /* ---- workers --------------------------------------------------------------- */
@@ -525,7 +537,8 @@ static void work(struct walk *w, struct worker_buf *b)
 		struct tu_walk_dir *d = w->stack;
 		w->stack = d->stack_next;
 		pthread_mutex_unlock(&w->lock);
-		visit(w, d, b);
+		while (d)
+			d = visit(w, d, b);
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -597,6 +610,15 @@ int tu_walk(int root_fd, const char *root_path, const struct tu_walk_opts *o,
 		free(root);
 		return r;
 	}
+	/* Grow the fd table to the budget now, while this may be the only
+	   thread: the kernel waits for an RCU grace period on each growth of a
+	   table shared between threads, which costs milliseconds every time
+	   a deep walk crosses a power of two. */
+	if (jobs > 1) {
+		int hi = fcntl(root_fd, F_DUPFD_CLOEXEC, w.budget + 3 * jobs + 32);
+		if (hi >= 0)
+			close(hi);
+	}
 	pthread_t *threads = calloc((size_t)jobs, sizeof *threads);
 	int started = 0;
 	for (int i = 1; threads && i < jobs; i++) {
@@ -605,7 +627,7 @@ int tu_walk(int root_fd, const char *root_path, const struct tu_walk_opts *o,
 		started++;
 	}
 
-	read_dir(&w, root, &b);
+	push_children(&w, read_dir(&w, root, &b));
 	unpin(&w, root);
 	if (atomic_fetch_sub(&root->pending, 1) == 1)
 		complete(&w, root, NULL, &b);
