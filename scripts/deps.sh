@@ -13,7 +13,7 @@ packages=(
 	# unit and CLI tests
 	libcmocka-dev bats bats-assert bats-support bats-file
 	# tools the tests and oracles call
-	attr acl e2fsprogs btrfs-progs xfsprogs dosfstools util-linux coreutils
+	attr acl e2fsprogs btrfs-progs xfsprogs dosfstools fusefat util-linux coreutils
 	findutils rsync strace libcap2-bin python3 time
 	# peers measured by bench/run
 	hyperfine jdupes rdfind rmlint fdupes xxhash b3sum

@@ -32,7 +32,7 @@ race_tree() {
 		ATTACKER=$!
 		sleep 0.05
 		run rmtree -j 2 t
-		kill "$ATTACKER" 2>/dev/null; wait "$ATTACKER" 2>/dev/null || true; ATTACKER=
+		kill "$ATTACKER" 2>/dev/null || true; wait "$ATTACKER" 2>/dev/null || true; ATTACKER=
 		total=$((total + $(cat swaps)))
 		assert_canary
 		# Whatever was left (the swapped-out half) must go on a second run.
@@ -56,7 +56,7 @@ race_tree() {
 		ATTACKER=$!
 		sleep 0.05
 		run rmtree t
-		kill "$ATTACKER" 2>/dev/null; wait "$ATTACKER" 2>/dev/null || true; ATTACKER=
+		kill "$ATTACKER" 2>/dev/null || true; wait "$ATTACKER" 2>/dev/null || true; ATTACKER=
 		total=$((total + $(cat swaps)))
 		assert_canary
 		[ -e t ] && rmtree t
@@ -76,7 +76,7 @@ race_tree() {
 		ATTACKER=$!
 		sleep 0.05
 		run rmtree t
-		kill "$ATTACKER" 2>/dev/null; wait "$ATTACKER" 2>/dev/null || true; ATTACKER=
+		kill "$ATTACKER" 2>/dev/null || true; wait "$ATTACKER" 2>/dev/null || true; ATTACKER=
 		total=$((total + $(cat swaps)))
 		assert_canary
 		for x in t link; do
@@ -119,7 +119,7 @@ race_tree() {
 	start=$SECONDS
 	run rmtree --timeout=2 t
 	took=$((SECONDS - start))
-	kill "$ATTACKER" 2>/dev/null; wait "$ATTACKER" 2>/dev/null || true; ATTACKER=
+	kill "$ATTACKER" 2>/dev/null || true; wait "$ATTACKER" 2>/dev/null || true; ATTACKER=
 	echo "status $status after ${took}s: $output"
 	[ "$took" -le 8 ]
 	if [ "$status" -ne 0 ]; then
@@ -140,7 +140,7 @@ race_tree() {
 	start=$SECONDS
 	run rmtree --timeout=1 t
 	took=$((SECONDS - start))
-	kill "$ATTACKER" 2>/dev/null; wait "$ATTACKER" 2>/dev/null || true; ATTACKER=
+	kill "$ATTACKER" 2>/dev/null || true; wait "$ATTACKER" 2>/dev/null || true; ATTACKER=
 	echo "status $status after ${took}s: $output"
 	[ "$took" -le 6 ]
 	[ "$status" -eq 0 ] || assert_output --partial "entries kept appearing"
