@@ -71,7 +71,9 @@ int tu_dir_access_write(int fd);
 /* Open the directory that holds the last component of PATH, following
    symlinks in the leading part as any tool does. *LAST points into a copy
    stored in BUF (size LEN) with trailing slashes removed. Returns the fd or
-   -errno. The last component may be "", "." or ".."; callers check. */
+   -errno. *LAST is set even when the open fails (but not on
+   -ENAMETOOLONG). The last component may be "/", "." or ".."; callers
+   check. */
 int tu_open_parent(const char *path, char *buf, size_t len, const char **last);
 
 /* renameat2 with RENAME_NOREPLACE, falling back to link-free checks when the

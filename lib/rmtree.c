@@ -611,15 +611,17 @@ int tu_rmtree(const char *path, const struct tu_rmtree_opts *o)
 		r = -EINVAL;
 		goto out;
 	}
-	const char *last;
+	/* The refusals go by the name alone, before anything is opened, so
+	   they hold with force and whether or not the parent exists. */
+	const char *last = NULL;
 	r = tu_open_parent(path, buf, len + 2, &last);
 	if (r >= 0)
 		rm.parent_fd = r;
-	if (r >= 0 && strcmp(last, "/") == 0) {
+	if (last && strcmp(last, "/") == 0) {
 		report_path(&rm, display, "remove", EPERM, "refusing to remove the root directory");
 		r = -EPERM;
 		goto out;
-	} else if (r >= 0 && is_dot_or_dotdot(last)) {
+	} else if (last && is_dot_or_dotdot(last)) {
 		report_path(&rm, display, "remove", EINVAL, "refusing to remove '.' or '..'");
 		r = -EINVAL;
 		goto out;

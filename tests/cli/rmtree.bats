@@ -450,3 +450,10 @@ make_tree() {
 	assert_success
 	assert_output --partial "--null only changes -v and -n output"
 }
+
+@test "refusals hold with -f and a missing parent (regression: 'missing/..' was ignored)" {
+	run rmtree -f missing/.. missing/.
+	assert_failure 1
+	assert_output --partial "cannot remove 'missing/..': Invalid argument"
+	assert_output --partial "cannot remove 'missing/.': Invalid argument"
+}
