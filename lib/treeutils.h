@@ -69,6 +69,13 @@ int tu_random_hex(char *out, size_t nhex);
 /* True if NAME is one of our temporary names. */
 bool tu_is_tmp_name(const char *name);
 
+/* ---- names ---------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence that starts at S (1 to 4 bytes), or 0
+   if it is not valid UTF-8 (overlong, surrogate, past U+10FFFF, cut short).
+   Used to escape names in messages and in the hash cache's sidecar. */
+size_t tu_utf8_len(const unsigned char *s);
+
 /* ---- rmtree --------------------------------------------------------------- */
 
 struct tu_rmtree_opts {

@@ -25,34 +25,6 @@ void tu_cli_init(const char *prog)
 
 static char quote_oom[] = "'?'";
 
-/* Length of the valid UTF-8 sequence at S (1..4), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned c = s[0];
-	size_t n;
-	unsigned min;
-	if (c < 0x80)
-		return 1;
-	if ((c & 0xe0) == 0xc0) {
-		n = 2; min = 0x80; c &= 0x1f;
-	} else if ((c & 0xf0) == 0xe0) {
-		n = 3; min = 0x800; c &= 0x0f;
-	} else if ((c & 0xf8) == 0xf0) {
-		n = 4; min = 0x10000; c &= 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates and values past U+10FFFF are invalid. */
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	return n;
-}
-
 char *tu_quote(const char *s)
 {
 	size_t len = strlen(s);
@@ -64,7 +36,7 @@ char *tu_quote(const char *s)
 	const unsigned char *u = (const unsigned char *)s;
 	while (*u) {
 		unsigned c = *u;
-		size_t n = utf8_len(u);
+		size_t n = tu_utf8_len(u);
 		if (c == '\'' || c == '\\') {
 			*p++ = '\\';
 			*p++ = (char)c;
