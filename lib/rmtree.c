@@ -301,7 +301,9 @@ static int rm_leave(struct tu_walk_dir *d, void *ctx)
 	int pfd = is_root ? rm->parent_fd : tu_walk_dir_parent_fd(d);
 	const char *name = is_root ? rm->base_name : tu_walk_dir_name(d);
 	bool mount = is_root ? rm->base_is_mount : tu_walk_dir_is_mount(d);
-	int r = remove_owned(rm, pfd, name, AT_REMOVEDIR, mount);
+	/* The base's parent lies outside the tree: never change its mode. */
+	int r = is_root ? remove_retry(rm, pfd, name, AT_REMOVEDIR, mount)
+			: remove_owned(rm, pfd, name, AT_REMOVEDIR, mount);
 	if (r == 0) {
 		removed(rm, d, NULL, true);
 		goto done;
@@ -479,7 +481,8 @@ static int remove_single(struct rm *rm, const char *name)
 			rm->o->removed(rm->display, false, rm->o->ctx);
 		return 0;
 	}
-	int r = remove_owned(rm, rm->parent_fd, name, 0, false);
+	/* The parent lies outside the tree: never change its mode. */
+	int r = remove_retry(rm, rm->parent_fd, name, 0, false);
 	if (r == 0 || (r == -ENOENT && rm->o->force)) {
 		if (r == 0 && rm->o->stats)
 			atomic_fetch_add(&rm->o->stats->entries, 1);

@@ -457,3 +457,22 @@ make_tree() {
 	assert_output --partial "cannot remove 'missing/..': Invalid argument"
 	assert_output --partial "cannot remove 'missing/.': Invalid argument"
 }
+
+@test "the parent of DIR is never changed: a read-only parent we own stays read-only" {
+	need_root "chown to another user"
+	mkdir -p own/ro/t/sub own/ro2
+	touch own/ro/t/sub/f own/ro2/file
+	chown -R nobody: own
+	chmod 555 own/ro own/ro2
+	run as_nobody rmtree own/ro/t
+	assert_failure 1
+	assert_output --partial "cannot remove 'own/ro/t': Permission denied"
+	run stat -c %a own/ro
+	assert_output 555
+	# The contents went; only the directory itself is left.
+	[ "$(count_entries own/ro/t)" -eq 0 ]
+	run as_nobody rmtree own/ro2/file
+	assert_failure 1
+	run stat -c %a own/ro2
+	assert_output 555
+}
