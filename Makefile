@@ -24,19 +24,24 @@ WERROR  ?=
 VERSION := 0.1.0
 
 # "make asan <anything>" builds everything with the sanitizers, in its own tree,
-# so a sanitizer build never mixes objects with the normal one.
+# so a sanitizer build never mixes objects with the normal one. A build
+# directory whose name contains "asan" is always a sanitizer build, so a later
+# "make BUILD=build-asan install" (as the install test does) cannot fill it
+# with objects built without them.
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
 BUILD    := build-asan
+endif
+BUILD    ?= build
+ifneq ($(findstring asan,$(notdir $(BUILD))),)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
-BUILD    := build
 SANFLAGS :=
 endif
 
 TU_CFLAGS  = -std=gnu17 -Wall -Wextra $(WERROR) -fPIC -D_GNU_SOURCE \
              -DTU_VERSION='"$(VERSION)"' -Ilib -Itools/common $(SANFLAGS) $(CFLAGS)
 TU_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
-TU_LDLIBS  = -pthread $(LDLIBS)
+TU_LDLIBS  = -pthread $(shell pkg-config --libs libarchive) -lacl $(LDLIBS)
 
 LIB_SRC    := $(wildcard lib/*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)

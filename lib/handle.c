@@ -149,6 +149,34 @@ int tu_dir_reopen_at(int dirfd, const char *name, const struct tu_ident *expect)
 	return fd;
 }
 
+/* -L only: the kernel follows NAME itself when it is a symlink (and
+   whatever that link leads through), once, and we hold what it found. */
+int tu_dir_open_follow(int dirfd, const char *name, struct tu_ident *id)
+{
+	int fd = openat(dirfd, name, TU_DIR_FLAGS & ~O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	int r = tu_ident_fd(fd, id);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int tu_dir_reopen_follow(int dirfd, const char *name, const struct tu_ident *expect)
+{
+	struct tu_ident id;
+	int fd = tu_dir_open_follow(dirfd, name, &id);
+	if (fd < 0)
+		return fd;
+	if (!tu_ident_same(&id, expect)) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
 int tu_dir_make_writable(int fd)
 {
 	struct stat st;
@@ -313,4 +341,107 @@ double tu_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- appended for dedup ---------------------------------------------------- */
+
+#include <linux/openat2.h>
+#include <stdlib.h>
+
+#ifndef __NR_openat2
+#define __NR_openat2 437
+#endif
+
+/* The fallback of tu_open_beneath: one component at a time, each opened
+   with O_NOFOLLOW relative to the last; ".." and empty components refused. */
+static int open_beneath_walk(int rootfd, const char *rel, int flags, bool no_xdev)
+{
+	char *copy = strdup(rel);
+	if (!copy)
+		return -ENOMEM;
+	struct tu_ident root;
+	int r = no_xdev ? tu_ident_fd(rootfd, &root) : 0;
+	int cur = -1;
+	char *save = NULL;
+	char *part = strtok_r(copy, "/", &save);
+	while (r == 0 && part) {
+		char *next = strtok_r(NULL, "/", &save);
+		if (strcmp(part, "..") == 0 || strcmp(part, ".") == 0) {
+			r = -EXDEV;
+			break;
+		}
+		int at = cur >= 0 ? cur : rootfd;
+		int fd = next ? openat(at, part, TU_DIR_FLAGS) :
+				openat(at, part, flags | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			r = -errno;
+			break;
+		}
+		if (cur >= 0)
+			close(cur);
+		cur = fd;
+		if (no_xdev) {
+			struct tu_ident id;
+			r = tu_ident_fd(cur, &id);
+			if (r == 0 && (id.dev != root.dev || id.mnt_id != root.mnt_id))
+				r = -EXDEV;
+		}
+		part = next;
+	}
+	free(copy);
+	if (r < 0) {
+		if (cur >= 0)
+			close(cur);
+		return r;
+	}
+	return cur;
+}
+
+int tu_open_beneath(int rootfd, const char *rel, int flags, bool no_xdev)
+{
+	if (rel[0] == '\0')
+		rel = ".";
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+			   (no_xdev ? RESOLVE_NO_XDEV : 0),
+	};
+	long fd = syscall(__NR_openat2, rootfd, rel, &how, sizeof how);
+	if (fd >= 0)
+		return (int)fd;
+	if (errno != ENOSYS && errno != EPERM)	/* EPERM: a seccomp filter */
+		return -errno;
+	if (strcmp(rel, ".") == 0) {
+		int d = openat(rootfd, ".", flags | O_CLOEXEC);
+		return d >= 0 ? d : -errno;
+	}
+	return open_beneath_walk(rootfd, rel, flags, no_xdev);
+}
+
+int tu_link_tmp(int fd, int dirfd, char *out)
+{
+	char proc[32];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	bool use_proc = false;
+	for (int tries = 0; tries < 4; tries++) {
+		char hex[TU_TMP_HEX + 1];
+		int r = tu_random_hex(hex, TU_TMP_HEX);
+		if (r < 0)
+			return r;
+		snprintf(out, TU_TMP_NAME_MAX, "%s%s", TU_TMP_PREFIX, hex);
+		/* linkat never replaces an existing name: EEXIST, try anew. */
+		if (!use_proc && linkat(fd, "", dirfd, out, AT_EMPTY_PATH) == 0)
+			return 0;
+		if (!use_proc && errno != ENOENT && errno != EPERM && errno != EEXIST)
+			return -errno;
+		if (!use_proc && errno != EEXIST)
+			use_proc = true;	/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH */
+		if (use_proc) {
+			if (linkat(AT_FDCWD, proc, dirfd, out, AT_SYMLINK_FOLLOW) == 0)
+				return 0;
+			if (errno != EEXIST)
+				return -errno;
+		}
+	}
+	return -EEXIST;
 }

@@ -57,6 +57,11 @@ int tu_dir_reopen_parent(int child_fd, const struct tu_ident *expect);
 /* Re-open NAME in DIRFD and refuse with -ESTALE unless it is EXPECT. */
 int tu_dir_reopen_at(int dirfd, const char *name, const struct tu_ident *expect);
 
+/* As tu_dir_open_at and tu_dir_reopen_at, but NAME itself is followed if it
+   is a symlink: for -L (dereference) only, never by default. */
+int tu_dir_open_follow(int dirfd, const char *name, struct tu_ident *id);
+int tu_dir_reopen_follow(int dirfd, const char *name, const struct tu_ident *expect);
+
 /* If we own the open directory FD, add u+rwx to its mode. Returns 0 if it
    changed, -EPERM if not ours, -errno on failure. */
 int tu_dir_make_writable(int fd);
@@ -87,5 +92,23 @@ int tu_rename_to_tmp(int dirfd, const char *name, int newdirfd, char *out);
 
 /* Monotonic seconds. */
 double tu_now(void);
+
+/* ---- appended for dedup ---------------------------------------------------- */
+
+/* Open REL, a relative path below the directory held by ROOTFD ("" is that
+   directory itself), with FLAGS (O_NOFOLLOW is added). No symlink anywhere in
+   REL is followed and nothing outside ROOTFD is reached: openat2 with
+   RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or where the kernel lacks it one
+   O_NOFOLLOW openat per component. NO_XDEV also refuses to cross a mount.
+   The caller still checks (dev, ino) of what it gets. Returns the fd or
+   -errno (-ELOOP for a symlink, -EXDEV for a mount crossed with NO_XDEV). */
+int tu_open_beneath(int rootfd, const char *rel, int flags, bool no_xdev);
+
+/* Make a new hard link to the open regular file FD in DIRFD under a fresh
+   TU_TMP_PREFIX name, written to OUT (TU_TMP_NAME_MAX bytes). It links the
+   inode held, never a name that may have changed: linkat AT_EMPTY_PATH, or
+   /proc/self/fd where that needs a capability we lack. Never replaces an
+   existing name. 0 or -errno (-EMLINK when the file has too many links). */
+int tu_link_tmp(int fd, int dirfd, char *out);
 
 #endif

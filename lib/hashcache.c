@@ -1084,6 +1084,43 @@ int tu_hashcache_get_fd(struct tu_hashcache *hc, struct tu_hashdir *hd, int fd,
 	return r;
 }
 
+int tu_hashcache_get_at(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
+			const char *name, const struct tu_hash_state *st,
+			struct tu_hash_info *out)
+{
+	struct job j;
+	job_init(&j, hc, hd, dirfd, name, -1);
+	j.meta = (struct fmeta){
+		.mode = S_IFREG, .uid = st->uid, .size = st->size, .mtime = st->mtime_ns,
+		.ctime = st->ctime_ns, .ino = st->ino,
+	};
+	memset(out, 0, sizeof *out);
+	out->size = st->size;
+	out->status = TU_HASH_MISSING;
+	struct cand best;
+	int r = lookup(&j, &best);
+	if (r == 0 && best.m == M_FRESH && j.myfd >= 0) {
+		/* The fallback opened the name: its xattr counts only if it is
+		   the file the caller saw. */
+		struct fmeta now;
+		if (meta_fd(j.myfd, &now) < 0 || !S_ISREG(now.mode) || now.ino != st->ino ||
+		    now.size != st->size || now.mtime != st->mtime_ns)
+			best.m = M_NONE;
+	}
+	job_done(&j);
+	if (r < 0)	/* the fallback open failed, or (show) the xattr was refused */
+		return j.op && strcmp(j.op, "open") == 0 ? r : -ENODATA;
+	if (best.m != M_FRESH)
+		return -ENODATA;
+	if (hd && hd->sc)
+		tu_sidecar_seen(hd->sc, name);
+	out->status = TU_HASH_CACHED;
+	set_digest(out, best.rec.digest);
+	COUNT(hc, cached, 1);
+	count_file(hc, out);
+	return 0;
+}
+
 /* PATH names a directory (opened as DFD): walk it. */
 static int tree_walk(struct tu_hashcache *hc, int dfd, const char *display)
 {

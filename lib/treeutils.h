@@ -122,7 +122,9 @@ int tu_rmtree(const char *path, const struct tu_rmtree_opts *o);
  *  - tu_hashcache_tree(): a file or a whole tree, as the hashcache tool does;
  *  - tu_hashcache_open() + tu_hashdir_open() + tu_hashcache_get_fd(): "the
  *    hash of this open file, from its record if valid, else read it, and
- *    store it", for dedup and cptree.
+ *    store it", for dedup and cptree;
+ *  - tu_hashcache_get_at(): "the cached hash of this name, if a valid
+ *    record holds one", without opening the file (dedup's first look).
  *
  *	struct tu_hashcache_opts o;
  *	tu_hashcache_opts_init(&o);
@@ -249,6 +251,244 @@ int tu_hashdir_close(struct tu_hashdir *hd);
    stored), -EINVAL if FD is not a regular file, or another -errno. */
 int tu_hashcache_get_fd(struct tu_hashcache *hc, struct tu_hashdir *hd, int fd,
 			const char *name, struct tu_hash_info *out);
+
+/* What the caller's own statx said of a file, for tu_hashcache_get_at().
+   CTIME_NS and INO matter only with a sidecar (HD given); UID only decides
+   whether the fallback open below may use O_NOATIME. */
+struct tu_hash_state {
+	uint64_t size;
+	int64_t mtime_ns;
+	int64_t ctime_ns;
+	uint64_t ino;
+	uid_t uid;
+};
+
+/* The cached hash of NAME in DIRFD (HD, if not NULL, must be DIRFD's), a
+   regular file the caller found in state ST, without opening it and
+   without reading data, whatever the session's mode: the record (xattr, by
+   getxattrat(2); the sidecar with HD) is trusted by the same rules as in
+   tu_hashcache_get_fd(), checked against ST. Only on a kernel without
+   getxattrat is the file opened, for its xattr, and then it must still be
+   the inode of ST. Returns 0 (OUT->status TU_HASH_CACHED; counted as a
+   cached file), -ENODATA when there is no valid record (none, stale, racy,
+   unreadable; OUT->status TU_HASH_MISSING; nothing counted), or -errno
+   from that fallback open. */
+int tu_hashcache_get_at(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
+			const char *name, const struct tu_hash_state *st,
+			struct tu_hash_info *out);
+
+/* ---- dedup ------------------------------------------------------------------ */
+
+/* Find regular files under some directories whose content and extended
+ * attributes (all but our own user.spookyhash) are identical, and replace
+ * them with hard links to one kept file, or share their extents with
+ * FIDEDUPERANGE. dedup(1) has the rules; lib/dedup.c the pipeline:
+ *
+ *	struct tu_dedup_opts o;
+ *	tu_dedup_opts_init(&o);
+ *	o.error = on_error;
+ *	const char *dirs[] = { "a", "b" };
+ *	int r = tu_dedup(dirs, 2, &o);	// 0 when every entry was dealt with
+ */
+
+enum tu_dedup_keep {
+	TU_KEEP_MOST_LINKED = 0,	/* default: most links; ties: oldest, then first */
+	TU_KEEP_OLDEST,			/* oldest mtime; ties: first */
+	TU_KEEP_NEWEST,			/* newest mtime; ties: first */
+	TU_KEEP_FIRST,			/* the first DIR given, then the path first in
+					   byte order */
+};
+
+enum tu_dedup_reflink {
+	TU_DEDUP_HARDLINK = 0,	/* hard links */
+	TU_DEDUP_REFLINK,	/* FIDEDUPERANGE only; a filesystem without it is
+				   reported (once) */
+	TU_DEDUP_REFLINK_AUTO,	/* FIDEDUPERANGE, else hard links (warned once) */
+};
+
+/* One duplicate name dealt with (or, with dry_run, that would be). */
+struct tu_dedup_action {
+	const char *path;	/* the duplicate */
+	const char *kept;	/* the file whose data it now shares */
+	uint64_t size;
+	bool reflink;		/* extents shared; names and inodes unchanged */
+	bool freed;		/* its inode lost its last link: size bytes freed */
+	bool leftover;		/* PATH was one of our temporary names left by a
+				   crash, removed (KEPT: its other name) */
+};
+typedef void tu_dedup_action_fn(const struct tu_dedup_action *a, void *ctx);
+/* A group of identical files: every path of every inode, the kept file's
+   first. Called from worker threads, never two at once. */
+typedef void tu_dedup_group_fn(const char *const *paths, size_t n, uint64_t size, void *ctx);
+
+/* Counters; the library only adds to them. */
+struct tu_dedup_counts {
+	_Atomic uint64_t files;		/* regular files within the size limits */
+	_Atomic uint64_t groups;	/* groups of identical files found */
+	_Atomic uint64_t linked;	/* names replaced by a hard link */
+	_Atomic uint64_t reflinked;	/* files whose extents were shared */
+	_Atomic uint64_t bytes_freed;	/* sizes of inodes whose last link went */
+	_Atomic uint64_t bytes_shared;	/* bytes FIDEDUPERANGE shared */
+	_Atomic uint64_t prefixes;	/* files whose first block was read */
+	_Atomic uint64_t hashed;	/* files read whole to hash them */
+	_Atomic uint64_t cached;	/* hashes answered by the hash cache */
+	_Atomic uint64_t compared;	/* byte comparisons made */
+	_Atomic uint64_t changed;	/* files skipped: changed during the run */
+	_Atomic uint64_t leftovers;	/* our temporary names removed */
+};
+
+struct tu_dedup_opts {
+	enum tu_dedup_keep keep;
+	enum tu_dedup_reflink reflink;
+	uint64_t min_size;	/* smaller files are left out; default 1 */
+	uint64_t max_size;	/* larger files are left out; default UINT64_MAX */
+	bool ignore_owner;	/* owner and group need not match */
+	bool ignore_mode;	/* permission bits need not match */
+	bool ignore_time;	/* mtime need not match */
+	bool trust_hash;	/* no byte comparison before linking */
+	bool dry_run;		/* change nothing, not even ctime (no hash
+				   records stored, no leftovers removed) */
+	bool one_file_system;	/* do not enter other mounts below a DIR */
+	int jobs;		/* worker threads; 0 = online CPUs */
+	tu_error_fn *error;	/* per-entry failures (the front end exits 1) */
+	tu_error_fn *warning;	/* no failure: reflink fallback, files that
+				   changed during the run; NULL = ignore */
+	tu_dedup_group_fn *group;	/* each group; NULL = not wanted */
+	tu_dedup_action_fn *action;	/* each name dealt with; NULL = not wanted */
+	struct tu_stats *stats;	/* entries = files seen, bytes = bytes read */
+	struct tu_dedup_counts *counts;
+	void *ctx;
+};
+
+void tu_dedup_opts_init(struct tu_dedup_opts *o);
+
+/* Deduplicate the regular files under DIRS[0..NDIRS). Returns 0 when every
+   entry was dealt with, else the first failure as -errno (each reported to
+   O->error), or -errno when nothing could start. */
+int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *o);
+
+/* ---- links ------------------------------------------------------------------ */
+
+/* Hard-link groups in trees: every inode with more than one link whose
+ * names lie under the DIRs, and how many of its links lie elsewhere.
+ * Symlinks are never followed; directories are never grouped. */
+
+/* One inode: its NLINK, and the N paths of it found under the DIRs. NLINK - N
+   links lie outside them. Called once per inode, never two at once. */
+typedef void tu_links_group_fn(const char *const *paths, size_t n, uint64_t nlink, void *ctx);
+
+struct tu_links_opts {
+	int jobs;		/* worker threads; 0 = online CPUs */
+	bool one_file_system;	/* do not enter other mounts */
+	tu_error_fn *error;
+	tu_links_group_fn *group;
+	struct tu_stats *stats;	/* entries = entries seen */
+	void *ctx;
+};
+
+void tu_links_opts_init(struct tu_links_opts *o);
+
+/* Every inode under DIRS with nlink > 1, grouped, in (device, inode) order.
+   0, or the first failure as -errno (each reported). */
+int tu_links(const char *const *dirs, size_t ndirs, const struct tu_links_opts *o);
+
+/* Every path under DIRS that is FILE (FILE itself not followed if it is a
+   symlink): one call of O->group (none if FILE is not a non-directory we can
+   stat; that is reported). 0 or -errno. */
+int tu_paths_of(const char *file, const char *const *dirs, size_t ndirs,
+		const struct tu_links_opts *o);
+
+/* ---- cptree ------------------------------------------------------------------ */
+
+/* Copy the tree SOURCE to DEST (DEST names the copy itself). Plain copy is
+ * like `cp -r`; with archive, everything is kept (cptree(1) lists it). Every
+ * file is written under a temporary name (or O_TMPFILE) and linked into place
+ * when complete, so no partial file ever carries a final name.
+ *
+ *	struct tu_cptree_opts o;
+ *	tu_cptree_opts_init(&o);
+ *	o.archive = true;
+ *	o.error = on_error;
+ *	int r = tu_cptree("src", "dst", &o);	// 0: all copied
+ */
+
+enum tu_reflink {
+	TU_REFLINK_AUTO = 0,	/* FICLONE where the filesystem can; else copy */
+	TU_REFLINK_ALWAYS,	/* FICLONE or fail the file */
+	TU_REFLINK_NEVER,	/* always copy the bytes */
+};
+
+enum tu_cptree_link {
+	TU_CPLINK_NONE = 0,	/* copy the files */
+	TU_CPLINK_HARD,		/* hard-link each non-directory (cp -al) */
+	TU_CPLINK_SYMBOLIC,	/* a symlink to each source non-directory (cp -rs);
+				   relative unless absolute_links */
+};
+
+/* One entry created (or, with dry_run, that would be). Strings are valid only
+   during the call. */
+struct tu_copy_item {
+	const char *path;	/* below DEST: "." for DEST itself */
+	const char *src;	/* SOURCE as given joined with path */
+	const char *dst;	/* DEST as given joined with path */
+	char type;		/* 'f' file, 'd' directory, 'L' symlink, 'D' device,
+				   'S' FIFO or socket */
+	char how;		/* 'c' created, 'h' hard link to an earlier entry,
+				   'l' linked to the source (link modes),
+				   'r' a symlink rewritten to point into DEST
+				   (fix_symlinks) */
+	const char *target;	/* symlink target, or the path (below DEST) of
+				   the earlier hard link; else NULL */
+	const char *old_target;	/* how 'r': the source link's target */
+	uint64_t size;		/* bytes of file data */
+};
+typedef void tu_copy_fn(const struct tu_copy_item *it, void *ctx);
+
+/* What to dereference (bits). */
+enum tu_deref {
+	TU_DEREF_SYMBOLIC = 1u << 0,	/* copy what symlinks point to (-L) */
+	TU_DEREF_HARD     = 1u << 1,	/* break hard links into separate copies */
+};
+
+struct tu_cptree_opts {
+	bool archive;		/* -a: owner, mode, times, xattrs, ACLs, flags,
+				   hard links, specials */
+	bool atomic;		/* build under a hidden name, rename to DEST */
+	bool dry_run;		/* report what would be copied; write nothing */
+	bool one_file_system;	/* mount points are copied as empty directories */
+	enum tu_reflink reflink;
+	enum tu_cptree_link link;
+	bool absolute_links;	/* TU_CPLINK_SYMBOLIC: absolute targets */
+	bool fix_symlinks;	/* rewrite symlinks into SOURCE to point into
+				   DEST (copied symlinks; not with link or
+				   TU_DEREF_SYMBOLIC) */
+	unsigned dereference;	/* TU_DEREF_* bits */
+	double timeout;		/* seconds to retry transient failures and files
+				   that change while copied; default
+				   TU_CPTREE_TIMEOUT */
+	int jobs;		/* worker threads; 0 = online CPUs */
+	tu_error_fn *error;	/* per-entry failures (the front end exits 1) */
+	tu_error_fn *warning;	/* what could not be kept but is no failure: the
+				   owner of a file when not root; NULL = ignore */
+	tu_copy_fn *copied;	/* each entry; NULL = not wanted */
+	struct tu_stats *stats;	/* entries, bytes of data written */
+	struct tu_stats *total;	/* non-NULL: SOURCE is counted first (entries,
+				   bytes of regular files; symlinks not
+				   followed); entries is stored last, so once it
+				   is non-zero both are final. For an ETA. */
+	void *ctx;		/* passed to the callbacks */
+};
+
+#define TU_CPTREE_TIMEOUT 10.0
+
+void tu_cptree_opts_init(struct tu_cptree_opts *o);
+
+/* Copy SOURCE to DEST. DEST must not exist or be an empty directory; DEST
+   inside SOURCE and DEST = SOURCE are refused. Returns 0 when everything was
+   copied; -EIO when the copy ran but some entries failed (each reported; with
+   atomic, DEST was then not made); another -errno when nothing could start
+   (reported; nothing was written). */
+int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts *o);
 
 #ifdef __cplusplus
 }

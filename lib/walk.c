@@ -36,6 +36,7 @@ struct tu_walk_dir {
 	bool entered;
 	bool aborted;
 	bool is_mount;
+	bool follow;			/* reached through a symlink (-L) */
 	_Atomic int pending;		/* 1 while reading + children not left */
 	_Atomic uint32_t flags;
 	int depth;
@@ -145,7 +146,8 @@ static void pin_open_locked(struct walk *w, struct tu_walk_dir *d)
    against the identity D had when first opened. */
 static int reopen_locked(struct walk *w, struct tu_walk_dir *d, struct tu_walk_dir *hint)
 {
-	if (hint && hint->fd >= 0) {
+	/* A followed child's ".." is where its target lies, not D. */
+	if (hint && hint->fd >= 0 && !hint->follow) {
 		make_room_locked(w);
 		int fd = tu_dir_reopen_parent(hint->fd, &d->id);
 		if (fd < 0)
@@ -177,7 +179,8 @@ static int reopen_locked(struct walk *w, struct tu_walk_dir *d, struct tu_walk_d
 		struct tu_walk_dir *a = chain[i];
 		pin_open_locked(w, a->parent);
 		make_room_locked(w);
-		int fd = tu_dir_reopen_at(a->parent->fd, a->name, &a->id);
+		int fd = a->follow ? tu_dir_reopen_follow(a->parent->fd, a->name, &a->id)
+				   : tu_dir_reopen_at(a->parent->fd, a->name, &a->id);
 		a->parent->pins--;
 		if (a->parent->pins == 0)
 			lru_append(w, a->parent);
@@ -354,12 +357,13 @@ static struct tu_walk_dir *read_dir(struct walk *w, struct tu_walk_dir *d, struc
 			int r = ops->entry ? ops->entry(d, e, w->ctx) : TU_WALK_NEXT;
 			if (r == TU_WALK_STOP) {
 				atomic_store(&w->stop, true);
-			} else if (r == TU_WALK_DESCEND) {
+			} else if (r == TU_WALK_DESCEND || r == TU_WALK_FOLLOW) {
 				struct tu_walk_dir *c = node_new(w, d, e->name, strlen(e->name));
 				if (!c) {
 					tu_walk_report(d, e->name, "descend", ENOMEM, NULL);
 					continue;
 				}
+				c->follow = r == TU_WALK_FOLLOW;
 				c->stack_next = first;
 				first = c;
 				count++;
@@ -367,6 +371,8 @@ static struct tu_walk_dir *read_dir(struct walk *w, struct tu_walk_dir *d, struc
 			}
 		}
 	}
+	if (ops->done_entries)
+		ops->done_entries(d, w->ctx);
 	pthread_mutex_lock(&w->lock);
 	w->live += count;
 	pthread_mutex_unlock(&w->lock);
@@ -442,6 +448,39 @@ static void abandon(struct walk *w, struct tu_walk_dir *d, struct worker_buf *b)
 	node_free(w, d);
 }
 
+/* Open the directory the symlink D names, and refuse it (-ELOOP) when it is
+   a directory on the path to D: following it again would never end. The
+   path's identities are all in memory, so the check costs no system call. */
+static int open_followed(struct tu_walk_dir *d, int pfd)
+{
+	int fd = tu_dir_open_follow(pfd, d->name, &d->id);
+	if (fd < 0)
+		return fd;
+	for (const struct tu_walk_dir *a = d->parent; a; a = a->parent) {
+		if (tu_ident_same(&a->id, &d->id)) {
+			close(fd);
+			return -ELOOP;
+		}
+	}
+	return fd;
+}
+
+static const char *open_failure_op(const struct tu_walk_dir *d, int err)
+{
+	if (err == -EXDEV)
+		return "enter";
+	return d->follow ? "follow symlink" : "open directory";
+}
+
+static const char *open_failure_detail(const struct tu_walk_dir *d, int err)
+{
+	if (err == -EXDEV)
+		return "mount point, skipped";
+	if (d->follow && err == -ELOOP)
+		return "a symlink loop, not followed";
+	return NULL;
+}
+
 /* Open, read and (if it has no children) finish one queued directory.
    Returns one of its children for the same worker to visit next: going on
    down without a hand-over to another thread is what makes deep chains
@@ -465,7 +504,9 @@ static struct tu_walk_dir *visit(struct walk *w, struct tu_walk_dir *d, struct w
 	pthread_mutex_unlock(&w->lock);
 
 	int fd;
-	if (w->o->force_search)
+	if (d->follow)
+		fd = open_followed(d, pfd);
+	else if (w->o->force_search)
 		fd = tu_dir_open_forced(pfd, d->name, &d->id, &d->forced_mode);
 	else
 		fd = tu_dir_open_at(pfd, d->name, &d->id);
@@ -481,8 +522,7 @@ static struct tu_walk_dir *visit(struct walk *w, struct tu_walk_dir *d, struct w
 		pthread_mutex_lock(&w->lock);
 		w->open_fds--;
 		pthread_mutex_unlock(&w->lock);
-		tu_walk_report(p, d->name, fd == -EXDEV ? "enter" : "open directory", -fd,
-			       fd == -EXDEV ? "mount point, skipped" : NULL);
+		tu_walk_report(p, d->name, open_failure_op(d, fd), -fd, open_failure_detail(d, fd));
 		unpin(w, p);
 		abandon(w, d, b);
 		return NULL;
@@ -652,6 +692,7 @@ const char *tu_walk_dir_name(const struct tu_walk_dir *d) { return d->name; }
 int tu_walk_dir_depth(const struct tu_walk_dir *d) { return d->depth; }
 const struct tu_ident *tu_walk_dir_ident(const struct tu_walk_dir *d) { return &d->id; }
 bool tu_walk_dir_is_mount(const struct tu_walk_dir *d) { return d->is_mount; }
+bool tu_walk_dir_followed(const struct tu_walk_dir *d) { return d->follow; }
 mode_t tu_walk_dir_forced_mode(const struct tu_walk_dir *d) { return d->forced_mode; }
 void **tu_walk_dir_slot(struct tu_walk_dir *d) { return &d->slot; }
 _Atomic uint32_t *tu_walk_dir_flags(struct tu_walk_dir *d) { return &d->flags; }

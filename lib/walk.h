@@ -5,7 +5,12 @@
  *
  *	enter(d)		once d is open, before its entries
  *	entry(d, e)		per entry; answer TU_WALK_DESCEND for a directory
- *				to visit it, TU_WALK_NEXT to go on, or TU_WALK_STOP
+ *				to visit it, TU_WALK_NEXT to go on, or TU_WALK_STOP;
+ *				TU_WALK_FOLLOW visits the directory a symlink
+ *				leads to (only when the user asked: -L)
+ *	done_entries(d)		optional: after d's last entry(), before any of
+ *				its children is entered (not called when enter()
+ *				answered SKIP or STOP)
  *	leave(d)		after every child directory's leave (post-order);
  *				TU_WALK_AGAIN reads d anew ("come again")
  *	error(d, e)		a problem with an entry of d (d NULL: the root);
@@ -22,6 +27,12 @@
  *    budget is re-opened through ".." of an open child, or by name from its
  *    open parent, and refused unless (dev, ino) match.
  *  - Paths are built only for messages (tu_walk_path).
+ *  - TU_WALK_FOLLOW: the child is opened with the kernel following that one
+ *    name, and held by fd from then on. It is refused with -ELOOP (reported
+ *    to error(), op "follow symlink") when its (dev, ino) is that of a
+ *    directory on the path from the root to it: a symlink loop is reported,
+ *    never walked. A followed directory is re-opened the same way and
+ *    checked against its identity, never through ".." of a child.
  *  - A child directory that turned out not to be a directory, or vanished,
  *    when the walker came to open it is reported to error() with -ENOTDIR,
  *    -ELOOP or -ENOENT; the algorithm decides what that means.
@@ -52,6 +63,8 @@ enum {
 	TU_WALK_DESCEND = 1,	/* from entry(): visit this directory */
 	TU_WALK_SKIP = 2,	/* from enter(): do not read this directory */
 	TU_WALK_AGAIN = 3,	/* from leave(): read this directory again */
+	TU_WALK_FOLLOW = 4,	/* from entry(): visit the directory this
+				   symlink leads to */
 };
 
 struct tu_dirent {
@@ -75,6 +88,7 @@ struct tu_walk_ops {
 	int (*enter)(struct tu_walk_dir *d, void *ctx);
 	int (*entry)(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx);
 	int (*leave)(struct tu_walk_dir *d, void *ctx);
+	void (*done_entries)(struct tu_walk_dir *d, void *ctx);	/* may be NULL */
 	int (*error)(struct tu_walk_dir *d, const struct tu_err *e, void *ctx);
 };
 
@@ -93,6 +107,8 @@ const char *tu_walk_dir_name(const struct tu_walk_dir *d);	/* "" for the root */
 int tu_walk_dir_depth(const struct tu_walk_dir *d);		/* 0 for the root */
 const struct tu_ident *tu_walk_dir_ident(const struct tu_walk_dir *d);
 bool tu_walk_dir_is_mount(const struct tu_walk_dir *d);
+/* True when d was reached through a symlink (TU_WALK_FOLLOW). */
+bool tu_walk_dir_followed(const struct tu_walk_dir *d);
 /* The mode d had before force_search made it readable, or (mode_t)-1. */
 mode_t tu_walk_dir_forced_mode(const struct tu_walk_dir *d);
 /* True in leave() when the walk is being abandoned (a callback said STOP):

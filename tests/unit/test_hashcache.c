@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -440,6 +441,175 @@ static void only_regular_files_are_hashed(void **state)
 	tu_hashcache_close(hc);
 }
 
+/* ---- by name, without opening: tu_hashcache_get_at() ---- */
+
+static struct tu_hash_state state_of(struct fixture *f, const char *name)
+{
+	struct stat st;
+	assert_int_equal(fstatat(f->dfd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
+	return (struct tu_hash_state){
+		.size = (uint64_t)st.st_size,
+		.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+		.ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec,
+		.ino = st.st_ino, .uid = st.st_uid,
+	};
+}
+
+/* Opens of NAME since the watch was set, as inotify saw them. */
+static int opens_seen(int ifd)
+{
+	char buf[4096] __attribute__((aligned(8)));
+	int n = 0;
+	ssize_t len;
+	while ((len = read(ifd, buf, sizeof buf)) > 0)
+		for (char *p = buf; p < buf + len; p += sizeof(struct inotify_event) +
+						      ((struct inotify_event *)p)->len)
+			if (((struct inotify_event *)p)->mask & IN_OPEN)
+				n++;
+	return n;
+}
+
+static void get_at_answers_from_a_valid_record_without_opening(void **state)
+{
+	struct fixture *f = *state;
+	if (!xattrs_work(f))
+		skip();
+	write_file(f->dfd, "f", "hello", 5);
+	age(f->dfd, "f", 60);
+	struct tu_hashcache *hc;
+	struct tu_hash_info h;
+	assert_int_equal(tu_hashcache_open(&hc, &f->o), 0);
+	assert_int_equal(get(f, hc, NULL, "f", &h), 0);
+	assert_true(h.stored);
+	tu_hashcache_close(hc);
+	uint64_t read_before = f->counts.bytes_read, hashed_before = f->counts.hashed;
+
+	char path[128];
+	snprintf(path, sizeof path, "%s/f", f->dir);
+	int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	assert_true(ifd >= 0);
+	assert_true(inotify_add_watch(ifd, path, IN_OPEN) >= 0);
+	/* Any mode: show and check read no data here either. */
+	for (int mode = TU_HASHCACHE_UPDATE; mode <= TU_HASHCACHE_SHOW; mode++) {
+		f->o.mode = mode;
+		assert_int_equal(tu_hashcache_open(&hc, &f->o), 0);
+		struct tu_hash_state st = state_of(f, "f");
+		assert_int_equal(tu_hashcache_get_at(hc, NULL, f->dfd, "f", &st, &h), 0);
+		assert_int_equal(h.status, TU_HASH_CACHED);
+		assert_int_equal(h.size, 5);
+		expect_digest(&h, "hello", 5);
+		tu_hashcache_close(hc);
+	}
+	/* getxattrat (Linux 6.13) reads the record by name: never opened. */
+	if (tu_xattr_get_at(f->dfd, "f", &(struct tu_hashrec){ 0 }) != -ENOSYS)
+		assert_int_equal(opens_seen(ifd), 0);
+	assert_int_equal(f->counts.bytes_read, read_before);
+	assert_int_equal(f->counts.hashed, hashed_before);
+	assert_int_equal(f->counts.cached, 3);
+	assert_int_equal(f->counts.status[TU_HASH_CACHED], 3);
+
+	/* An old kernel's way: the file is opened for its xattr, and must
+	   still be the inode the caller saw. */
+	tu_xattr_use_at_calls(false);
+	f->o.mode = TU_HASHCACHE_UPDATE;
+	assert_int_equal(tu_hashcache_open(&hc, &f->o), 0);
+	struct tu_hash_state st = state_of(f, "f");
+	assert_int_equal(tu_hashcache_get_at(hc, NULL, f->dfd, "f", &st, &h), 0);
+	assert_int_equal(h.status, TU_HASH_CACHED);
+	expect_digest(&h, "hello", 5);
+	assert_int_equal(opens_seen(ifd), 1);
+	st.ino++;
+	assert_int_equal(tu_hashcache_get_at(hc, NULL, f->dfd, "f", &st, &h), -ENODATA);
+	tu_hashcache_close(hc);
+	tu_xattr_use_at_calls(true);
+	assert_int_equal(f->counts.bytes_read, read_before);
+	close(ifd);
+	assert_int_equal(f->errors, 0);
+}
+
+static void get_at_ignores_stale_missing_and_racy_records(void **state)
+{
+	struct fixture *f = *state;
+	if (!xattrs_work(f))
+		skip();
+	struct tu_hashcache *hc;
+	struct tu_hash_info h;
+	assert_int_equal(tu_hashcache_open(&hc, &f->o), 0);
+	/* No record at all. */
+	write_file(f->dfd, "none", "abc", 3);
+	age(f->dfd, "none", 60);
+	struct tu_hash_state st = state_of(f, "none");
+	assert_int_equal(tu_hashcache_get_at(hc, NULL, f->dfd, "none", &st, &h), -ENODATA);
+	assert_int_equal(h.status, TU_HASH_MISSING);
+	assert_false(h.have_digest);
+
+	/* A valid record, then the file rewritten (same size, new mtime). */
+	write_file(f->dfd, "f", "aaaa", 4);
+	age(f->dfd, "f", 60);
+	assert_int_equal(get(f, hc, NULL, "f", &h), 0);
+	st = state_of(f, "f");
+	assert_int_equal(tu_hashcache_get_at(hc, NULL, f->dfd, "f", &st, &h), 0);
+	write_file(f->dfd, "f", "bbbb", 4);
+	age(f->dfd, "f", 30);
+	st = state_of(f, "f");
+	assert_int_equal(tu_hashcache_get_at(hc, NULL, f->dfd, "f", &st, &h), -ENODATA);
+	assert_false(h.have_digest);
+	/* What the caller saw decides, not the file now: an older state
+	   (another size, another mtime) does not match the record either. */
+	assert_int_equal(get(f, hc, NULL, "f", &h), 0);
+	assert_int_equal(h.status, TU_HASH_HASHED);
+	assert_int_equal(tu_hashcache_get_at(hc, NULL, f->dfd, "f", &st, &h), 0);
+	expect_digest(&h, "bbbb", 4);
+	struct tu_hash_state other = st;
+	other.size = 5;
+	assert_int_equal(tu_hashcache_get_at(hc, NULL, f->dfd, "f", &other, &h), -ENODATA);
+	other = st;
+	other.mtime_ns += 1;
+	assert_int_equal(tu_hashcache_get_at(hc, NULL, f->dfd, "f", &other, &h), -ENODATA);
+
+	/* Racy: hashed within the granularity of its mtime. */
+	write_file(f->dfd, "r", "rrrr", 4);
+	assert_int_equal(get(f, hc, NULL, "r", &h), 0);
+	assert_true(h.stored);
+	st = state_of(f, "r");
+	assert_int_equal(tu_hashcache_get_at(hc, NULL, f->dfd, "r", &st, &h), -ENODATA);
+	assert_false(h.have_digest);
+	tu_hashcache_close(hc);
+	assert_int_equal(f->counts.cached, 2);
+	assert_int_equal(f->errors, 0);
+}
+
+static void get_at_reads_the_sidecar_with_a_directory(void **state)
+{
+	struct fixture *f = *state;
+	f->o.store = TU_STORE_FILE;
+	struct tu_hashcache *hc;
+	struct tu_hashdir *hd;
+	struct tu_hash_info h;
+	write_file(f->dfd, "f", "side", 4);
+	age(f->dfd, "f", 60);
+	assert_int_equal(tu_hashcache_open(&hc, &f->o), 0);
+	assert_int_equal(tu_hashdir_open(hc, f->dfd, f->dir, &hd), 0);
+	assert_int_equal(get(f, hc, hd, "f", &h), 0);
+	assert_int_equal(tu_hashdir_close(hd), 0);
+	uint64_t read_before = f->counts.bytes_read;
+	assert_int_equal(tu_hashdir_open(hc, f->dfd, f->dir, &hd), 0);
+	struct tu_hash_state st = state_of(f, "f");
+	assert_int_equal(tu_hashcache_get_at(hc, hd, f->dfd, "f", &st, &h), 0);
+	assert_int_equal(h.status, TU_HASH_CACHED);
+	expect_digest(&h, "side", 4);
+	/* The sidecar also holds ctime and inode. */
+	st.ctime_ns += 1;
+	assert_int_equal(tu_hashcache_get_at(hc, hd, f->dfd, "f", &st, &h), -ENODATA);
+	/* Without the directory, only the xattr counts: there is none. */
+	st = state_of(f, "f");
+	assert_int_equal(tu_hashcache_get_at(hc, NULL, f->dfd, "f", &st, &h), -ENODATA);
+	assert_int_equal(tu_hashdir_close(hd), 0);
+	tu_hashcache_close(hc);
+	assert_int_equal(f->counts.bytes_read, read_before);
+	assert_int_equal(f->errors, 0);
+}
+
 /* ---- the tree operation, both ways of reading xattrs ---- */
 
 static void tree(struct fixture *f, bool at_calls)
@@ -499,6 +669,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(sidecar_records_check_inode_and_ctime, setup, teardown),
 		cmocka_unit_test_setup_teardown(show_mode_reads_no_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(only_regular_files_are_hashed, setup, teardown),
+		cmocka_unit_test_setup_teardown(get_at_answers_from_a_valid_record_without_opening, setup, teardown),
+		cmocka_unit_test_setup_teardown(get_at_ignores_stale_missing_and_racy_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(get_at_reads_the_sidecar_with_a_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(tree_with_getxattrat, setup, teardown),
 		cmocka_unit_test_setup_teardown(tree_with_the_open_fallback, setup, teardown),
 	};

@@ -1,5 +1,6 @@
 /* Unit tests for lib/walk.c: counts, post-order, the fd budget on deep trees,
- * come-again, stop, errors, inode order, paths. */
+ * come-again, stop, errors, inode order, paths, done_entries, following
+ * symlinks (-L) with loops. */
 #define TU_INTERNAL
 #include <stdarg.h>
 #include <stddef.h>
@@ -367,6 +368,130 @@ static void test_paths(void **state)
 	close(fd);
 }
 
+
+/* ---- done_entries, and following symlinks (-L) ---------------------------- */
+
+/* Per directory: its entries counted, and whether done_entries() ran. */
+struct dstate {
+	int entries;
+	bool done;
+};
+
+struct follow_rec {
+	_Atomic long entries, loops, other_errors, leaves, order_errors;
+};
+
+static int fr_enter(struct tu_walk_dir *d, void *ctx)
+{
+	struct follow_rec *r = ctx;
+	struct tu_walk_dir *p = tu_walk_dir_parent(d);
+	/* A child is entered only after its parent's done_entries(). */
+	if (p && !((struct dstate *)*tu_walk_dir_slot(p))->done)
+		atomic_fetch_add(&r->order_errors, 1);
+	*tu_walk_dir_slot(d) = calloc(1, sizeof(struct dstate));
+	return TU_WALK_NEXT;
+}
+
+static int fr_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
+{
+	struct follow_rec *r = ctx;
+	struct dstate *st = *tu_walk_dir_slot(d);
+	if (st->done)
+		atomic_fetch_add(&r->order_errors, 1);
+	st->entries++;
+	atomic_fetch_add(&r->entries, 1);
+	if (e->type == DT_LNK)
+		return TU_WALK_FOLLOW;
+	return e->is_dir ? TU_WALK_DESCEND : TU_WALK_NEXT;
+}
+
+static void fr_done_entries(struct tu_walk_dir *d, void *ctx)
+{
+	struct follow_rec *r = ctx;
+	struct dstate *st = *tu_walk_dir_slot(d);
+	if (st->done)
+		atomic_fetch_add(&r->order_errors, 1);
+	st->done = true;
+}
+
+static int fr_leave(struct tu_walk_dir *d, void *ctx)
+{
+	struct follow_rec *r = ctx;
+	struct dstate *st = *tu_walk_dir_slot(d);
+	if (!st->done)
+		atomic_fetch_add(&r->order_errors, 1);
+	free(st);
+	atomic_fetch_add(&r->leaves, 1);
+	return TU_WALK_NEXT;
+}
+
+static int fr_error(struct tu_walk_dir *d, const struct tu_err *e, void *ctx)
+{
+	(void)d;
+	struct follow_rec *r = ctx;
+	if (e->err == ELOOP && strcmp(e->op, "follow symlink") == 0)
+		atomic_fetch_add(&r->loops, 1);
+	else
+		atomic_fetch_add(&r->other_errors, 1);
+	return TU_CONTINUE;
+}
+
+static const struct tu_walk_ops follow_ops = {
+	.enter = fr_enter, .entry = fr_entry, .done_entries = fr_done_entries,
+	.leave = fr_leave, .error = fr_error,
+};
+
+static void test_done_entries_between_entries_and_children(void **state)
+{
+	(void)state;
+	long nd = 0, nf = 0;
+	int fd = make_tree("done", 3, 3, 4, &nd, &nf);
+	struct follow_rec r = { 0 };
+	struct tu_walk_opts o = { .jobs = 2, .fd_budget = 8 };
+	assert_int_equal(tu_walk(fd, "done", &o, &follow_ops, &r), 0);
+	assert_int_equal(r.entries, nd + nf);
+	assert_int_equal(r.leaves, nd + 1);
+	assert_int_equal(r.order_errors, 0);
+	assert_int_equal(r.other_errors, 0);
+	close(fd);
+}
+
+/* follow/real/x, follow/real/up -> .. and follow/self -> . are loops;
+   follow/link -> real is walked a second time, and so is a 40-deep chain
+   below it, re-opened through the link under a budget of 8 fds. */
+static void test_follow_walks_symlinked_dirs_and_reports_loops(void **state)
+{
+	(void)state;
+	assert_int_equal(mkdirat(tmpfd, "follow", 0755), 0);
+	int fd = openat(tmpfd, "follow", O_RDONLY | O_DIRECTORY);
+	assert_int_equal(mkdirat(fd, "real", 0755), 0);
+	int real = openat(fd, "real", O_RDONLY | O_DIRECTORY);
+	touch(real, "x");
+	assert_int_equal(symlinkat("..", real, "up"), 0);
+	int c = dup(real);
+	for (int i = 0; i < 40; i++) {
+		assert_int_equal(mkdirat(c, "c", 0755), 0);
+		int n = openat(c, "c", O_RDONLY | O_DIRECTORY);
+		close(c);
+		c = n;
+	}
+	close(c);
+	close(real);
+	assert_int_equal(symlinkat("real", fd, "link"), 0);
+	assert_int_equal(symlinkat(".", fd, "self"), 0);
+	struct follow_rec r = { 0 };
+	struct tu_walk_opts o = { .jobs = 2, .fd_budget = 8 };
+	assert_int_equal(tu_walk(fd, "follow", &o, &follow_ops, &r), 0);
+	/* root: real link self; real and link: x up c, then 40 c's less one
+	   each (the last has none) -> 3 + 2 * (3 + 39). */
+	assert_int_equal(r.entries, 3 + 2 * (3 + 39));
+	assert_int_equal(r.loops, 3);		/* real/up, link/up, self */
+	assert_int_equal(r.other_errors, 0);
+	assert_int_equal(r.order_errors, 0);
+	assert_int_equal(r.leaves, 1 + 2 * 41);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +504,8 @@ int main(void)
 		cmocka_unit_test(test_descend_into_file_is_reported),
 		cmocka_unit_test(test_inode_order),
 		cmocka_unit_test(test_paths),
+		cmocka_unit_test(test_done_entries_between_entries_and_children),
+		cmocka_unit_test(test_follow_walks_symlinked_dirs_and_reports_loops),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

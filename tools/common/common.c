@@ -124,6 +124,7 @@ void tu_print_path(FILE *f, const char *prefix, const char *path, bool nul)
 
 struct tu_progress {
 	struct tu_stats *stats;
+	const struct tu_stats *total;	/* NULL, or filled in while we run */
 	const char *verb;
 	bool bytes;
 	pthread_t thread;
@@ -152,6 +153,24 @@ static void human(char *buf, size_t len, double v)
 	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
 }
 
+/* ", 42%, ETA 12 s" once the total is known (the last line: the percentage). Work done is bytes plus 4 KiB
+   per entry, so small-file and big-file trees both give a fair estimate. */
+static int progress_eta(struct tu_progress *p, double t, bool final, char *buf, size_t len)
+{
+	const struct tu_stats *tot = p->total;
+	uint64_t te = tot ? atomic_load(&tot->entries) : 0;
+	if (te == 0)
+		return 0;
+	double all = (double)atomic_load(&tot->bytes) + 4096.0 * (double)te;
+	double done = (double)atomic_load(&p->stats->bytes) +
+		      4096.0 * (double)atomic_load(&p->stats->entries);
+	double f = done < all ? done / all : 1.0;
+	if (final || f <= 0 || t <= 0)
+		return snprintf(buf, len, ", %.0f%%", 100 * f);
+	double eta = t * (1 - f) / f;
+	return snprintf(buf, len, ", %.0f%%, ETA %.0f s", 100 * f, eta);
+}
+
 static void progress_draw(struct tu_progress *p, bool final)
 {
 	double t = mono() - p->start;
@@ -172,6 +191,7 @@ static void progress_draw(struct tu_progress *p, bool final)
 		len += snprintf(line + len, sizeof line - (size_t)len, ", %llu errors",
 				(unsigned long long)err);
 	len += snprintf(line + len, sizeof line - (size_t)len, ", %.1f s", t);
+	len += progress_eta(p, t, final, line + len, sizeof line - (size_t)len);
 	int pad = p->width > len ? p->width - len : 0;
 	p->width = len;
 	fprintf(stderr, "\r%s%*s%s", line, pad, "", final ? "\n" : "");
@@ -214,6 +234,15 @@ struct tu_progress *tu_progress_start(struct tu_stats *stats, const char *verb, 
 		return NULL;
 	}
 	return p;
+}
+
+void tu_progress_set_total(struct tu_progress *p, const struct tu_stats *total)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->total = total;
+	pthread_mutex_unlock(&p->lock);
 }
 
 void tu_progress_stop(struct tu_progress *p)

@@ -44,5 +44,8 @@ void tu_print_path(FILE *f, const char *prefix, const char *path, bool nul);
 struct tu_progress;
 struct tu_progress *tu_progress_start(struct tu_stats *stats, const char *verb, bool bytes);
 void tu_progress_stop(struct tu_progress *p);
+/* Show a percentage and an ETA once TOTAL (filled in by the library while
+   it runs, entries stored last) has a non-zero entry count. P may be NULL. */
+void tu_progress_set_total(struct tu_progress *p, const struct tu_stats *total);
 
 #endif

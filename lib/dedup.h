@@ -1,0 +1,26 @@
+/* dedup.h: test hooks of lib/dedup.c. Private to the library and its unit
+ * tests; NULL or 0 always, outside tests.
+ */
+#ifndef TU_DEDUP_H
+#define TU_DEDUP_H
+#ifndef TU_INTERNAL
+#error "dedup.h is private to libtreeutils; include treeutils.h"
+#endif
+
+#include "treeutils.h"
+
+enum tu_dedup_hook_point {
+	TU_DEDUP_BEFORE_CHECK,	/* both files compared; about to fstat and link */
+	TU_DEDUP_AFTER_TMP,	/* the temporary link made; about to re-check the
+				   duplicate's name and rename over it */
+};
+
+/* Called at each point with the duplicate's directory and name, so a test
+   can change the tree at that instant, deterministically. */
+extern void (*tu_dedup_hook)(enum tu_dedup_hook_point p, int dirfd, const char *name);
+
+/* A link limit lower than the filesystem's: linking to a file that has this
+   many links already fails with EMLINK. 0: the filesystem's own. */
+extern unsigned long tu_dedup_link_max;
+
+#endif

@@ -1,0 +1,422 @@
+/* meta.c: read metadata through libarchive, apply it through held fds.
+ *
+ * libarchive's archive_read_disk_entry_from_file() is the reader and the
+ * model: one entry holds the xattrs, POSIX ACLs and file flags. Its traps,
+ * handled here:
+ *  - a symlink (or anything we do not open) must be passed as fd -1 with its
+ *    lstat data, and libarchive then reads it by path; the path we give is
+ *    "/proc/self/fd/DIRFD/NAME", the held directory plus one name, which
+ *    libarchive reads with l*xattr and readlink, never following NAME;
+ *  - a directory's default ACL is read by path even when an fd is given, so
+ *    the entry's source path is "/proc/self/fd/FD", the held directory.
+ *
+ * Applying is fd-relative and ordered; each step says why it is where it is.
+ * This file must never follow a symlink in a tree, never use
+ * archive_write_disk (path-based, changes the working directory), and never
+ * print.
+ */
+#define TU_INTERNAL
+#include "meta.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/acl.h>
+#include <sys/ioctl.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define PROC_PATH_MAX 64
+
+/* chattr flags we copy: the ones a user may set. Flags the filesystem keeps
+   for itself (extents, inline data, encryption, ...) are not ours to set. */
+#define COPY_FLAGS (FS_SECRM_FL | FS_UNRM_FL | FS_COMPR_FL | FS_SYNC_FL | FS_IMMUTABLE_FL | \
+		    FS_APPEND_FL | FS_NODUMP_FL | FS_NOATIME_FL | FS_JOURNAL_DATA_FL | \
+		    FS_NOTAIL_FL | FS_DIRSYNC_FL | FS_TOPDIR_FL | FS_PROJINHERIT_FL)
+
+struct tu_meta_reader {
+	pthread_mutex_t lock;
+	struct archive **free;		/* readers not in use */
+	size_t nfree, cap;
+};
+
+int tu_meta_reader_new(struct tu_meta_reader **out)
+{
+	struct tu_meta_reader *r = calloc(1, sizeof *r);
+	if (!r)
+		return -ENOMEM;
+	pthread_mutex_init(&r->lock, NULL);
+	*out = r;
+	return 0;
+}
+
+void tu_meta_reader_free(struct tu_meta_reader *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nfree; i++)
+		archive_read_free(r->free[i]);
+	free(r->free);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+/* One archive_read_disk per concurrent caller: they are not thread-safe. */
+static struct archive *reader_get(struct tu_meta_reader *r)
+{
+	struct archive *a = NULL;
+	pthread_mutex_lock(&r->lock);
+	if (r->nfree)
+		a = r->free[--r->nfree];
+	pthread_mutex_unlock(&r->lock);
+	if (a)
+		return a;
+	a = archive_read_disk_new();
+	if (!a)
+		return NULL;
+	/* Numeric owners only (no name lookups), never follow, and no sparse
+	   map: the copier finds holes itself with SEEK_DATA. */
+	archive_read_disk_set_symlink_physical(a);
+	archive_read_disk_set_behavior(a, ARCHIVE_READDISK_NO_SPARSE);
+	return a;
+}
+
+static void reader_put(struct tu_meta_reader *r, struct archive *a)
+{
+	pthread_mutex_lock(&r->lock);
+	if (r->nfree == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 8;
+		struct archive **n = realloc(r->free, ncap * sizeof *n);
+		if (!n) {
+			pthread_mutex_unlock(&r->lock);
+			archive_read_free(a);
+			return;
+		}
+		r->free = n;
+		r->cap = ncap;
+	}
+	r->free[r->nfree++] = a;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static int read_entry(struct tu_meta_reader *r, int fd, const char *path,
+		      const struct stat *st, struct tu_meta *m)
+{
+	memset(m, 0, sizeof *m);
+	m->st = *st;
+	struct archive *a = reader_get(r);
+	if (!a)
+		return -ENOMEM;
+	struct archive_entry *ae = archive_entry_new();
+	if (!ae) {
+		reader_put(r, a);
+		return -ENOMEM;
+	}
+	archive_entry_copy_sourcepath(ae, path);
+	archive_entry_copy_pathname(ae, path);
+	int ar = archive_read_disk_entry_from_file(a, ae, fd, st);
+	int err = archive_errno(a);
+	reader_put(r, a);
+	if (ar < ARCHIVE_WARN) {
+		archive_entry_free(ae);
+		return -(err > 0 ? err : EIO);
+	}
+	/* ARCHIVE_WARN: some piece (an ACL, an xattr) could not be read; the
+	   entry holds the rest. The apply side copies what is there. */
+	unsigned long set = 0, clear = 0;
+	archive_entry_fflags(ae, &set, &clear);
+	m->fflags = set;
+	m->ae = ae;
+	return 0;
+}
+
+int tu_meta_read_fd(struct tu_meta_reader *r, int fd, const struct stat *st, struct tu_meta *m)
+{
+	char path[PROC_PATH_MAX];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	return read_entry(r, fd, path, st, m);
+}
+
+int tu_meta_read_at(struct tu_meta_reader *r, int dirfd, const char *name,
+		    const struct stat *st, struct tu_meta *m)
+{
+	char *path;
+	if (asprintf(&path, "/proc/self/fd/%d/%s", dirfd, name) < 0)
+		return -ENOMEM;
+	int ret = read_entry(r, -1, path, st, m);
+	free(path);
+	return ret;
+}
+
+void tu_meta_free(struct tu_meta *m)
+{
+	if (m->ae)
+		archive_entry_free(m->ae);
+	m->ae = NULL;
+}
+
+bool tu_meta_flags_lock(unsigned long fflags)
+{
+	return (fflags & (FS_IMMUTABLE_FL | FS_APPEND_FL)) != 0;
+}
+
+/* ---- applying ------------------------------------------------------------ */
+
+/* Where to apply: an open fd, or NAME in DIRFD never followed. */
+struct target {
+	int fd;			/* >= 0: the entry itself */
+	int dirfd;
+	const char *name;
+	char proc[PROC_PATH_MAX + 256];	/* path of the entry through /proc */
+	bool proc_ok;
+};
+
+static int fail_note(tu_meta_fail_fn *fail, void *ctx, int *first, const char *op, int err,
+		     const char *detail)
+{
+	if (fail)
+		fail(op, err, detail, ctx);
+	if (!*first)
+		*first = err;
+	return -err;
+}
+
+static int set_owner(const struct target *t, const struct stat *st)
+{
+	int r = t->fd >= 0 ? fchown(t->fd, st->st_uid, st->st_gid)
+			   : fchownat(t->dirfd, t->name, st->st_uid, st->st_gid,
+				      AT_SYMLINK_NOFOLLOW);
+	if (r == 0)
+		return 0;
+	int err = errno;
+	if (err != EPERM)
+		return -err;
+	/* Not root: keep the group if we are a member of it, and say that
+	   the owner could not be kept. */
+	if (t->fd >= 0)
+		(void)fchown(t->fd, (uid_t)-1, st->st_gid);
+	else
+		(void)fchownat(t->dirfd, t->name, (uid_t)-1, st->st_gid, AT_SYMLINK_NOFOLLOW);
+	return -EPERM;
+}
+
+static int set_xattr(const struct target *t, const char *name, const void *v, size_t len)
+{
+	int r;
+	if (t->fd >= 0)
+		r = fsetxattr(t->fd, name, v, len, 0);
+	else if (t->proc_ok)
+		r = lsetxattr(t->proc, name, v, len, 0);
+	else
+		return -ENAMETOOLONG;
+	return r == 0 ? 0 : -errno;
+}
+
+/* Every xattr the entry holds, security.capability last: chown (before
+   this) clears it, and so does any later write to the data. */
+static void set_xattrs(const struct target *t, struct archive_entry *ae,
+		       tu_meta_fail_fn *fail, void *ctx, int *first)
+{
+	if (!ae || archive_entry_xattr_reset(ae) == 0)
+		return;
+	const char *cap_name = "security.capability";
+	const void *cap = NULL;
+	size_t cap_len = 0;
+	const char *name;
+	const void *v;
+	size_t len;
+	while (archive_entry_xattr_next(ae, &name, &v, &len) == ARCHIVE_OK) {
+		if (strcmp(name, cap_name) == 0) {
+			cap = v;
+			cap_len = len;
+			continue;
+		}
+		int r = set_xattr(t, name, v, len);
+		if (r < 0)
+			fail_note(fail, ctx, first, "set xattr", -r, name);
+	}
+	if (cap) {
+		int r = set_xattr(t, cap_name, cap, cap_len);
+		if (r < 0)
+			fail_note(fail, ctx, first, "set xattr", -r, cap_name);
+	}
+}
+
+static acl_t acl_from_entry(struct archive_entry *ae, int want)
+{
+	int n = archive_entry_acl_reset(ae, want);
+	if (n <= 0)
+		return NULL;
+	acl_t acl = acl_init(n);
+	if (!acl)
+		return NULL;
+	int type, permset, tag, qual;
+	const char *qname;
+	while (archive_entry_acl_next(ae, want, &type, &permset, &tag, &qual, &qname) ==
+	       ARCHIVE_OK) {
+		acl_entry_t e;
+		if (acl_create_entry(&acl, &e) != 0)
+			goto bad;
+		acl_tag_t at;
+		switch (tag) {
+		case ARCHIVE_ENTRY_ACL_USER_OBJ: at = ACL_USER_OBJ; break;
+		case ARCHIVE_ENTRY_ACL_USER: at = ACL_USER; break;
+		case ARCHIVE_ENTRY_ACL_GROUP_OBJ: at = ACL_GROUP_OBJ; break;
+		case ARCHIVE_ENTRY_ACL_GROUP: at = ACL_GROUP; break;
+		case ARCHIVE_ENTRY_ACL_MASK: at = ACL_MASK; break;
+		case ARCHIVE_ENTRY_ACL_OTHER: at = ACL_OTHER; break;
+		default: goto bad;
+		}
+		acl_set_tag_type(e, at);
+		if (at == ACL_USER) {
+			uid_t u = (uid_t)qual;
+			acl_set_qualifier(e, &u);
+		} else if (at == ACL_GROUP) {
+			gid_t g = (gid_t)qual;
+			acl_set_qualifier(e, &g);
+		}
+		acl_permset_t ps;
+		acl_get_permset(e, &ps);
+		acl_clear_perms(ps);
+		if (permset & ARCHIVE_ENTRY_ACL_READ)
+			acl_add_perm(ps, ACL_READ);
+		if (permset & ARCHIVE_ENTRY_ACL_WRITE)
+			acl_add_perm(ps, ACL_WRITE);
+		if (permset & ARCHIVE_ENTRY_ACL_EXECUTE)
+			acl_add_perm(ps, ACL_EXECUTE);
+		acl_set_permset(e, ps);
+	}
+	return acl;
+bad:
+	acl_free(acl);
+	return NULL;
+}
+
+/* POSIX ACLs: the access ACL on the fd; a directory's default ACL through
+   the fd's /proc path, since libacl sets it by path only. */
+static void set_acls(const struct target *t, struct archive_entry *ae, bool is_dir,
+		     tu_meta_fail_fn *fail, void *ctx, int *first)
+{
+	if (!ae || t->fd < 0)
+		return;		/* symlinks and specials carry no ACLs here */
+	int types = archive_entry_acl_types(ae);
+	if (types & ARCHIVE_ENTRY_ACL_TYPE_ACCESS) {
+		acl_t acl = acl_from_entry(ae, ARCHIVE_ENTRY_ACL_TYPE_ACCESS);
+		if (!acl)
+			fail_note(fail, ctx, first, "set ACL", EINVAL, "access");
+		else if (acl_set_fd(t->fd, acl) != 0)
+			fail_note(fail, ctx, first, "set ACL", errno, "access");
+		if (acl)
+			acl_free(acl);
+	}
+	if (is_dir && (types & ARCHIVE_ENTRY_ACL_TYPE_DEFAULT)) {
+		acl_t acl = acl_from_entry(ae, ARCHIVE_ENTRY_ACL_TYPE_DEFAULT);
+		if (!acl)
+			fail_note(fail, ctx, first, "set ACL", EINVAL, "default");
+		else if (acl_set_file(t->proc, ACL_TYPE_DEFAULT, acl) != 0)
+			fail_note(fail, ctx, first, "set ACL", errno, "default");
+		if (acl)
+			acl_free(acl);
+	}
+}
+
+static int set_mode(const struct target *t, mode_t mode)
+{
+	int r = t->fd >= 0 ? fchmod(t->fd, mode)
+			   : fchmodat(t->dirfd, t->name, mode, AT_SYMLINK_NOFOLLOW);
+	return r == 0 ? 0 : -errno;
+}
+
+static int set_times(const struct target *t, const struct stat *st)
+{
+	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+	int r = t->fd >= 0 ? futimens(t->fd, ts)
+			   : utimensat(t->dirfd, t->name, ts, AT_SYMLINK_NOFOLLOW);
+	return r == 0 ? 0 : -errno;
+}
+
+static int set_flags(int fd, unsigned long want)
+{
+	int cur = 0;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &cur) != 0)
+		return want & COPY_FLAGS ? -errno : 0;
+	int next = (int)(((unsigned long)cur & ~(unsigned long)COPY_FLAGS) | (want & COPY_FLAGS));
+	if (next == cur)
+		return 0;
+	if (ioctl(fd, FS_IOC_SETFLAGS, &next) != 0)
+		return -errno;
+	return 0;
+}
+
+static int apply(struct target *t, const struct tu_meta *m, unsigned what,
+		 tu_meta_fail_fn *fail, void *ctx)
+{
+	int first = 0;
+	const struct stat *st = &m->st;
+	bool is_lnk = S_ISLNK(st->st_mode);
+	mode_t mode = st->st_mode & 07777;
+	if (t->fd >= 0)
+		snprintf(t->proc, sizeof t->proc, "/proc/self/fd/%d", t->fd);
+	else
+		t->proc_ok = (size_t)snprintf(t->proc, sizeof t->proc, "/proc/self/fd/%d/%s",
+					      t->dirfd, t->name) < sizeof t->proc;
+	if (t->fd >= 0)
+		t->proc_ok = true;
+
+	/* Owner first: chown clears the setuid and setgid bits and file
+	   capabilities, so the mode and security.capability come after it. */
+	if (what & TU_META_OWNER) {
+		int r = set_owner(t, st);
+		if (r < 0) {
+			fail_note(fail, ctx, &first, "set owner", -r, NULL);
+			/* Never hand setuid/setgid to an owner we did not
+			   set. */
+			mode &= ~(mode_t)(S_ISUID | S_ISGID);
+		}
+	}
+	if (what & TU_META_XATTR)
+		set_xattrs(t, m->ae, fail, ctx, &first);
+	/* ACLs before the mode: setting an access ACL rewrites the group bits,
+	   and the mode's group bits are then the ACL mask, which fchmod
+	   below sets to what the source had. */
+	if (what & TU_META_ACL)
+		set_acls(t, m->ae, S_ISDIR(st->st_mode), fail, ctx, &first);
+	if ((what & TU_META_MODE) && !is_lnk) {
+		int r = set_mode(t, mode);
+		if (r < 0)
+			fail_note(fail, ctx, &first, "set mode", -r, NULL);
+	}
+	/* Times after everything that could touch the data; flags after the
+	   times, since an immutable entry refuses new times. */
+	if (what & TU_META_TIMES) {
+		int r = set_times(t, st);
+		if (r < 0)
+			fail_note(fail, ctx, &first, "set times", -r, NULL);
+	}
+	if ((what & TU_META_FLAGS) && t->fd >= 0 && m->fflags) {
+		int r = set_flags(t->fd, m->fflags);
+		if (r < 0)
+			fail_note(fail, ctx, &first, "set flags", -r, NULL);
+	}
+	return first ? -first : 0;
+}
+
+int tu_meta_apply_fd(int fd, const struct tu_meta *m, unsigned what,
+		     tu_meta_fail_fn *fail, void *ctx)
+{
+	struct target t = { .fd = fd, .dirfd = -1 };
+	return apply(&t, m, what, fail, ctx);
+}
+
+int tu_meta_apply_at(int dirfd, const char *name, const struct tu_meta *m, unsigned what,
+		     tu_meta_fail_fn *fail, void *ctx)
+{
+	struct target t = { .fd = -1, .dirfd = dirfd, .name = name };
+	return apply(&t, m, what, fail, ctx);
+}

@@ -1,0 +1,78 @@
+/* meta.h: read and apply metadata: owner, mode, times, xattrs, ACLs, file
+ * flags. Private to the library.
+ *
+ * Reading goes through libarchive (archive_read_disk_entry_from_file), the
+ * model of what a file's metadata is. Applying is ours and fd-relative:
+ * libarchive's archive_write_disk works on paths and changes the working
+ * directory, which a parallel, race-safe walk cannot allow.
+ *
+ * Typical use, for a regular file copied into NEW (an open fd):
+ *
+ *	struct tu_meta m;
+ *	tu_meta_read_fd(r, src_fd, &st, &m);
+ *	tu_meta_apply_fd(new, &m, TU_META_ALL & ~TU_META_FLAGS, fail, ctx);
+ *	... link NEW into place ...
+ *	tu_meta_apply_fd(new, &m, TU_META_FLAGS, fail, ctx);	// last: +i, +a
+ *	tu_meta_free(&m);
+ */
+#ifndef TU_META_H
+#define TU_META_H
+#ifndef TU_INTERNAL
+#error "meta.h is private to libtreeutils; include treeutils.h"
+#endif
+
+#include "treeutils.h"
+#include <sys/stat.h>
+
+struct archive;
+struct archive_entry;
+
+/* What to apply. */
+enum {
+	TU_META_OWNER = 1u << 0,
+	TU_META_XATTR = 1u << 1,	/* every namespace we can write */
+	TU_META_ACL   = 1u << 2,	/* POSIX access, and default on directories */
+	TU_META_MODE  = 1u << 3,	/* all 07777 bits */
+	TU_META_TIMES = 1u << 4,	/* atime and mtime, ns */
+	TU_META_FLAGS = 1u << 5,	/* chattr flags (FS_IOC_SETFLAGS) */
+	TU_META_ALL   = 0x3f,
+};
+
+/* The metadata of one entry. */
+struct tu_meta {
+	struct stat st;
+	struct archive_entry *ae;	/* xattrs, ACLs, flags; NULL if not read */
+	unsigned long fflags;		/* FS_IOC_GETFLAGS bits, 0 if none */
+};
+
+/* A pool of libarchive readers, one per concurrent caller; thread-safe. */
+struct tu_meta_reader;
+int tu_meta_reader_new(struct tu_meta_reader **r);
+void tu_meta_reader_free(struct tu_meta_reader *r);
+
+/* Read the metadata of the open regular file or directory FD, whose fstat
+   is ST. 0 or -errno. */
+int tu_meta_read_fd(struct tu_meta_reader *r, int fd, const struct stat *st, struct tu_meta *m);
+/* Read the metadata of NAME in DIRFD (a symlink, FIFO, socket or device:
+   nothing we open), whose lstat is ST. 0 or -errno. */
+int tu_meta_read_at(struct tu_meta_reader *r, int dirfd, const char *name,
+		    const struct stat *st, struct tu_meta *m);
+void tu_meta_free(struct tu_meta *m);
+
+/* One piece that could not be applied: OP says which ("set owner", "set
+   xattr", ...), DETAIL names e.g. the xattr, or is NULL. */
+typedef void tu_meta_fail_fn(const char *op, int err, const char *detail, void *ctx);
+
+/* Apply WHAT of M to the open file or directory FD, in the order that keeps
+   every piece (see meta.c). Returns 0, or the first failure as -errno after
+   calling FAIL for each. */
+int tu_meta_apply_fd(int fd, const struct tu_meta *m, unsigned what,
+		     tu_meta_fail_fn *fail, void *ctx);
+/* The same for NAME in DIRFD, never following it (symlinks, specials). */
+int tu_meta_apply_at(int dirfd, const char *name, const struct tu_meta *m, unsigned what,
+		     tu_meta_fail_fn *fail, void *ctx);
+
+/* Flags that forbid changes to an entry: apply them last. */
+bool tu_meta_flags_lock(unsigned long fflags);
+
+#endif

@@ -1,0 +1,512 @@
+#!/usr/bin/env bats
+# dedup: what a user can rely on, one behaviour per test.
+
+load ../lib/helpers
+
+setup() { tu_setup; }
+teardown() { tu_teardown; }
+
+# A value from the summary in $output: "groups 1, files linked 2, ...".
+counter() {
+	sed -n "s/.*\(^\|, \)$1 \([0-9]*\).*/\2/p" <<<"$output" | head -n 1
+}
+
+ino() { stat -c %i "$1"; }
+
+# N bytes of random data in FILE.
+rand() { head -c "$2" /dev/urandom >"$1"; }
+
+# Copies of $1 with the same mtime and mode.
+copies() {
+	local src=$1 f
+	shift
+	for f in "$@"; do cp -p "$src" "$f"; done
+}
+
+@test "identical files become hard links to one file; the summary counts groups, links and bytes freed" {
+	mkdir -p t/a t/b
+	rand t/a/x 10000
+	copies t/a/x t/b/x t/b/y
+	echo small >t/a/s
+	copies t/a/s t/b/s
+	sum=$(md5sum <t/a/x)
+	run dedup t
+	assert_success
+	assert_output "groups 2, files linked 3, bytes freed 20006 (19.5 KiB)"
+	[ "$(ino t/a/x)" = "$(ino t/b/x)" ] && [ "$(ino t/a/x)" = "$(ino t/b/y)" ]
+	[ "$(ino t/a/s)" = "$(ino t/b/s)" ]
+	[ "$(md5sum <t/b/y)" = "$sum" ]
+	run find t -name '.tu-*'
+	assert_output ""
+}
+
+@test "-v prints each action" {
+	mkdir t
+	rand t/a 100
+	copies t/a t/b
+	run dedup -v t
+	assert_success
+	assert_line "linked 't/b' => 't/a' (data freed)"
+}
+
+@test "xattrs: one user.* value differs: not linked" {
+	mkdir t
+	rand t/a 5000
+	copies t/a t/b
+	setfattr -n user.tag -v one t/a
+	setfattr -n user.tag -v two t/b
+	run dedup t
+	assert_success
+	assert_output --partial "files linked 0"
+	[ "$(ino t/a)" != "$(ino t/b)" ]
+	# The control: the same value links.
+	setfattr -n user.tag -v one t/b
+	run dedup t
+	assert_output --partial "files linked 1"
+}
+
+@test "xattrs: a user.* xattr on one file only: not linked" {
+	mkdir t
+	rand t/a 5000
+	copies t/a t/b
+	setfattr -n user.extra -v x t/b
+	run dedup t
+	assert_output --partial "files linked 0"
+}
+
+@test "xattrs: only our cache xattr user.spookyhash differs: linked" {
+	mkdir t
+	rand t/a 5000
+	copies t/a t/b
+	setfattr -n user.spookyhash -v 0x0102 t/a
+	run dedup t
+	assert_success
+	assert_output --partial "files linked 1"
+	[ "$(ino t/a)" = "$(ino t/b)" ]
+}
+
+@test "xattrs: the same xattrs set in a different order are equal" {
+	mkdir t
+	rand t/a 5000
+	copies t/a t/b
+	setfattr -n user.one -v 1 t/a
+	setfattr -n user.two -v 2 t/a
+	setfattr -n user.two -v 2 t/b
+	setfattr -n user.one -v 1 t/b
+	# The control: the listing order does differ on this filesystem.
+	[ "$(getfattr --absolute-names -d t/a | tail -n +2)" != "$(getfattr --absolute-names -d t/b | tail -n +2)" ] ||
+		[ "$(getfattr --absolute-names -d t/a | tail -n +2 | sort)" = "$(getfattr --absolute-names -d t/b | tail -n +2 | sort)" ]
+	run dedup t
+	assert_output --partial "files linked 1"
+	[ "$(ino t/a)" = "$(ino t/b)" ]
+}
+
+@test "near-duplicates: same size, same first and last blocks, one middle byte differs: not linked" {
+	mkdir t
+	rand t/a 12288
+	copies t/a t/b
+	printf 'X' | dd of=t/b bs=1 seek=6000 conv=notrunc status=none
+	touch -r t/a t/b
+	cmp -s t/a t/b && false
+	[ "$(head -c 4096 t/a | md5sum)" = "$(head -c 4096 t/b | md5sum)" ]
+	[ "$(tail -c 4096 t/a | md5sum)" = "$(tail -c 4096 t/b | md5sum)" ]
+	run dedup t
+	assert_success
+	assert_output --partial "files linked 0"
+	# Not even with --trust-hash: the hashes differ.
+	run dedup --trust-hash t
+	assert_output --partial "files linked 0"
+	[ "$(ino t/a)" != "$(ino t/b)" ]
+}
+
+@test "near-duplicates: files of 192 bytes and more differing only in the last byte: not linked" {
+	mkdir t
+	for n in 192 193 4096 4097 100000; do
+		rand "t/a$n" "$n"
+		head -c $((n - 1)) "t/a$n" >"t/b$n"
+		tail -c 1 "t/a$n" | tr '\000-\377' '\001-\377\000' >>"t/b$n"
+		touch -r "t/a$n" "t/b$n"
+		[ "$(stat -c %s "t/b$n")" = "$n" ]
+	done
+	run dedup t
+	assert_success
+	assert_output --partial "files linked 0"
+}
+
+@test "different mode: not linked by default; linked with --ignore-mode" {
+	mkdir t
+	rand t/a 3000
+	copies t/a t/b
+	chmod 600 t/b
+	touch -r t/a t/b
+	run dedup t
+	assert_output --partial "files linked 0"
+	run dedup --ignore-mode t
+	assert_output --partial "files linked 1"
+	[ "$(ino t/a)" = "$(ino t/b)" ]
+}
+
+@test "different owner: not linked by default; linked with --ignore-owner" {
+	need_root "chown"
+	mkdir t
+	rand t/a 3000
+	copies t/a t/b
+	chown 65534:65534 t/b
+	touch -r t/a t/b
+	run dedup t
+	assert_output --partial "files linked 0"
+	run dedup --ignore-owner t
+	assert_output --partial "files linked 1"
+}
+
+@test "different mtime: not linked by default; linked with --ignore-time" {
+	mkdir t
+	rand t/a 3000
+	cp t/a t/b
+	touch -d '2001-01-01' t/b
+	run dedup t
+	assert_output --partial "files linked 0"
+	run dedup --ignore-time t
+	assert_output --partial "files linked 1"
+}
+
+@test "paths already sharing an inode: nothing to do, nothing counted" {
+	mkdir t
+	rand t/a 3000
+	ln t/a t/b
+	ln t/a t/c
+	run dedup -v t
+	assert_success
+	assert_line --index 0 "groups 0, files linked 0, bytes freed 0 (0 B)"
+	assert_line --regexp "first blocks read 0, hashed 0"
+}
+
+@test "bytes freed count only when an inode's last link goes" {
+	mkdir t out
+	rand t/a 3000
+	copies t/a t/b
+	ln t/b out/b-elsewhere
+	run dedup --keep=first t
+	assert_output "groups 1, files linked 1, bytes freed 0 (0 B)"
+	[ "$(ino t/a)" = "$(ino t/b)" ]
+	[ "$(ino out/b-elsewhere)" != "$(ino t/a)" ]
+}
+
+@test "--keep=most-linked (the default) keeps the inode with the most links" {
+	mkdir t
+	rand t/a 3000
+	copies t/a t/b
+	ln t/b t/b2
+	ln t/b t/b3
+	keep=$(ino t/b)
+	run dedup t
+	assert_output --partial "files linked 1"
+	for f in t/a t/b t/b2 t/b3; do [ "$(ino "$f")" = "$keep" ]; done
+	[ "$(stat -c %h t/a)" = 4 ]
+}
+
+@test "--keep=oldest, newest and first choose by mtime and by path" {
+	for k in oldest newest first; do
+		rm -rf t
+		mkdir t
+		rand t/m 3000
+		copies t/m t/z t/a
+		touch -d '2001-01-01' t/m t/a t/z
+		touch -d '2000-01-01' t/z
+		touch -d '2002-01-01' t/m
+		run dedup --ignore-time --keep=$k -v t
+		assert_success
+		case $k in
+		oldest) want=t/z ;;
+		newest) want=t/m ;;
+		first) want=t/a ;;
+		esac
+		assert_line --partial "=> '$want'"
+		[ "$(stat -c %h "$want")" = 3 ]
+	done
+	run dedup --keep=biggest t
+	[ "$status" -eq 2 ]
+}
+
+@test "-n changes nothing, not even ctime, and stores no hash record" {
+	mkdir t
+	rand t/a 5000
+	copies t/a t/b
+	before=$(stat -c '%i %Z.%z' t/a t/b)
+	sleep 0.05
+	run dedup -n -v t
+	assert_success
+	assert_line "would link 't/b' => 't/a' (would free its data)"
+	assert_line --index 1 "groups 1, files to link 1, bytes to free 5000 (4.9 KiB)"
+	[ "$(stat -c '%i %Z.%z' t/a t/b)" = "$before" ]
+	run getfattr --absolute-names -d -m - t/a t/b
+	refute_output --partial spookyhash
+}
+
+@test "a second run reuses cached hashes: an unchanged file is not read whole again" {
+	mkdir t
+	rand t/a 100000
+	copies t/a t/b
+	rand t/c 100000
+	touch -r t/a t/c
+	chmod 600 t/c	# a different mode: never a candidate with a and b
+	touch -d '2001-01-01' t/a t/b t/c
+	run dedup -v -n t
+	[ "$(counter hashed)" -eq 2 ]	# -n stores nothing...
+	run dedup -v -n t
+	[ "$(counter hashed)" -eq 2 ]	# ...so it reads again
+	hashcache t >/dev/null		# the same cache, filled by hashcache
+	run dedup -v -n t
+	[ "$(counter hashed)" -eq 0 ]
+	[ "$(counter cached)" -eq 2 ]
+	[ "$(counter 'first blocks read')" -eq 0 ]
+	run dedup -v t
+	assert_output --partial "files linked 1"
+	[ "$(counter hashed)" -eq 0 ]
+}
+
+@test "--list prints groups, one path a line, blank-line separated; changes nothing" {
+	mkdir -p t/d
+	rand t/a 3000
+	copies t/a t/d/a2
+	rand t/b 4000
+	copies t/b t/d/b2 t/d/b3
+	run dedup --list t
+	assert_success
+	groups=$(awk 'BEGIN { RS = "" } { n++ } END { print n }' <<<"$output")
+	[ "$groups" -eq 2 ]
+	assert_line "'t/d/a2'"
+	assert_line "'t/d/b3'"
+	[ "$(stat -c %h t/a)" = 1 ]
+	[ "$(stat -c %h t/b)" = 1 ]
+}
+
+@test "--list -0: odd names (newline, invalid UTF-8) come out raw, NUL-separated, groups end with an empty record" {
+	mkdir t
+	rand t/plain 3000
+	copies t/plain "t/new"$'\n'"line" "t/bad"$'\xff'"utf8"
+	dedup --list -0 t >out
+	run python3 -c '
+import sys
+recs = open(sys.argv[1], "rb").read().split(b"\0")
+assert recs[-1] == b"" and recs[-2] == b"", recs
+print(sorted(recs[:-2]))' out
+	assert_success
+	assert_output "[b't/bad\\xffutf8', b't/new\\nline', b't/plain']"
+}
+
+@test "--links lists every hard-link group with the number of links outside the DIRs" {
+	mkdir -p t/d out
+	rand t/a 100
+	ln t/a t/d/a2
+	ln t/a out/a3
+	echo b >t/b
+	ln t/b t/d/b2
+	echo single >t/single
+	run dedup --links t
+	assert_success
+	assert_line "# links 3, outside 1"
+	assert_line "# links 2, outside 0"
+	assert_line "'t/d/a2'"
+	refute_line "'t/single'"
+	[ "$(grep -c "^'" <<<"$output")" -eq 4 ]
+}
+
+@test "--links -0 and --paths-of -0 with odd names; --paths-of reports links outside" {
+	mkdir -p t out
+	echo data >"t/we"$'\n'"ird"
+	ln "t/we"$'\n'"ird" "t/tab"$'\t'"name"
+	ln "t/we"$'\n'"ird" out/elsewhere
+	dedup --links -0 t >out.bin
+	run python3 -c '
+import sys
+recs = open(sys.argv[1], "rb").read().split(b"\0")
+print(recs)' out.bin
+	assert_output "[b'# links 3, outside 1', b't/tab\\tname', b't/we\\nird', b'', b'']"
+	dedup --paths-of="out/elsewhere" -0 t >paths.bin 2>/dev/null
+	run python3 -c 'import sys; print(open(sys.argv[1], "rb").read().split(b"\0"))' paths.bin
+	assert_output "[b't/tab\\tname', b't/we\\nird', b'']"
+	run dedup --paths-of=out/elsewhere t
+	assert_line "'t/tab\\tname'"
+	assert_line "'t/we\\nird'"
+	assert_line "dedup: 1 more link of 'out/elsewhere' lies outside the DIRs"
+}
+
+@test "--min-size and --max-size take suffixes; empty files are skipped unless --min-size=0" {
+	mkdir t
+	: >t/e1
+	: >t/e2
+	rand t/k 2048
+	copies t/k t/k2
+	rand t/m 2000000
+	copies t/m t/m2
+	run dedup -n t
+	assert_output --partial "files to link 2"
+	run dedup -n --min-size=0 t
+	assert_output --partial "files to link 3"
+	run dedup -n --min-size=1M t
+	assert_output --partial "files to link 1"
+	run dedup -n --max-size=2K t
+	assert_output --partial "files to link 1"
+	run dedup -n --max-size=2KiB --min-size=2048 t
+	assert_output --partial "files to link 1"
+	run dedup --min-size=12Q t
+	[ "$status" -eq 2 ]
+}
+
+@test "symlinks, FIFOs and other special files are never touched" {
+	mkdir t
+	rand t/a 3000
+	ln -s a t/l1
+	ln -s a t/l2
+	mkfifo t/p1 t/p2
+	run timeout 20 dedup -v t
+	assert_success
+	assert_output --partial "files linked 0"
+	[ -L t/l1 ] && [ -L t/l2 ] && [ -p t/p1 ] && [ -p t/p2 ]
+}
+
+@test "a DIR that is a symlink is refused unless written with a trailing slash" {
+	mkdir t
+	rand t/a 3000
+	copies t/a t/b
+	ln -s t lnk
+	run dedup lnk
+	[ "$status" -eq 1 ]
+	assert_output --partial "cannot open directory 'lnk'"
+	run dedup lnk/
+	assert_success
+	assert_output --partial "files linked 1"
+}
+
+@test "several DIRs: duplicates across them are linked" {
+	mkdir a b
+	rand a/x 3000
+	copies a/x b/x
+	run dedup --keep=first b a
+	assert_output --partial "files linked 1"
+	[ "$(stat -c %h b/x)" = 2 ]
+}
+
+@test "a pre-existing file with our temporary prefix is never clobbered" {
+	mkdir t
+	rand t/a 3000
+	copies t/a t/b
+	name=.tu-0123456789abcdef0123456789abcdef
+	echo "not dedup's" >"t/$name"
+	run dedup -v t
+	assert_success
+	run cat "t/$name"
+	assert_output "not dedup's"
+}
+
+@test "a leftover temporary link of a file in the tree is removed on the next run" {
+	mkdir t
+	rand t/a 3000
+	name=.tu-00000000000000000000000000000001
+	ln t/a "t/$name"
+	run dedup -v t
+	assert_success
+	assert_line "removed 't/$name' (a link of 't/a' left by an interrupted run)"
+	[ ! -e "t/$name" ]
+	[ "$(stat -c %h t/a)" = 1 ]
+}
+
+@test "a read-only directory is reported, and its file is left intact" {
+	mkdir -p t/ro
+	rand t/a 3000
+	copies t/a t/ro/b
+	sum=$(md5sum <t/ro/b)
+	ino=$(ino t/ro/b)
+	if [ "$(id -u)" = 0 ]; then
+		chattr +i t/ro || skip "chattr +i not supported here"
+		run dedup --keep=first t
+		chattr -i t/ro
+	else
+		chmod 555 t/ro
+		run dedup --keep=first t
+		chmod 755 t/ro
+	fi
+	[ "$status" -eq 1 ]
+	assert_output --partial "cannot link 't/ro/b'"
+	[ "$(ino t/ro/b)" = "$ino" ]
+	[ "$(md5sum <t/ro/b)" = "$sum" ]
+	[ "$(stat -c %h t/a)" = 1 ]
+}
+
+@test "oracle: --list groups equal jdupes -r groups on a tree with many duplicate groups" {
+	command -v jdupes >/dev/null || skip "needs jdupes"
+	mkdir t
+	python3 - t <<'PY'
+import os, random, sys
+random.seed(4)
+root = sys.argv[1]
+dirs = [root] + [os.path.join(root, f"d{i}") for i in range(8)]
+for d in dirs[1:]:
+    os.mkdir(d)
+blobs = []
+for i in range(60):
+    n = random.choice([1, 7, 100, 191, 192, 4095, 4096, 4097, 20000, 70000])
+    b = bytes(random.getrandbits(8) for _ in range(n))
+    blobs.append(b)
+    # near-duplicates of some: the last byte, or a middle byte, changed
+    if i % 5 == 0:
+        blobs.append(b[:-1] + bytes([(b[-1] + 1) % 256]))
+    if i % 7 == 0 and n > 2:
+        m = n // 2
+        blobs.append(b[:m] + bytes([(b[m] + 1) % 256]) + b[m + 1:])
+k = 0
+for b in blobs:
+    for c in range(random.choice([1, 1, 2, 3, 5])):
+        with open(os.path.join(random.choice(dirs), f"f{k}"), "wb") as f:
+            f.write(b)
+        k += 1
+PY
+	norm() { python3 -c '
+import sys
+data = open(sys.argv[1], "rb").read()
+groups, cur = [], []
+for rec in data.split(b"\n" if sys.argv[2] == "nl" else b"\0"):
+    if rec == b"":
+        if cur: groups.append(sorted(cur)); cur = []
+    else:
+        cur.append(rec)
+if cur: groups.append(sorted(cur))
+for g in sorted(groups): print(b" ".join(g).decode())' "$1" "$2"; }
+	jdupes -r -q t >jd.txt
+	dedup --list -0 --ignore-owner --ignore-mode --ignore-time t >ours.bin
+	norm jd.txt nl >jd.norm
+	norm ours.bin nul >ours.norm
+	[ "$(wc -l <jd.norm)" -ge 20 ]
+	run diff jd.norm ours.norm
+	assert_success
+}
+
+@test "a size group larger than the fd limit: all linked, no 'Too many open files' (ulimit -n 32)" {
+	mkdir t
+	for i in $(seq 1 300); do printf 'same%03d' $((i % 3)) >"t/f$i"; done
+	touch -d '2001-01-01' t/*
+	run bash -c 'ulimit -n 32 && dedup -j2 t 2>&1'
+	assert_success
+	assert_output "groups 3, files linked 297, bytes freed 2079 (2.0 KiB)"
+}
+
+@test "bad usage exits 2" {
+	run dedup
+	[ "$status" -eq 2 ]
+	run dedup --list --links .
+	[ "$status" -eq 2 ]
+	run dedup -0 .
+	[ "$status" -eq 2 ]
+	run dedup --reflink=sometimes .
+	[ "$status" -eq 2 ]
+}
+
+@test "--progress shows a progress line on stderr" {
+	mkdir t
+	rand t/a 3000
+	copies t/a t/b
+	run dedup --progress t
+	assert_success
+	assert_output --partial "scanned"
+}

@@ -1,0 +1,146 @@
+#!/usr/bin/env bats
+# cptree under attack: symlink races on SOURCE and DEST, a full disk, kill -9,
+# files changing while copied. `make check` runs a quick slice;
+# `make check-hostile` (TU_HOSTILE_LONG=1) runs the long campaign.
+
+load ../lib/helpers
+
+setup() { tu_setup; }
+teardown() {
+	[ -n "${ATTACKER:-}" ] && kill "$ATTACKER" 2>/dev/null
+	wait 2>/dev/null
+	tu_teardown
+}
+
+rounds() {
+	if [ -n "${TU_HOSTILE_LONG:-}" ]; then echo "$2"; else echo "$1"; fi
+}
+
+race_tree() {
+	mktree spread "$1" 300 5
+	for d in "$1"/d00000*; do mkdir -p "$d/x/y" && echo data >"$d/x/y/f"; done
+}
+
+# The canary directory holds exactly what tu_setup put there.
+assert_canary_untouched() {
+	assert_canary
+	[ "$(find "$CANARY" -mindepth 1 | sort)" = \
+	  "$(printf '%s\n' "$CANARY/file" "$CANARY/sub" "$CANARY/sub/file")" ]
+}
+
+@test "symlink race on SOURCE: nothing outside SOURCE is read" {
+	local n total=0
+	n=$(rounds 10 300)
+	for ((i = 0; i < n; i++)); do
+		race_tree s
+		ln -s "$CANARY" outside-link
+		swapper -t 5 s/d000150 outside-link >swaps &
+		ATTACKER=$!
+		sleep 0.02
+		run cptree -a -j 2 s d
+		kill "$ATTACKER" 2>/dev/null || true; wait "$ATTACKER" 2>/dev/null || true; ATTACKER=
+		total=$((total + $(cat swaps)))
+		assert_canary_untouched
+		# Nothing of the canary's was copied: the link, if met, is a link.
+		run grep -rl precious d
+		assert_failure
+		rm -rf s d outside-link
+	done
+	echo "swaps: $total"
+	[ "$total" -gt 0 ]
+}
+
+@test "symlink race on DEST: nothing outside DEST is written" {
+	local n total=0
+	n=$(rounds 10 300)
+	for ((i = 0; i < n; i++)); do
+		race_tree s
+		ln -s "$CANARY/sub" outside-link
+		# The attacker waits for d/d000150 to be made, then swaps it
+		# with a link to the canary, again and again.
+		swapper -t 5 d/d000150 outside-link >swaps &
+		ATTACKER=$!
+		run cptree -a -j 2 s d
+		kill "$ATTACKER" 2>/dev/null || true; wait "$ATTACKER" 2>/dev/null || true; ATTACKER=
+		total=$((total + $(cat swaps)))
+		assert_canary_untouched
+		rm -rf s d outside-link
+	done
+	echo "swaps: $total"
+	[ "$total" -gt 0 ]
+}
+
+# A 16 MiB ext4 and a 40 MiB SOURCE.
+small_disk() {
+	truncate -s 16M "$S/ext4.img"
+	mkfs.ext4 -q "$S/ext4.img"
+	mkdir m
+	mount -o loop "$S/ext4.img" m
+	mktree sized s 40 1M
+}
+
+# Every file under DEST that has a final name is complete.
+assert_no_partial() {
+	local f
+	while IFS= read -r -d '' f; do
+		cmp "s/${f#"$1"/}" "$f"
+	done < <(find "$1" -type f -print0)
+	run bash -c "find '$1' -name '.tu-*' | grep ."
+	assert_failure
+}
+
+@test "ENOSPC: a clear error, and no partial file under a final name" {
+	need_root mount
+	small_disk
+	run cptree s m/d
+	assert_failure 1
+	assert_output --partial "No space left on device"
+	assert_no_partial m/d
+}
+
+@test "ENOSPC with --atomic: no DEST at all, nothing hidden left" {
+	need_root mount
+	small_disk
+	run cptree --atomic s m/d
+	assert_failure 1
+	assert_output --partial "No space left on device"
+	assert_not_exist m/d
+	run ls -A m
+	assert_output "lost+found"
+}
+
+@test "kill -9 mid-copy: no partially written file carries its final name" {
+	local n hits=0
+	n=$(rounds 5 50)
+	# About 0.2 s of copying on tmpfs: long enough to be killed in the
+	# middle, whatever the machine's speed within reason.
+	mktree sized s 40 8M
+	for ((i = 0; i < n; i++)); do
+		cptree -j 2 s d 2>/dev/null &
+		local p=$!
+		sleep "0.0$((RANDOM % 8 + 1))"
+		kill -9 $p 2>/dev/null && hits=$((hits + 1))
+		wait $p 2>/dev/null || true
+		[ -d d ] && assert_no_partial d
+		rm -rf d
+	done
+	echo "killed mid-copy: $hits of $n"
+	[ "$hits" -gt 0 ]
+}
+
+@test "a file that keeps changing is reported after the timeout, never left torn" {
+	mkdir s
+	mktree sized s 3 1M
+	( end=$((SECONDS + 6)); while [ $SECONDS -lt $end ]; do echo more >>s/f0000001; done ) &
+	ATTACKER=$!
+	sleep 0.2
+	run cptree --timeout=1 s d
+	kill "$ATTACKER" 2>/dev/null || true; wait "$ATTACKER" 2>/dev/null || true; ATTACKER=
+	if [ "$status" -ne 0 ]; then
+		assert_failure 1
+		assert_output --partial "kept changing"
+		assert_not_exist d/f0000001
+	fi
+	cmp s/f0000000 d/f0000000
+	cmp s/f0000002 d/f0000002
+}

@@ -1,0 +1,161 @@
+#!/usr/bin/env bats
+# dedup on several filesystems and under attack: two loop-mounted ext4
+# filesystems, a mount inside a DIR, reflinks on btrfs and xfs loop mounts,
+# ext4 without reflinks, kill -9 during a large run.
+# The loop mounts need root; each test skips with its reason otherwise.
+
+load ../lib/helpers
+
+setup() { tu_setup; }
+teardown() { tu_teardown; }
+
+ino() { stat -c %i "$1"; }
+
+# mount_img FSTYPE SIZE DIR: a fresh filesystem in an image file, mounted.
+mount_img() {
+	local type=$1 size=$2 dir=$3 img=$S/$3.img
+	need_root "loop mounts"
+	command -v "mkfs.$type" >/dev/null || skip "needs mkfs.$type"
+	truncate -s "$size" "$img"
+	case $type in
+	ext4) mkfs.ext4 -q "$img" 2>/dev/null ;;
+	btrfs) mkfs.btrfs -q "$img" >/dev/null 2>&1 ;;
+	xfs) mkfs.xfs -q "$img" >/dev/null 2>&1 ;;
+	esac || skip "mkfs.$type failed"
+	mkdir -p "$dir"
+	mount -o loop "$img" "$dir" 2>/dev/null || skip "cannot loop-mount $type here"
+}
+
+# Shared extents of FILE, as filefrag -v sees them.
+shared_extents() { filefrag -v "$1" | grep -c shared || true; }
+
+@test "two filesystems (loop mounts): identical files are never linked across them" {
+	mount_img ext4 16M m1
+	mount_img ext4 16M m2
+	head -c 20000 /dev/urandom >m1/a
+	cp -p m1/a m1/b
+	cp -p m1/a m2/a
+	cp -p m1/a m2/b
+	run dedup -v m1 m2
+	assert_success
+	assert_output --partial "groups 2, files linked 2"
+	[ "$(ino m1/a)" = "$(ino m1/b)" ]
+	[ "$(ino m2/a)" = "$(ino m2/b)" ]
+	[ "$(stat -c %h m1/a)" = 2 ] && [ "$(stat -c %h m2/a)" = 2 ]
+}
+
+@test "a mount inside a DIR: its files are not linked to the outside; -x does not enter it" {
+	mkdir t
+	mount_img ext4 16M t/mnt
+	head -c 20000 /dev/urandom >t/a
+	cp -p t/a t/mnt/a
+	cp -p t/a t/mnt/b
+	run dedup -x -v t
+	assert_success
+	assert_output --partial "files linked 0"
+	[ "$(stat -c %h t/mnt/a)" = 1 ]
+	run dedup -v t
+	assert_success
+	assert_output --partial "groups 1, files linked 1"
+	[ "$(ino t/mnt/a)" = "$(ino t/mnt/b)" ]
+	[ "$(stat -c %h t/a)" = 1 ]
+}
+
+reflink_test() {
+	local type=$1
+	mount_img "$type" 320M m
+	command -v filefrag >/dev/null || skip "needs filefrag (e2fsprogs)"
+	head -c 3000000 /dev/urandom >m/a
+	cp --reflink=never -p m/a m/b
+	cp --reflink=never -p m/a m/c
+	chmod 600 m/c		# metadata need not match for shared extents
+	setfattr -n user.mine -v c m/c
+	sync
+	[ "$(shared_extents m/a)" -eq 0 ]
+	before=$(stat -c '%n %i %a %h' m/a m/b m/c)
+	run dedup --reflink -v m
+	assert_success
+	assert_line --partial "reflinked 'm/b' =>"
+	assert_output --partial "files reflinked 2"
+	sync
+	[ "$(shared_extents m/b)" -gt 0 ]
+	[ "$(shared_extents m/c)" -gt 0 ]
+	# Names, inodes, modes and link counts stay as they were.
+	[ "$(stat -c '%n %i %a %h' m/a m/b m/c)" = "$before" ]
+	cmp m/a m/b && cmp m/a m/c
+	run getfattr --absolute-names -n user.mine m/c
+	assert_success
+}
+
+@test "--reflink on btrfs: extents shared; names, inodes and metadata unchanged" {
+	reflink_test btrfs
+}
+
+@test "--reflink on xfs: extents shared; names, inodes and metadata unchanged" {
+	reflink_test xfs
+}
+
+@test "--reflink on ext4: EOPNOTSUPP reported once, exit 1, nothing changed; --reflink=auto falls back to hard links and says so once" {
+	mount_img ext4 16M m
+	head -c 20000 /dev/urandom >m/a
+	for f in b c d; do cp -p m/a "m/$f"; done
+	head -c 20000 /dev/urandom >m/x
+	cp -p m/x m/y
+	run dedup --reflink m
+	[ "$status" -eq 1 ]
+	[ "$(grep -c 'cannot reflink' <<<"$output")" -eq 1 ]
+	assert_output --partial "Operation not supported (the filesystem cannot share extents"
+	[ "$(stat -c %h m/a)" = 1 ] && [ "$(stat -c %h m/x)" = 1 ]
+	run dedup --reflink=auto m
+	assert_success
+	[ "$(grep -c 'warning: reflink' <<<"$output")" -eq 1 ]
+	assert_output --partial "hard links are used instead"
+	assert_output --partial "files linked 4"
+	[ "$(stat -c %h m/a)" = 4 ] && [ "$(stat -c %h m/x)" = 2 ]
+}
+
+@test "kill -9 at random moments: every path keeps its content; the next run cleans up" {
+	need_root "a private tmpfs keeps this quick"
+	mkdir t
+	python3 - t <<'PY'
+import os, random, sys
+random.seed(9)
+root = sys.argv[1]
+for d in range(20):
+    os.mkdir(os.path.join(root, f"d{d}"))
+blobs = [os.urandom(random.choice([100, 5000, 70000])) for _ in range(150)]
+for i in range(3000):
+    with open(os.path.join(root, f"d{i % 20}", f"f{i}"), "wb") as f:
+        f.write(random.choice(blobs))
+PY
+	touch -d '2001-01-01' t/d*/f*
+	(cd t && find . -type f -exec md5sum {} + | sort -k2) >sums
+	cp -a t master
+	local i killed=0 rc
+	for i in 1 2 3 4 5 6; do
+		# From the start each time, so that each kill lands mid-run.
+		rm -rf t
+		cp -a master t
+		dedup -j2 t >/dev/null 2>&1 &
+		pid=$!
+		sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
+		kill -9 "$pid" 2>/dev/null || true
+		rc=0
+		wait "$pid" 2>/dev/null || rc=$?
+		[ "$rc" -ne 137 ] || killed=$((killed + 1))
+		# Every original path, with its content (temporary names
+		# aside).
+		run bash -c "cd t && find . -type f ! -name '.tu-*' -exec md5sum {} + | sort -k2"
+		[ "$output" = "$(cat sums)" ]
+	done
+	# The oracle: the runs were really interrupted.
+	[ "$killed" -ge 1 ]
+	run dedup -v t
+	assert_success
+	run find t -name '.tu-*'
+	assert_output ""
+	run bash -c "cd t && find . -type f -exec md5sum {} + | sort -k2"
+	[ "$output" = "$(cat sums)" ]
+	# Everything identical now shares one inode per content.
+	[ "$(find t -type f -printf '%i\n' | sort -u | wc -l)" -le 150 ]
+}

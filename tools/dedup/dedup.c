@@ -1,0 +1,388 @@
+/* dedup: replace identical files with hard links (or shared extents), list
+ * duplicate groups, list hard-link groups, find every path of one inode.
+ * The option table, then one call into the library; output lines, messages
+ * and the exit status are made here.
+ */
+#include "common.h"
+
+#include <argp.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum what { DEDUP, LIST, LINKS, PATHS_OF };
+
+struct cli {
+	struct tu_dedup_opts o;
+	struct tu_dedup_counts counts;
+	struct tu_stats stats;
+	enum what what;
+	const char *paths_of;
+	bool verbose;
+	bool nul;
+	bool progress;
+	int nargs;
+	char **args;
+	long errors;
+	long warnings;
+	uint64_t outside;	/* --paths-of: links found elsewhere */
+	size_t found;
+};
+
+enum {
+	OPT_LIST = 256,
+	OPT_LINKS,
+	OPT_PATHS_OF,
+	OPT_KEEP,
+	OPT_REFLINK,
+	OPT_MIN_SIZE,
+	OPT_MAX_SIZE,
+	OPT_IGNORE_OWNER,
+	OPT_IGNORE_MODE,
+	OPT_IGNORE_TIME,
+	OPT_TRUST_HASH,
+	OPT_PROGRESS,
+};
+
+static const struct argp_option options[] = {
+	{ 0, 0, 0, 0, "What to do (default: replace duplicates with hard links and print a "
+	  "summary):", 1 },
+	{ "list", OPT_LIST, 0, 0, "print the groups of identical files, one path a line, "
+	  "groups separated by a blank line; change nothing", 1 },
+	{ "links", OPT_LINKS, 0, 0, "print every hard-link group under the DIRs: a line "
+	  "'# links N, outside M', then its paths; change nothing", 1 },
+	{ "paths-of", OPT_PATHS_OF, "FILE", 0, "print every path under the DIRs that is the "
+	  "same inode as FILE; change nothing", 1 },
+	{ 0, 0, 0, 0, "Matching (content and xattrs always; user.spookyhash never counts):", 2 },
+	{ "ignore-owner", OPT_IGNORE_OWNER, 0, 0, "owner and group need not match", 2 },
+	{ "ignore-mode", OPT_IGNORE_MODE, 0, 0, "permission bits need not match", 2 },
+	{ "ignore-time", OPT_IGNORE_TIME, 0, 0, "modification times need not match", 2 },
+	{ "min-size", OPT_MIN_SIZE, "SIZE", 0, "leave out smaller files (default 1: empty "
+	  "files are left out; 0 takes them); suffixes K, M, G, T (powers of 1024)", 2 },
+	{ "max-size", OPT_MAX_SIZE, "SIZE", 0, "leave out larger files", 2 },
+	{ "trust-hash", OPT_TRUST_HASH, 0, 0, "link on equal 128-bit hashes, without "
+	  "comparing the bytes", 2 },
+	{ 0, 0, 0, 0, "Replacing:", 3 },
+	{ "keep", OPT_KEEP, "WHICH", 0, "the file kept: most-linked (default; ties go to the "
+	  "oldest), oldest, newest or first (first DIR, then path order)", 3 },
+	{ "reflink", OPT_REFLINK, "WHEN", OPTION_ARG_OPTIONAL, "share extents with "
+	  "FIDEDUPERANGE instead of linking (btrfs, xfs): names, inodes and metadata stay; "
+	  "WHEN is always (the default) or auto (hard links where the filesystem cannot)", 3 },
+	{ "dry-run", 'n', 0, 0, "change nothing (not even ctime: no hash records are "
+	  "stored); say what would be done", 3 },
+	{ 0, 0, 0, 0, "Output and the walk:", 4 },
+	{ "verbose", 'v', 0, 0, "print each action", 4 },
+	{ "null", '0', 0, 0, "with --list, --links and --paths-of: end each path with NUL, "
+	  "print names as they are, and end each group with an empty record", 4 },
+	{ "progress", OPT_PROGRESS, 0, 0, "show a progress line on stderr", 4 },
+	{ "jobs", 'j', "N", 0, "worker threads (default: online CPUs)", 4 },
+	{ "one-file-system", 'x', 0, 0, "do not enter other mounts below a DIR", 4 },
+	{ 0 }
+};
+
+/* SIZE with an optional suffix K, M, G, T or P (powers of 1024; "KiB" and
+   "k" are taken too). 0 or -1. */
+static int parse_size(const char *arg, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	if (!isdigit((unsigned char)arg[0]))
+		return -1;
+	unsigned long long v = strtoull(arg, &end, 10);
+	if (errno)
+		return -1;
+	int shift = 0;
+	switch (toupper((unsigned char)*end)) {
+	case '\0': break;
+	case 'K': shift = 10; break;
+	case 'M': shift = 20; break;
+	case 'G': shift = 30; break;
+	case 'T': shift = 40; break;
+	case 'P': shift = 50; break;
+	default: return -1;
+	}
+	if (*end) {
+		end++;
+		if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
+			end += strlen(end);
+	}
+	if (*end)
+		return -1;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static void set_what(struct argp_state *state, struct cli *c, enum what w)
+{
+	if (c->what != DEDUP && c->what != w)
+		argp_error(state, "--list, --links and --paths-of exclude each other");
+	c->what = w;
+}
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct cli *c = state->input;
+	switch (key) {
+	case OPT_LIST: set_what(state, c, LIST); break;
+	case OPT_LINKS: set_what(state, c, LINKS); break;
+	case OPT_PATHS_OF:
+		set_what(state, c, PATHS_OF);
+		if (!arg[0])
+			argp_error(state, "--paths-of wants a FILE");
+		c->paths_of = arg;
+		break;
+	case OPT_KEEP:
+		if (strcmp(arg, "most-linked") == 0)
+			c->o.keep = TU_KEEP_MOST_LINKED;
+		else if (strcmp(arg, "oldest") == 0)
+			c->o.keep = TU_KEEP_OLDEST;
+		else if (strcmp(arg, "newest") == 0)
+			c->o.keep = TU_KEEP_NEWEST;
+		else if (strcmp(arg, "first") == 0)
+			c->o.keep = TU_KEEP_FIRST;
+		else
+			argp_error(state, "invalid --keep '%s': want most-linked, oldest, newest "
+				   "or first", arg);
+		break;
+	case OPT_REFLINK:
+		if (!arg || strcmp(arg, "always") == 0)
+			c->o.reflink = TU_DEDUP_REFLINK;
+		else if (strcmp(arg, "auto") == 0)
+			c->o.reflink = TU_DEDUP_REFLINK_AUTO;
+		else
+			argp_error(state, "invalid --reflink '%s': want always or auto", arg);
+		break;
+	case OPT_MIN_SIZE:
+		if (parse_size(arg, &c->o.min_size) < 0)
+			argp_error(state, "invalid --min-size '%s'", arg);
+		break;
+	case OPT_MAX_SIZE:
+		if (parse_size(arg, &c->o.max_size) < 0)
+			argp_error(state, "invalid --max-size '%s'", arg);
+		break;
+	case OPT_IGNORE_OWNER: c->o.ignore_owner = true; break;
+	case OPT_IGNORE_MODE: c->o.ignore_mode = true; break;
+	case OPT_IGNORE_TIME: c->o.ignore_time = true; break;
+	case OPT_TRUST_HASH: c->o.trust_hash = true; break;
+	case 'n': c->o.dry_run = true; break;
+	case 'v': c->verbose = true; break;
+	case '0': c->nul = true; break;
+	case OPT_PROGRESS: c->progress = true; break;
+	case 'j':
+		if (tu_parse_jobs(arg, &c->o.jobs) < 0)
+			argp_error(state, "invalid --jobs '%s': want a number from 1 to 1024", arg);
+		break;
+	case 'x': c->o.one_file_system = true; break;
+	case ARGP_KEY_ARGS:
+		c->args = state->argv + state->next;
+		c->nargs = state->argc - state->next;
+		break;
+	case ARGP_KEY_NO_ARGS:
+		argp_error(state, "missing DIR operand");
+		break;
+	case ARGP_KEY_END:
+		if (c->o.min_size > c->o.max_size)
+			argp_error(state, "--min-size is larger than --max-size");
+		if (c->nul && c->what == DEDUP)
+			argp_error(state, "-0 goes with --list, --links or --paths-of");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static int on_error(const struct tu_err *e, void *ctx)
+{
+	struct cli *c = ctx;
+	c->errors++;
+	tu_print_err(e);
+	return TU_CONTINUE;
+}
+
+static int on_warning(const struct tu_err *e, void *ctx)
+{
+	struct cli *c = ctx;
+	c->warnings++;
+	char *q = tu_quote(e->path);
+	fprintf(stderr, "%s: warning: %s %s: %s%s%s%s\n", tu_prog, e->op, q, strerror(e->err),
+		e->detail ? " (" : "", e->detail ? e->detail : "", e->detail ? ")" : "");
+	tu_quote_free(q);
+	return TU_CONTINUE;
+}
+
+static void end_group(const struct cli *c)
+{
+	if (c->nul)
+		putchar('\0');
+	else
+		putchar('\n');
+}
+
+static void on_group(const char *const *paths, size_t n, uint64_t size, void *ctx)
+{
+	struct cli *c = ctx;
+	(void)size;
+	if (c->what != LIST)
+		return;
+	for (size_t i = 0; i < n; i++)
+		tu_print_path(stdout, NULL, paths[i], c->nul);
+	end_group(c);
+}
+
+static void on_action(const struct tu_dedup_action *a, void *ctx)
+{
+	struct cli *c = ctx;
+	if (!c->verbose || c->what == LIST)
+		return;
+	char *p = tu_quote(a->path), *k = tu_quote(a->kept);
+	if (a->leftover)
+		printf("%s %s (a link of %s left by an interrupted run)\n",
+		       c->o.dry_run ? "would remove" : "removed", p, k);
+	else
+		printf("%s %s => %s%s\n",
+		       a->reflink ? (c->o.dry_run ? "would reflink" : "reflinked") :
+				    (c->o.dry_run ? "would link" : "linked"),
+		       p, k, a->freed ? (c->o.dry_run ? " (would free its data)" : " (data freed)") : "");
+	tu_quote_free(p);
+	tu_quote_free(k);
+}
+
+static void on_links(const char *const *paths, size_t n, uint64_t nlink, void *ctx)
+{
+	struct cli *c = ctx;
+	if (c->what == PATHS_OF) {
+		for (size_t i = 0; i < n; i++)
+			tu_print_path(stdout, NULL, paths[i], c->nul);
+		c->found = n;
+		c->outside = nlink > n ? nlink - n : 0;
+		return;
+	}
+	char head[64];
+	snprintf(head, sizeof head, "# links %llu, outside %llu", (unsigned long long)nlink,
+		 (unsigned long long)(nlink > n ? nlink - n : 0));
+	if (c->nul) {
+		fputs(head, stdout);
+		putchar('\0');
+	} else {
+		puts(head);
+	}
+	for (size_t i = 0; i < n; i++)
+		tu_print_path(stdout, NULL, paths[i], c->nul);
+	end_group(c);
+}
+
+static uint64_t get(_Atomic uint64_t *v) { return atomic_load(v); }
+
+static void human(char *buf, size_t len, double v)
+{
+	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	int u = 0;
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+static void print_summary(struct cli *c, FILE *f)
+{
+	struct tu_dedup_counts *n = &c->counts;
+	bool dry = c->o.dry_run;
+	char h[32];
+	human(h, sizeof h, (double)get(&n->bytes_freed));
+	fprintf(f, "groups %llu, %s %llu, %s %llu (%s)", (unsigned long long)get(&n->groups),
+		dry ? "files to link" : "files linked", (unsigned long long)get(&n->linked),
+		dry ? "bytes to free" : "bytes freed", (unsigned long long)get(&n->bytes_freed), h);
+	if (c->o.reflink != TU_DEDUP_HARDLINK) {
+		human(h, sizeof h, (double)get(&n->bytes_shared));
+		fprintf(f, ", %s %llu, %s %llu (%s)", dry ? "files to reflink" : "files reflinked",
+			(unsigned long long)get(&n->reflinked),
+			dry ? "bytes to share" : "bytes shared",
+			(unsigned long long)get(&n->bytes_shared), h);
+	}
+	fputc('\n', f);
+	if (c->verbose)
+		fprintf(f, "files %llu, first blocks read %llu, hashed %llu, cached %llu, "
+			"compared %llu, changed %llu, leftovers removed %llu, errors %ld, "
+			"warnings %ld\n",
+			(unsigned long long)get(&n->files), (unsigned long long)get(&n->prefixes),
+			(unsigned long long)get(&n->hashed), (unsigned long long)get(&n->cached),
+			(unsigned long long)get(&n->compared), (unsigned long long)get(&n->changed),
+			(unsigned long long)get(&n->leftovers), c->errors, c->warnings);
+}
+
+static const struct argp argp = {
+	options, parse_opt, "DIR...",
+	"Find regular files under the DIRs whose content and extended attributes are "
+	"identical, and replace the duplicates with hard links to one kept file (or share "
+	"their extents); or list duplicate groups, hard-link groups, or the paths of one "
+	"inode.\v"
+	"By default owner, group, mode and modification time must match too, as a hard "
+	"link gives every name one of each. Symlinks and special files are never touched; "
+	"files on different filesystems or mounts are never linked to each other. Each "
+	"duplicate is linked under a temporary name, checked unchanged, then renamed over. "
+	"Exit status: 0 all done; 1 some files failed (each reported); 2 bad usage. "
+	"See dedup(1).",
+	NULL, NULL, NULL
+};
+
+int main(int argc, char **argv)
+{
+	tu_cli_init("dedup");
+	static struct cli c;
+	tu_dedup_opts_init(&c.o);
+	if (argp_parse(&argp, argc, argv, 0, NULL, &c) != 0)
+		return TU_EXIT_USAGE;
+	const char *const *dirs = (const char *const *)c.args;
+	size_t ndirs = (size_t)c.nargs;
+	struct tu_progress *p = c.progress ? tu_progress_start(&c.stats, "scanned", true) : NULL;
+	int r;
+	if (c.what == LINKS || c.what == PATHS_OF) {
+		struct tu_links_opts lo;
+		tu_links_opts_init(&lo);
+		lo.jobs = c.o.jobs;
+		lo.one_file_system = c.o.one_file_system;
+		lo.error = on_error;
+		lo.group = on_links;
+		lo.stats = &c.stats;
+		lo.ctx = &c;
+		r = c.what == LINKS ? tu_links(dirs, ndirs, &lo) :
+				      tu_paths_of(c.paths_of, dirs, ndirs, &lo);
+	} else {
+		if (c.what == LIST)
+			c.o.dry_run = true;
+		c.o.error = on_error;
+		c.o.warning = on_warning;
+		c.o.group = on_group;
+		c.o.action = on_action;
+		c.o.stats = &c.stats;
+		c.o.counts = &c.counts;
+		c.o.ctx = &c;
+		r = tu_dedup(dirs, ndirs, &c.o);
+	}
+	tu_progress_stop(p);
+	if (c.what == PATHS_OF && r == 0 && c.outside) {
+		char *q = tu_quote(c.paths_of);
+		fprintf(stderr, "%s: %llu more link%s of %s lie%s outside the DIRs\n", tu_prog,
+			(unsigned long long)c.outside, c.outside == 1 ? "" : "s", q,
+			c.outside == 1 ? "s" : "");
+		tu_quote_free(q);
+	}
+	if (c.what == DEDUP)
+		print_summary(&c, stdout);
+	else if (c.what == LIST && c.verbose)
+		print_summary(&c, stderr);
+	int status = TU_EXIT_OK;
+	if (r < 0 || c.errors > 0)
+		status = TU_EXIT_SOME;
+	if (fflush(stdout) != 0) {
+		tu_warn("write error on standard output: %s", strerror(errno));
+		status = TU_EXIT_SOME;
+	}
+	return status;
+}
