@@ -76,6 +76,18 @@ void tu_print_err(const struct tu_err *e)
 	tu_quote_free(q);
 }
 
+void tu_print_warning(const struct tu_err *e)
+{
+	char *q = tu_quote(e->path);
+	if (e->detail)
+		fprintf(stderr, "%s: warning: cannot %s %s: %s (%s)\n", tu_prog, e->op, q,
+			strerror(e->err), e->detail);
+	else
+		fprintf(stderr, "%s: warning: cannot %s %s: %s\n", tu_prog, e->op, q,
+			strerror(e->err));
+	tu_quote_free(q);
+}
+
 void tu_warn(const char *fmt, ...)
 {
 	va_list ap;

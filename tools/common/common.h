@@ -28,6 +28,9 @@ void tu_quote_free(char *q);
 
 /* "PROG: cannot OP 'PATH': strerror (DETAIL)" on stderr. */
 void tu_print_err(const struct tu_err *e);
+/* "PROG: warning: cannot OP 'PATH': strerror (DETAIL)" on stderr: a problem
+   that does not make the run fail. */
+void tu_print_warning(const struct tu_err *e);
 /* "PROG: " + printf-style message + newline on stderr. */
 void tu_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

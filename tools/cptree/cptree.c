@@ -160,10 +160,7 @@ static int on_error(const struct tu_err *e, void *ctx)
 static int on_warning(const struct tu_err *e, void *ctx)
 {
 	(void)ctx;
-	char *q = tu_quote(e->path);
-	tu_warn("warning: cannot %s %s: %s%s%s%s", e->op, q, strerror(e->err),
-		e->detail ? " (" : "", e->detail ? e->detail : "", e->detail ? ")" : "");
-	tu_quote_free(q);
+	tu_print_warning(e);
 	return TU_CONTINUE;
 }
 

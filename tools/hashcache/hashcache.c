@@ -127,11 +127,7 @@ static int on_warning(const struct tu_err *e, void *ctx)
 {
 	struct cli *c = ctx;
 	c->warnings++;
-	char *q = tu_quote(e->path);
-	fprintf(stderr, "%s: warning: cannot %s %s: %s%s%s%s\n", tu_prog, e->op, q,
-		strerror(e->err), e->detail ? " (" : "", e->detail ? e->detail : "",
-		e->detail ? ")" : "");
-	tu_quote_free(q);
+	tu_print_warning(e);
 	return TU_CONTINUE;
 }
 
