@@ -14,7 +14,7 @@ packages=(
 	libcmocka-dev bats bats-assert bats-support bats-file
 	# tools the tests and oracles call
 	attr acl e2fsprogs btrfs-progs xfsprogs dosfstools fusefat util-linux coreutils
-	findutils rsync strace libcap2-bin python3 time bc
+	findutils rsync strace libcap2-bin python3 time bc xxd binutils
 	# peers measured by bench/run
 	hyperfine jdupes rdfind rmlint fdupes xxhash b3sum
 )
