@@ -190,3 +190,37 @@ race_tree() {
 	assert_success
 	assert_not_exist t
 }
+
+@test "a filesystem without d_type (ext4 -O ^filetype): DT_UNKNOWN resolved safely" {
+	need_root "loop mounts"
+	truncate -s 64M ext4.img
+	mkfs.ext4 -q -O ^filetype ext4.img
+	mkdir m
+	mount -o loop ext4.img m
+	mkdir -p m/t/a/b
+	touch m/t/f m/t/a/g
+	ln -s "$CANARY" m/t/link-to-dir
+	ln -s "$CANARY/file" m/t/link-to-file
+	mkfifo m/t/fifo
+	# The readdir of this filesystem says DT_UNKNOWN for every entry.
+	ASAN_OPTIONS=detect_leaks=0 run strace -f -qq -e trace=getdents64 -v -o gd ls m/t
+	run grep -c 'd_type=DT_UNKNOWN' gd
+	refute_output 0
+	run grep -c 'd_type=DT_REG\|d_type=DT_DIR' gd
+	assert_output 0
+	ASAN_OPTIONS=detect_leaks=0 run timeout 20 strace -f -qq -e trace=open,openat -o trace rmtree -v m/t
+	assert_success
+	assert_line "removed 'm/t/link-to-dir'"
+	assert_line "removed directory 'm/t/a/b'"
+	assert_not_exist m/t
+	assert_canary
+	# Links, files and the FIFO were only probed, with O_PATH|O_NOFOLLOW
+	# (no permission needed, nothing opened for reading, no link followed).
+	run grep -cE '"(fifo|link-to-dir|link-to-file|f)", .*O_PATH' trace
+	assert_output 4
+	run grep -E '"(fifo|link-to-dir|link-to-file|f)", ' trace
+	refute_output --regexp 'O_RDONLY\|O_NONBLOCK'
+	run grep -E '"(fifo|link-to-dir|link-to-file|f)", ' trace
+	assert_output --partial O_NOFOLLOW
+	umount m
+}
