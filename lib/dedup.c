@@ -463,18 +463,8 @@ static int dd_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 {
 	(void)d;
 	struct dd *dd = ctx;
-	switch (e->err) {
-	case ENOENT:
-	case ENOTDIR:
-	case ELOOP:
+	if (tu_walk_err_vanished(e) || tu_walk_err_skipped_mount(e))
 		return TU_CONTINUE;
-	case EXDEV:		/* -x: skipped, as asked */
-		if (strcmp(e->op, "enter") == 0)
-			return TU_CONTINUE;
-		break;
-	default:
-		break;
-	}
 	note_failure(dd, e->err);
 	if (!dd->o->error)
 		return TU_CONTINUE;

@@ -987,18 +987,8 @@ static int hc_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 		if (hd)
 			hd->incomplete = true;	/* prune nothing */
 	}
-	switch (e->err) {
-	case ENOENT:		/* removed meanwhile */
-	case ENOTDIR:		/* no longer a directory */
-	case ELOOP:
+	if (tu_walk_err_vanished(e) || tu_walk_err_skipped_mount(e))
 		return TU_CONTINUE;
-	case EXDEV:		/* --one-file-system: skipped, as asked */
-		if (strcmp(e->op, "enter") == 0)
-			return TU_CONTINUE;
-		break;
-	default:
-		break;
-	}
 	note_failure(hc, e->err);
 	if (!hc->o.error)
 		return TU_CONTINUE;

@@ -130,18 +130,8 @@ static int lk_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 {
 	(void)d;
 	struct lk *lk = ctx;
-	switch (e->err) {
-	case ENOENT:
-	case ENOTDIR:
-	case ELOOP:
+	if (tu_walk_err_vanished(e) || tu_walk_err_skipped_mount(e))
 		return TU_CONTINUE;
-	case EXDEV:
-		if (strcmp(e->op, "enter") == 0)
-			return TU_CONTINUE;
-		break;
-	default:
-		break;
-	}
 	note_failure(lk, e->err);
 	if (!lk->o->error)
 		return TU_CONTINUE;

@@ -366,14 +366,10 @@ done:
 static int rm_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ctx)
 {
 	struct rm *rm = ctx;
-	switch (e->err) {
-	case ENOENT:		/* removed by someone else meanwhile */
-	case ENOTDIR:		/* no longer a directory: read again */
-	case ELOOP:
+	/* Removed by someone else meanwhile, or no longer a directory: the
+	   parent is read again if it must be. */
+	if (tu_walk_err_vanished(e))
 		return TU_CONTINUE;
-	default:
-		break;
-	}
 	atomic_fetch_or(tu_walk_dir_flags(d), RM_BLOCKED);
 	note_failure(rm, e->err);
 	if (!rm->o->error)

@@ -281,6 +281,16 @@ int tu_walk_report(struct tu_walk_dir *d, const char *name, const char *op, int 
 	return r;
 }
 
+bool tu_walk_err_vanished(const struct tu_err *e)
+{
+	return e->err == ENOENT || e->err == ENOTDIR || e->err == ELOOP;
+}
+
+bool tu_walk_err_skipped_mount(const struct tu_err *e)
+{
+	return e->err == EXDEV && strcmp(e->op, "enter") == 0;
+}
+
 /* ---- reading one directory ----------------------------------------------- */
 
 static int cmp_ino(const void *a, const void *b)

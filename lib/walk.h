@@ -122,6 +122,13 @@ _Atomic uint32_t *tu_walk_dir_flags(struct tu_walk_dir *d);
    out of memory. For messages only, never for system calls. */
 char *tu_walk_path(const struct tu_walk_dir *d, const char *name);
 
+/* True when a walker report only says the entry vanished or stopped being a
+   directory since its parent was read (ENOENT, ENOTDIR, ELOOP): a race, not
+   a failure, for an algorithm that re-reads or only reads. */
+bool tu_walk_err_vanished(const struct tu_err *e);
+/* True for the report of a mount point left out by one_file_system. */
+bool tu_walk_err_skipped_mount(const struct tu_err *e);
+
 /* Report a problem with NAME in D (NULL: D itself) to ops->error, with a
    built path. Returns TU_CONTINUE or TU_STOP (and then the walk stops). */
 int tu_walk_report(struct tu_walk_dir *d, const char *name, const char *op, int err,
