@@ -510,3 +510,25 @@ for g in sorted(groups): print(b" ".join(g).decode())' "$1" "$2"; }
 	assert_success
 	assert_output --partial "scanned"
 }
+
+@test "--list is sorted: kept file first, then names in order, groups by first name, the same every run" {
+	mkdir -p s/x s/y
+	for i in 1 2 3 4 5 6 7 8; do
+		echo "content $i" >s/y/f$i
+		cp -p s/y/f$i s/x/f$i
+		cp -p s/y/f$i s/y/g$i
+	done
+	run dedup -j 4 --list s
+	assert_success
+	first=$output
+	assert_line --index 0 "'s/x/f1'"
+	assert_line --index 1 "'s/y/f1'"
+	assert_line --index 2 "'s/y/g1'"
+	for k in 1 2 3 4 5; do
+		run dedup -j 4 --list s
+		[ "$output" = "$first" ]
+	done
+	# Each group's names in order, and the groups ordered by first name.
+	run bash -c "dedup --list s | awk 'NF' | sed -n '1~3p'"
+	assert_output "$(for i in 1 2 3 4 5 6 7 8; do echo "'s/x/f$i'"; done)"
+}

@@ -29,6 +29,11 @@ struct cli {
 	long warnings;
 	uint64_t outside;	/* --paths-of: links found elsewhere */
 	size_t found;
+	/* --list: groups come from worker threads in no fixed order, so they
+	   are kept and printed sorted at the end. */
+	struct listed { char **paths; size_t n; } *listed;
+	size_t nlisted, caplisted;
+	bool list_oom;
 };
 
 enum {
@@ -220,15 +225,67 @@ static void end_group(const struct cli *c)
 		putchar('\n');
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_listed(const void *a, const void *b)
+{
+	const struct listed *x = a, *y = b;
+	return strcmp(x->paths[0], y->paths[0]);
+}
+
 static void on_group(const char *const *paths, size_t n, uint64_t size, void *ctx)
 {
 	struct cli *c = ctx;
 	(void)size;
-	if (c->what != LIST)
+	if (c->what != LIST || n == 0 || c->list_oom)
 		return;
-	for (size_t i = 0; i < n; i++)
-		tu_print_path(stdout, NULL, paths[i], c->nul);
-	end_group(c);
+	if (c->nlisted == c->caplisted) {
+		size_t cap = c->caplisted ? c->caplisted * 2 : 64;
+		struct listed *l = realloc(c->listed, cap * sizeof *l);
+		if (!l) {
+			c->list_oom = true;
+			return;
+		}
+		c->listed = l;
+		c->caplisted = cap;
+	}
+	char **copy = calloc(n, sizeof *copy);
+	for (size_t i = 0; copy && i < n; i++) {
+		copy[i] = strdup(paths[i]);
+		if (!copy[i]) {
+			while (i-- > 0)
+				free(copy[i]);
+			free(copy);
+			copy = NULL;
+		}
+	}
+	if (!copy) {
+		c->list_oom = true;
+		return;
+	}
+	/* The kept file stays first; the others follow in byte order. */
+	qsort(copy + 1, n - 1, sizeof *copy, cmp_str);
+	c->listed[c->nlisted++] = (struct listed){ copy, n };
+}
+
+/* Print the --list groups sorted: the kept file first, the others in byte
+   order, groups by their kept file's name. Returns -1 if they could not all be kept in memory. */
+static int print_listed(struct cli *c)
+{
+	qsort(c->listed, c->nlisted, sizeof *c->listed, cmp_listed);
+	for (size_t g = 0; g < c->nlisted; g++) {
+		for (size_t i = 0; i < c->listed[g].n; i++) {
+			tu_print_path(stdout, NULL, c->listed[g].paths[i], c->nul);
+			free(c->listed[g].paths[i]);
+		}
+		free(c->listed[g].paths);
+		end_group(c);
+	}
+	free(c->listed);
+	return c->list_oom ? -1 : 0;
 }
 
 static void on_action(const struct tu_dedup_action *a, void *ctx)
@@ -370,12 +427,15 @@ int main(int argc, char **argv)
 			c.outside == 1 ? "s" : "");
 		tu_quote_free(q);
 	}
+	bool list_failed = c.what == LIST && print_listed(&c) < 0;
+	if (list_failed)
+		tu_warn("out of memory: some duplicate groups were not listed");
 	if (c.what == DEDUP)
 		print_summary(&c, stdout);
 	else if (c.what == LIST && c.verbose)
 		print_summary(&c, stderr);
 	int status = TU_EXIT_OK;
-	if (r < 0 || c.errors > 0)
+	if (r < 0 || c.errors > 0 || list_failed)
 		status = TU_EXIT_SOME;
 	if (fflush(stdout) != 0) {
 		tu_warn("write error on standard output: %s", strerror(errno));
