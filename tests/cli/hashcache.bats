@@ -16,9 +16,12 @@ make_tree() {
 	age "$1"
 }
 
-# Set every file's mtime a minute back (sub-second part kept non-zero).
+# Set every file's mtime a minute back (sub-second part kept non-zero). The
+# moment is fixed once per test, so aging again leaves the mtime of a file
+# already aged unchanged even when the clock has moved on to the next second.
 age() {
-	find "$1" -type f ! -name .spookyhashes -exec touch -m -d '@'"$(($(date +%s) - 60))"'.123456789' {} +
+	: "${AGE_AT:=$(($(date +%s) - 60))}"
+	find "$1" -type f ! -name .spookyhashes -exec touch -m -d "@$AGE_AT.123456789" {} +
 }
 
 # The message of a SpookyHash "L" reference vector: byte i is i mod 251.
