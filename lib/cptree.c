@@ -34,13 +34,18 @@
  * With archive, a file whose source has more than one link is looked up in
  * an inode map (source dev, ino -> its first copy's path below DEST); later
  * names become hard links to that copy. Memory: one record per multiply
- * linked inode.
+ * linked inode; no fd is kept for it (open_first_copy()).
+ *
+ * Dry run: the same callbacks take the same decisions (what -L leads to,
+ * loops, hard links, link targets) and leave out every write; DEST is
+ * never opened, so a dry run lists exactly what a real one would make.
  *
  * This file must never follow a symlink in either tree, never read anything
  * outside SOURCE nor write anything outside DEST, and never act on a path
  * string inside a tree where a held directory fd and one name will do. The
  * one path used, to find the first copy of a hard-link group, is resolved
- * beneath DEST's held fd with no symlinks and checked by identity.
+ * beneath DEST's held fd with no symlinks (in pieces shorter than PATH_MAX)
+ * and checked by identity.
  */
 #define TU_INTERNAL
 #include "meta.h"
@@ -51,6 +56,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +64,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -863,6 +870,72 @@ static char *fd_path(int fd)
 	return strdup(buf);
 }
 
+/* ---- files whose size says nothing ---------------------------------------- */
+
+/* Filesystems whose files make their content when read: their st_size is 0
+   (proc), or a page whatever the content (sysfs), or anything. */
+static bool is_pseudo_fs(unsigned long type)
+{
+	switch (type) {
+	case PROC_SUPER_MAGIC: case SYSFS_MAGIC: case DEBUGFS_MAGIC: case TRACEFS_MAGIC:
+	case SECURITYFS_MAGIC: case CGROUP_SUPER_MAGIC: case CGROUP2_SUPER_MAGIC:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Is the regular file FD (stat ST) to be read until EOF rather than to
+   st_size? Always when st_size is 0: an empty file costs one read(), and a
+   file that shows no size but has content (/proc, and -L to one) is not
+   copied empty. With a size but no blocks (sysfs, or a file that is all
+   hole) the filesystem decides, one fstatfs for those files only. */
+static bool size_untrusted(int fd, const struct stat *st)
+{
+	if (st->st_size == 0)
+		return true;
+	if (st->st_blocks != 0)
+		return false;
+	struct statfs sf;
+	return fstatfs(fd, &sf) == 0 && is_pseudo_fs((unsigned long)sf.f_type);
+}
+
+/* IN read with read() until EOF, whatever its size said, into OUT. The
+   change check after it still applies: a file that really grew from 0
+   shows a new size there, and is copied again. */
+static int copy_until_eof(struct cp *cp, int in, int out)
+{
+	char *buf = buf_get(cp);
+	if (!buf)
+		return -ENOMEM;
+	int r = 0;
+	for (;;) {
+		ssize_t n = read(in, buf, COPY_BUF);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		for (ssize_t done = 0; done < n;) {
+			ssize_t w = write(out, buf + done, (size_t)(n - done));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				r = -errno;
+				goto out;
+			}
+			done += w;
+		}
+		add_bytes(cp, (uint64_t)n);
+	}
+out:
+	buf_put(cp, buf);
+	return r;
+}
+
 /* ---- copying one entry --------------------------------------------------- */
 
 /* One non-directory to copy: source SFD/NAME as ST, to DFD/DNAME. */
@@ -921,7 +994,8 @@ static int copy_file(struct job *j, int fd)
 			report(cp, &j->w, false, "create", -out, NULL);
 			return out;
 		}
-		int r = copy_data(cp, fd, out, &j->st);
+		int r = size_untrusted(fd, &j->st) ? copy_until_eof(cp, fd, out)
+						   : copy_data(cp, fd, out, &j->st);
 		if (r < 0) {
 			report(cp, &j->w, r != -ENOSPC && r != -EDQUOT && r != -EOPNOTSUPP &&
 					  r != -EXDEV,
@@ -1029,14 +1103,14 @@ static int copy_symlink(struct job *j)
 			return err;
 		}
 	}
-	if (symlinkat(fixed ? fixed : target, j->dfd, j->dname) < 0) {
+	if (!cp->o->dry_run && symlinkat(fixed ? fixed : target, j->dfd, j->dname) < 0) {
 		r = -errno;
 		report(cp, &j->w, false, "create symlink", -r, NULL);
 		free(fixed);
 		free(target);
 		return r;
 	}
-	if (cp->o->archive) {
+	if (cp->o->archive && !cp->o->dry_run) {
 		struct tu_meta meta;
 		r = tu_meta_read_at(cp->mr, j->sfd, j->name, &j->st, &meta);
 		if (r < 0) {
@@ -1048,7 +1122,8 @@ static int copy_symlink(struct job *j)
 			tu_meta_free(&meta);
 		}
 	}
-	tu_ident_at(j->dfd, j->dname, &j->dst);
+	if (!cp->o->dry_run)
+		tu_ident_at(j->dfd, j->dname, &j->dst);
 	if (fixed)
 		item_rewritten(cp, &j->w, fixed, target);
 	else
@@ -1062,6 +1137,11 @@ static int copy_symlink(struct job *j)
 static int copy_special(struct job *j)
 {
 	struct cp *cp = j->cp;
+	bool dev = S_ISCHR(j->st.st_mode) || S_ISBLK(j->st.st_mode);
+	if (cp->o->dry_run) {
+		item(cp, &j->w, dev ? 'D' : 'S', 'c', NULL, 0);
+		return 0;
+	}
 	mode_t perm = cp->o->archive ? 0600 : j->st.st_mode & 0777;
 	if (mknodat(j->dfd, j->dname, (j->st.st_mode & S_IFMT) | perm, j->st.st_rdev) < 0) {
 		int r = -errno;
@@ -1083,16 +1163,28 @@ static int copy_special(struct job *j)
 		}
 	}
 	tu_ident_at(j->dfd, j->dname, &j->dst);
-	bool dev = S_ISCHR(j->st.st_mode) || S_ISBLK(j->st.st_mode);
 	item(cp, &j->w, dev ? 'D' : 'S', 'c', NULL, 0);
 	return 0;
 }
 
-/* Copy by type; FD is the source open as a regular file, or -1. */
+/* The item type of a non-directory of MODE, as -i shows it. */
+static char item_type(mode_t mode)
+{
+	if (S_ISREG(mode))
+		return 'f';
+	if (S_ISLNK(mode))
+		return 'L';
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return 'D';
+	return 'S';
+}
+
+/* Copy by type; FD is the source open as a regular file, or -1 (always
+   with dry_run, which lists the entry and writes nothing). */
 static int copy_by_type(struct job *j, int fd)
 {
 	if (S_ISREG(j->st.st_mode)) {
-		int r = copy_file(j, fd);
+		int r = j->cp->o->dry_run ? 0 : copy_file(j, fd);
 		if (r == 0)
 			item(j->cp, &j->w, 'f', 'c', NULL, (uint64_t)j->st.st_size);
 		return r;
@@ -1156,12 +1248,43 @@ static int link_insert_locked(struct cp *cp, struct link_ent *e)
 	return 0;
 }
 
+/* The first copy at REL below DEST, opened with FLAGS: resolved beneath
+   DEST's held fd with no symlinks and no "..", in pieces shorter than
+   PATH_MAX, each beneath the directory the one before reached. So a first
+   copy deeper than PATH_MAX is found too, while no fd is kept between
+   calls: two at most are open here, however deep, and none per inode. */
+static int open_first_copy(struct cp *cp, const char *rel, int flags)
+{
+	int cur = cp->dst_root_fd;
+	const char *p = rel;
+	while (strlen(p) >= PATH_MAX) {
+		/* The longest run of whole names that fits in one lookup. */
+		const char *cut = p + PATH_MAX - 1;
+		while (cut > p && *cut != '/')
+			cut--;
+		char *piece = cut > p ? strndup(p, (size_t)(cut - p)) : NULL;
+		int fd = !piece ? (cut > p ? -ENOMEM : -ENAMETOOLONG)
+				: tu_open_beneath(cur, piece, O_PATH | O_DIRECTORY | O_CLOEXEC, false);
+		free(piece);
+		if (cur != cp->dst_root_fd)
+			close(cur);
+		if (fd < 0)
+			return fd;
+		cur = fd;
+		p = cut + 1;
+	}
+	int fd = tu_open_beneath(cur, p, flags, false);
+	if (cur != cp->dst_root_fd)
+		close(cur);
+	return fd;
+}
+
 /* Link DFD/DNAME to the first copy at REL below DEST, which must still be
    the inode we made (DST). */
 static int link_to_first(struct cp *cp, const char *rel, const struct tu_ident *dst, int dfd,
 			 const char *dname)
 {
-	int fd = tu_open_beneath(cp->dst_root_fd, rel, O_PATH | O_CLOEXEC, false);
+	int fd = open_first_copy(cp, rel, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return fd;
 	struct tu_ident id;
@@ -1197,17 +1320,15 @@ static int copy_linked(struct job *j, int fd)
 		pthread_mutex_unlock(&cp->llock);
 		if (!rel)
 			return -ENOMEM;
-		int r = link_to_first(cp, rel, &dst, j->dfd, j->dname);
+		int r = cp->o->dry_run ? 0 : link_to_first(cp, rel, &dst, j->dfd, j->dname);
 		if (r == 0) {
-			char type = S_ISREG(j->st.st_mode) ? 'f' : S_ISLNK(j->st.st_mode) ? 'L' :
-				    S_ISCHR(j->st.st_mode) || S_ISBLK(j->st.st_mode) ? 'D' : 'S';
-			item(cp, &j->w, type, 'h', rel, 0);
+			item(cp, &j->w, item_type(j->st.st_mode), 'h', rel, 0);
 			free(rel);
 			return 0;
 		}
 		free(rel);
-		/* The first copy is gone or out of reach (e.g. too deep for
-		   one path): copy this name on its own and say so. */
+		/* The first copy is gone or was replaced (not by us): copy
+		   this name on its own and say so. */
 		warn(cp, &j->w, "hard link", -r, "copied as a separate file");
 		return copy_by_type(j, fd);
 	}
@@ -1254,8 +1375,7 @@ static void apply_deferred_flags(struct cp *cp)
 		if (!e || e->state != LINK_DONE || !e->lock_flags)
 			continue;
 		struct where w = { NULL, NULL };
-		int fd = tu_open_beneath(cp->dst_root_fd, e->rel,
-					 O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, false);
+		int fd = open_first_copy(cp, e->rel, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		struct tu_ident id;
 		if (fd >= 0 && (tu_ident_fd(fd, &id) < 0 || !tu_ident_same(&id, &e->dst))) {
 			close(fd);
@@ -1301,9 +1421,11 @@ static int copy_nondir(struct cp *cp, struct tu_walk_dir *d, int sfd, int dfd, c
 	struct job j = { .cp = cp, .w = { d, name }, .sfd = sfd, .dfd = dfd, .name = name,
 			 .dname = dname };
 	int fd = -1;
+	bool dry = cp->o->dry_run;
 	/* A regular file is opened first and asked what it is (one call
-	   fewer); anything else is only looked at, never opened. */
-	if (dtype == DT_REG) {
+	   fewer); anything else is only looked at, never opened. A dry run
+	   opens nothing: it only needs what stat says. */
+	if (dtype == DT_REG && !dry) {
 		fd = open_source(&j);
 		if (fd < 0 && fd != -ELOOP && fd != -ENXIO && fd != -EWOULDBLOCK) {
 			report(cp, &j.w, true, "open", -fd, NULL);
@@ -1328,7 +1450,7 @@ static int copy_nondir(struct cp *cp, struct tu_walk_dir *d, int sfd, int dfd, c
 			report(cp, &j.w, true, "stat", -r, NULL);
 			return r;
 		}
-		if (S_ISREG(j.st.st_mode)) {
+		if (S_ISREG(j.st.st_mode) && !dry) {
 			fd = open_source(&j);
 			if (fd < 0) {
 				report(cp, &j.w, true, "open", -fd, NULL);
@@ -1357,7 +1479,7 @@ static int copy_followed(struct cp *cp, struct tu_walk_dir *d, int sfd, int dfd,
 	struct job j = { .cp = cp, .w = { d, name }, .sfd = sfd, .dfd = dfd, .name = name,
 			 .dname = name, .st = *st, .follow = true };
 	int fd = -1;
-	if (S_ISREG(st->st_mode)) {
+	if (S_ISREG(st->st_mode) && !cp->o->dry_run) {
 		fd = open_source(&j);
 		if (fd < 0) {
 			report(cp, &j.w, true, "open", -fd, NULL);
@@ -1379,15 +1501,22 @@ static int copy_followed(struct cp *cp, struct tu_walk_dir *d, int sfd, int dfd,
 
 /* ---- link farms ---------------------------------------------------------- */
 
-/* --link=hard: the source entry itself gets a second name in DEST. */
-static void farm_hard(struct cp *cp, struct tu_walk_dir *d, int sfd, int dfd, const char *name)
+/* --link=hard: the source entry itself gets a second name in DEST. DTYPE
+   only says what it is in the listing (a symlink is "hL", as rsync says). */
+static void farm_hard(struct cp *cp, struct tu_walk_dir *d, int sfd, int dfd, const char *name,
+		      unsigned char dtype)
 {
 	struct where w = { d, name };
-	if (linkat(sfd, name, dfd, name, 0) < 0) {
+	if (!cp->o->dry_run && linkat(sfd, name, dfd, name, 0) < 0) {
 		report(cp, &w, false, "link", errno, NULL);
 		return;
 	}
-	item(cp, &w, 'f', 'l', NULL, 0);
+	mode_t mode = DTTOIF(dtype);
+	struct stat st;
+	if (dtype == DT_UNKNOWN && cp->o->copied &&
+	    fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		mode = st.st_mode;
+	item(cp, &w, item_type(mode), 'l', NULL, 0);
 }
 
 /* --link=symbolic: a symlink to the source entry, like cp -rs. Relative:
@@ -1416,7 +1545,7 @@ static void farm_symbolic(struct cp *cp, struct tu_walk_dir *d, int dfd, const c
 		report(cp, &w, false, "create symlink", ENOMEM, NULL);
 		return;
 	}
-	if (symlinkat(target, dfd, name) < 0)
+	if (!cp->o->dry_run && symlinkat(target, dfd, name) < 0)
 		report(cp, &w, false, "create symlink", errno, NULL);
 	else
 		item(cp, &w, 'L', 'l', target, 0);
@@ -1465,7 +1594,7 @@ static int deref_entry(struct cp *cp, struct tu_walk_dir *d, const struct tu_dir
 		report(cp, &w, true, "copy", ELOOP, "a symlink loop, not followed");
 		return TU_WALK_NEXT;
 	}
-	if (mkdirat(dfd, e->name, 0700) < 0) {
+	if (!cp->o->dry_run && mkdirat(dfd, e->name, 0700) < 0) {
 		report(cp, &w, false, "create directory", errno, NULL);
 		return TU_WALK_NEXT;
 	}
@@ -1531,31 +1660,21 @@ static void cp_done_entries(struct tu_walk_dir *d, void *ctx)
 		dn_unpin(cp, n);
 }
 
-static char dry_type(const struct tu_dirent *e)
-{
-	if (e->is_dir)
-		return 'd';
-	switch (e->type) {
-	case DT_LNK: return 'L';
-	case DT_REG: return 'f';
-	case DT_CHR: case DT_BLK: return 'D';
-	case DT_UNKNOWN: return '?';
-	default: return 'S';
-	}
-}
-
+/* A dry run takes every decision below, as a real run would (symlinks
+   followed or not, loops, hard links, link targets), and leaves out only
+   the writes: DEST is never opened, and DFD is -1. */
 static int cp_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 {
 	struct cp *cp = ctx;
 	struct where w = { d, e->name };
-	if (cp->o->dry_run) {
-		item(cp, &w, dry_type(e), 'c', NULL, 0);
-		return e->is_dir ? TU_WALK_DESCEND : TU_WALK_NEXT;
+	bool dry = cp->o->dry_run;
+	int dfd = -1;
+	if (!dry) {
+		struct dnode *n = slot_dn(d);
+		if (!n)
+			return TU_WALK_NEXT;
+		dfd = n->fd;		/* pinned by cp_enter */
 	}
-	struct dnode *n = slot_dn(d);
-	if (!n)
-		return TU_WALK_NEXT;
-	int dfd = n->fd;		/* pinned by cp_enter */
 	int sfd = tu_walk_dir_fd(d);
 	if (e->is_dir && (cp->o->dereference & TU_DEREF_SYMBOLIC) &&
 	    on_path(d, tu_walk_dir_ident(d)->dev, e->ino)) {
@@ -1566,7 +1685,7 @@ static int cp_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	}
 	if (e->is_dir) {
 		/* 0700 until leave(): we must fill it whatever its mode. */
-		if (mkdirat(dfd, e->name, 0700) < 0) {
+		if (!dry && mkdirat(dfd, e->name, 0700) < 0) {
 			report(cp, &w, false, "create directory", errno, NULL);
 			return TU_WALK_NEXT;
 		}
@@ -1574,7 +1693,7 @@ static int cp_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 		return TU_WALK_DESCEND;
 	}
 	if (cp->o->link == TU_CPLINK_HARD) {
-		farm_hard(cp, d, sfd, dfd, e->name);
+		farm_hard(cp, d, sfd, dfd, e->name, e->type);
 		return TU_WALK_NEXT;
 	}
 	if (cp->o->link == TU_CPLINK_SYMBOLIC) {
@@ -1924,6 +2043,14 @@ static int run(struct cp *cp, const char *source, struct start *s)
 	struct tu_walk_ops ops = { .enter = cp_enter, .entry = cp_entry, .leave = cp_leave,
 				   .error = cp_walk_error, .done_entries = cp_done_entries };
 	struct where root = { NULL, NULL };
+	/* Before a dry run too: it lists the targets a real run would write. */
+	if (o->link == TU_CPLINK_SYMBOLIC || o->fix_symlinks) {
+		int r = link_paths_init(cp, source, s);
+		if (r < 0) {
+			refuse(cp, cp->dst_display, "find the paths of SOURCE and DEST", -r, NULL);
+			return r;
+		}
+	}
 	if (o->dry_run) {
 		item(cp, &root, 'd', 'c', NULL, 0);
 		int r = tu_walk(s->sfd, cp->src_display, &wo, &ops, cp);
@@ -1932,13 +2059,6 @@ static int run(struct cp *cp, const char *source, struct start *s)
 		return atomic_load(&cp->failed) ? -EIO : 0;
 	}
 
-	if (o->link == TU_CPLINK_SYMBOLIC || o->fix_symlinks) {
-		int r = link_paths_init(cp, source, s);
-		if (r < 0) {
-			refuse(cp, cp->dst_display, "find the paths of SOURCE and DEST", -r, NULL);
-			return r;
-		}
-	}
 	if (o->total)
 		count_tree(cp, s, &wo);
 

@@ -468,3 +468,121 @@ link_tree() {
 	assert_failure 2
 	assert_not_exist d
 }
+
+# Run cptree with OPTS ("$@") for real into d, then with -n, and compare:
+# the same records (without "would copy "), the same messages, the same exit
+# status; the dry run writes nothing.
+assert_dry_run_matches() {
+	local real rc1=0 dry rc2=0
+	rm -rf d
+	real=$(cptree -j 1 "$@" s d 2>real.err) || rc1=$?
+	rm -rf d
+	dry=$(cptree -n -j 1 "$@" s d 2>dry.err) || rc2=$?
+	assert_not_exist d
+	[ "$rc1" = "$rc2" ] || { echo "$* exits $rc1, with -n $rc2"; return 1; }
+	diff <(sort <<<"$real") <(sed 's/^would copy //' <<<"$dry" | sort) ||
+		{ echo "with $*"; return 1; }
+	diff real.err dry.err || { echo "with $*"; return 1; }
+}
+
+@test "-n -L lists what -L would make: followed files and directories, loops and dangling links reported the same way" {
+	link_tree s
+	ln -s .. s/a/b/up
+	ln -s ../a s/d/a_again
+	ln -s "$PWD/s/a/f1" s/abs_file
+	assert_dry_run_matches -L -i
+	assert_dry_run_matches -L -v
+	assert_dry_run_matches -a -L -i
+	assert_dry_run_matches -a --dereference=all -i
+	# What -L makes: no symlink listed, a followed directory's contents are.
+	run cptree -n -L -i s d
+	assert_failure 1
+	assert_line ">f+++++++++ 'd/a_again/b/f2'"
+	assert_line ">f+++++++++ 'abs_file'"
+	assert_line "cd+++++++++ 'd/abs'"
+	refute_line --partial "cL+++++++++"
+	assert_output --partial "cannot copy 's/a/b/up'"
+	assert_output --partial "cannot stat 's/d/dangling'"
+}
+
+@test "-n lists symlink targets, rewrites, hard links and link farms as the real run does (-i, -v)" {
+	link_tree s
+	ln -s "$PWD/s/a/f1" s/abs_in
+	ln -s ../other s/rel_out
+	local opts
+	for opts in "--fix-symlinks" "--link=symbolic" "--link=symbolic --absolute" \
+		    "--link=hard" "-a" "-a --fix-symlinks"; do
+		# shellcheck disable=SC2086
+		assert_dry_run_matches $opts -i
+		# shellcheck disable=SC2086
+		assert_dry_run_matches $opts -v
+	done
+	run cptree -n --fix-symlinks -v s d
+	assert_line "would copy 's/abs_in' -> 'd/abs_in' (symlink rewritten: '$PWD/s/a/f1' -> '$PWD/d/a/f1')"
+	run cptree -n --fix-symlinks -i s d
+	assert_line "cL+++++++++ 'abs_in' -> '$PWD/d/a/f1'"
+	assert_line "cL+++++++++ 'rel_out' -> '../other'"
+	run cptree -n --link=symbolic -i s d
+	assert_line "hL+++++++++ 'a/f1' -> '../../s/a/f1'"
+	run cptree -n -a -i s d
+	assert_line --regexp "^hf\+{9} '(a/f1|d/hard)' => '(a/f1|d/hard)'$"
+	# --link=hard says what each linked entry is, as rsync does.
+	run cptree -n --link=hard -i s d
+	assert_line "hL+++++++++ 'd/link'"
+	assert_line "hS+++++++++ 'd/fifo'"
+	assert_line "hf+++++++++ 'a/f1'"
+	assert_not_exist d
+}
+
+@test "a file that shows size 0 but has content (/proc, -L to it) is copied until EOF" {
+	[ -r /proc/sys/kernel/ostype ] || skip "no /proc/sys"
+	mkdir s
+	: >s/empty
+	ln -s /proc/sys/kernel/ostype s/ostype
+	ln -s /proc/sys/kernel/random s/random
+	[ "$(stat -L -c %s s/ostype)" = 0 ]
+	run cptree -L s d
+	assert_success
+	[ "$(cat d/ostype)" = "$(cat /proc/sys/kernel/ostype)" ]
+	[ -n "$(cat d/ostype)" ]
+	cmp d/random/boot_id /proc/sys/kernel/random/boot_id
+	cmp d/random/poolsize /proc/sys/kernel/random/poolsize
+	[ "$(stat -c %s d/random/uuid)" = 37 ]
+	[ "$(stat -c %s d/empty)" = 0 ]
+	# sysfs says 4096 whatever the content: not padded with zeros.
+	local sys=/sys/kernel/mm/transparent_hugepage/enabled
+	if [ -r "$sys" ]; then
+		ln -s "$sys" s/sysfile
+		run cptree -L s d2
+		assert_success
+		cmp d2/sysfile "$sys"
+	fi
+}
+
+# Two more names, g and h, for the file f in the DEPTH-th directory of the
+# chain below DIR (mktree chain), reached by fds: the path is too long for
+# any tool that takes one.
+link_deep() {
+	python3 - "$1" "$2" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+for _ in range(int(sys.argv[2])):
+    nfd = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+    os.close(fd)
+    fd = nfd
+os.link("f", "g", src_dir_fd=fd, dst_dir_fd=fd)
+os.link("f", "h", src_dir_fd=fd, dst_dir_fd=fd)
+PY
+}
+
+@test "-a keeps a hard-link group whose first copy lies deeper than PATH_MAX, under ulimit -n 64" {
+	mkdir s
+	mktree chain s/deep 2100
+	link_deep s/deep 2100
+	link_deep s/deep 1990
+	run bash -c 'ulimit -n 64; cptree -a -j 2 s d'
+	assert_success
+	refute_output --partial "separate file"
+	[ "$(inode_partition d)" = "$(inode_partition s)" ]
+	[ "$(cd d && find . -type f -links 3 | wc -l)" = 6 ]
+}

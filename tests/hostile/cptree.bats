@@ -70,6 +70,62 @@ assert_canary_untouched() {
 	[ "$total" -gt 0 ]
 }
 
+# -L follows symlinks, so the guarantee under a race is narrower (see
+# DEREFERENCE in cptree(1)): data from outside SOURCE reaches DEST only below
+# the name of an entry that was a symlink when cptree followed it, and is
+# what that symlink led to then; nothing else outside (here $S/secret, next to
+# the canary) is ever read, and nothing outside DEST is ever written.
+@test "-L, symlink race on SOURCE: outside data only where a symlink was, nothing outside DEST written" {
+	local n total=0 f
+	n=$(rounds 10 300)
+	mkdir secret
+	echo topsecret >secret/file
+	for ((i = 0; i < n; i++)); do
+		race_tree s
+		ln -s "$CANARY" outside-link
+		swapper -t 5 s/d000150 outside-link >swaps &
+		ATTACKER=$!
+		sleep 0.02
+		run timeout 60 cptree -L -a -j 2 s d
+		kill "$ATTACKER" 2>/dev/null || true; wait "$ATTACKER" 2>/dev/null || true; ATTACKER=
+		total=$((total + $(cat swaps)))
+		[ "$status" -le 1 ] || { echo "$output"; return 1; }
+		assert_canary_untouched
+		[ "$(cat secret/file)" = topsecret ] && [ "$(ls -A secret)" = file ]
+		# The canary's content is copied only where the swapped name was,
+		# and as it was.
+		run bash -c "grep -rl precious d | grep -v '^d/d000150/'"
+		assert_failure
+		for f in file sub/file; do
+			[ ! -e "d/d000150/$f" ] || cmp "d/d000150/$f" "$CANARY/$f"
+		done
+		run grep -rl topsecret d
+		assert_failure
+		rm -rf s d outside-link
+	done
+	echo "swaps: $total"
+	[ "$total" -gt 0 ]
+}
+
+@test "-L, symlink race on DEST: nothing outside DEST is written" {
+	local n total=0
+	n=$(rounds 10 300)
+	for ((i = 0; i < n; i++)); do
+		race_tree s
+		ln -s "$CANARY/sub" outside-link
+		swapper -t 5 d/d000150 outside-link >swaps &
+		ATTACKER=$!
+		run timeout 60 cptree -L -a -j 2 s d
+		kill "$ATTACKER" 2>/dev/null || true; wait "$ATTACKER" 2>/dev/null || true; ATTACKER=
+		total=$((total + $(cat swaps)))
+		[ "$status" -le 1 ] || { echo "$output"; return 1; }
+		assert_canary_untouched
+		rm -rf s d outside-link
+	done
+	echo "swaps: $total"
+	[ "$total" -gt 0 ]
+}
+
 # A 16 MiB ext4 and a 40 MiB SOURCE.
 small_disk() {
 	truncate -s 16M "$S/ext4.img"

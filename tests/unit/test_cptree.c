@@ -178,6 +178,31 @@ static void test_dry_run_writes_nothing(void **state)
 	assert_int_equal(access("d4", F_OK), -1);
 }
 
+/* A dry run with dereference sees what a real one makes: the symlink is
+   listed as the file it leads to, never as a link. */
+static void test_dry_run_dereferences_like_a_real_run(void **state)
+{
+	(void)state;
+	make_tree("s8");
+	struct counts dry = { 0 }, real = { 0 };
+	struct tu_cptree_opts o;
+	opts(&o, &dry);
+	o.dereference = TU_DEREF_SYMBOLIC;
+	o.dry_run = true;
+	assert_int_equal(tu_cptree("s8", "d8", &o), 0);
+	assert_int_equal(access("d8", F_OK), -1);
+	opts(&o, &real);
+	o.dereference = TU_DEREF_SYMBOLIC;
+	assert_int_equal(tu_cptree("s8", "d8", &o), 0);
+	assert_int_equal(real.files, 2);	/* sub/f, and link as a file */
+	assert_int_equal(real.links, 0);
+	assert_int_equal(dry.files, real.files);
+	assert_int_equal(dry.links, real.links);
+	assert_int_equal(dry.dirs, real.dirs);
+	assert_int_equal(dry.items, real.items);
+	assert_int_equal(dry.errors + real.errors, 0);
+}
+
 static void test_atomic_leaves_no_hidden_name(void **state)
 {
 	(void)state;
@@ -289,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_archive_keeps_times_and_xattrs),
 		cmocka_unit_test(test_refusals_write_nothing),
 		cmocka_unit_test(test_dry_run_writes_nothing),
+		cmocka_unit_test(test_dry_run_dereferences_like_a_real_run),
 		cmocka_unit_test(test_atomic_leaves_no_hidden_name),
 		cmocka_unit_test(test_fix_symlinks_rule),
 		cmocka_unit_test(test_dereference_hard_and_total),

@@ -200,7 +200,8 @@ static void print_rewritten(const struct cli *c, const struct tu_copy_item *it)
 	}
 	char *s = tu_quote(it->src), *d = tu_quote(it->dst);
 	char *o = tu_quote(it->old_target), *n = tu_quote(it->target);
-	fprintf(stdout, "%s -> %s (symlink rewritten: %s -> %s)\n", s, d, o, n);
+	fprintf(stdout, "%s%s -> %s (symlink rewritten: %s -> %s)\n", c->o.dry_run ? "would copy " : "",
+		s, d, o, n);
 	tu_quote_free(s);
 	tu_quote_free(d);
 	tu_quote_free(o);
