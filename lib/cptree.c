@@ -66,10 +66,14 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #define COPY_BUF	(1 << 20)	/* read/write fallback, pooled per worker */
+#define COPY_CALL	((off_t)1 << 30)	/* one copy_file_range call at most */
+#define PIECE		((off_t)64 << 20)	/* a large file's unit of parallel copy */
+#define SPLIT_MIN	(2 * PIECE)	/* data that makes a file large */
 #define PROC_FD_MAX	64
 
 /* A destination directory, from its parent's entry() to its own leave(). */
@@ -82,6 +86,7 @@ struct dnode {
 	struct tu_ident id;
 	bool have_meta;
 	struct tu_meta meta;		/* the source directory's, for leave() */
+	int bigs;			/* its large files in flight (qlock) */
 	char name[];
 };
 
@@ -120,6 +125,13 @@ struct cp {
 	pthread_mutex_t block;		/* the buffer pool */
 	void **bufs;
 	size_t nbufs, capbufs;
+
+	pthread_mutex_t qlock;		/* large files copied in pieces */
+	pthread_cond_t qcond;		/* a piece posted, a file done */
+	struct big *bq;			/* files with pieces to hand out */
+	int bigs, bigs_max;		/* files in flight, and at most */
+	int file_threads;		/* threads on one file's pieces, at most */
+	bool split;			/* more than one worker: pieces */
 
 	pthread_mutex_t out_lock;	/* the caller's callbacks, one at a time */
 	_Atomic int failed;		/* first failure, positive errno */
@@ -471,6 +483,8 @@ static void buf_put(struct cp *cp, void *b)
 	free(b);
 }
 
+static struct dnode *slot_dn(struct tu_walk_dir *d);
+
 /* ---- file data ----------------------------------------------------------- */
 
 static void add_bytes(struct cp *cp, uint64_t n)
@@ -479,34 +493,80 @@ static void add_bytes(struct cp *cp, uint64_t n)
 		atomic_fetch_add(&cp->o->stats->bytes, n);
 }
 
-static int copy_rw(struct cp *cp, int in, int out, off_t off, off_t len)
+/* The data of one file going from IN to OUT, and where it failed. */
+struct xfer {
+	struct cp *cp;
+	int in, out;
+	const char *op;		/* out: "reflink", "read", "write" or "copy" */
+	bool dst;		/* out: the failure was the copy's, not the source's */
+	bool timed_out;		/* out: transient failures outlasted --timeout */
+	double since;		/* the first transient failure since progress */
+	long delay;
+};
+
+static int xfer_fail(struct xfer *x, const char *op, bool dst, int err)
 {
+	x->op = op;
+	x->dst = dst;
+	return -err;
+}
+
+/* A data call failed with ERR. A transient failure (EINTR, EAGAIN, EBUSY,
+   ETXTBSY: a FUSE or network filesystem, a busy device) is waited out and
+   the call tried again at the same offset, until --timeout seconds pass
+   with no byte copied: true means try again. */
+static bool retry_transient(struct xfer *x, int err)
+{
+	if (!is_transient(err))
+		return false;
+	double now = tu_now();
+	if (x->since == 0) {
+		x->since = now;
+		x->delay = 1000000;
+	}
+	if (now - x->since >= x->cp->o->timeout) {
+		x->timed_out = true;
+		return false;
+	}
+	sleep_backoff(&x->delay);
+	return true;
+}
+
+static void progress(struct xfer *x, uint64_t n)
+{
+	x->since = 0;
+	add_bytes(x->cp, n);
+}
+
+static int copy_rw(struct xfer *x, off_t off, off_t len)
+{
+	struct cp *cp = x->cp;
 	char *buf = buf_get(cp);
 	if (!buf)
-		return -ENOMEM;
+		return xfer_fail(x, "copy", false, ENOMEM);
 	int r = 0;
 	while (len > 0) {
 		size_t want = len < COPY_BUF ? (size_t)len : COPY_BUF;
-		ssize_t n = pread(in, buf, want, off);
+		ssize_t n = pread(x->in, buf, want, off);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (retry_transient(x, errno))
 				continue;
-			r = -errno;
+			r = xfer_fail(x, "read", false, errno);
 			break;
 		}
 		if (n == 0)
 			break;		/* shrank: the change check sees it */
 		for (ssize_t done = 0; done < n;) {
-			ssize_t w = pwrite(out, buf + done, (size_t)(n - done), off + done);
+			ssize_t w = pwrite(x->out, buf + done, (size_t)(n - done), off + done);
 			if (w < 0) {
-				if (errno == EINTR)
+				if (retry_transient(x, errno))
 					continue;
-				r = -errno;
+				r = xfer_fail(x, "write", true, errno);
 				goto out;
 			}
 			done += w;
+			progress(x, (uint64_t)w);
 		}
-		add_bytes(cp, (uint64_t)n);
 		off += n;
 		len -= n;
 	}
@@ -515,75 +575,109 @@ out:
 	return r;
 }
 
+/* Failures of copy_file_range that are the copy's own, not the source's. */
+static bool dst_error(int err)
+{
+	return err == ENOSPC || err == EDQUOT || err == EFBIG || err == EROFS ||
+	       err == EOPNOTSUPP || err == EXDEV;
+}
+
 /* Copy LEN bytes at OFF: copy_file_range (in-kernel, and shared extents
    where the filesystem offers them), else read/write. */
-static int copy_range(struct cp *cp, int in, int out, off_t off, off_t len)
+static int copy_range(struct xfer *x, off_t off, off_t len)
 {
 	off_t oin = off, oout = off;
 	while (len > 0) {
-		size_t want = len > (1 << 30) ? (1 << 30) : (size_t)len;
-		ssize_t n = copy_file_range(in, &oin, out, &oout, want, 0);
+		size_t want = len > COPY_CALL ? (size_t)COPY_CALL : (size_t)len;
+		ssize_t n = copy_file_range(x->in, &oin, x->out, &oout, want, 0);
 		if (n < 0) {
 			int err = errno;
-			if (err == EINTR)
-				continue;
 			if (err == EXDEV || err == EINVAL || err == ENOSYS || err == EOPNOTSUPP ||
 			    err == EBADF || err == ETXTBSY)
-				return copy_rw(cp, in, out, oin, len);
-			return -err;
+				return copy_rw(x, oin, len);
+			if (retry_transient(x, err))
+				continue;
+			return xfer_fail(x, "copy", dst_error(err), err);
 		}
 		if (n == 0)
 			return 0;	/* shrank: the change check sees it */
-		add_bytes(cp, (uint64_t)n);
+		progress(x, (uint64_t)n);
 		len -= n;
 	}
 	return 0;
 }
 
-/* Whole file data of IN (whose fstat is ST) into the empty OUT: a reflink,
-   else the data extents only, so holes stay holes. */
-static int copy_data(struct cp *cp, int in, int out, const struct stat *st)
+/* The data in [OFF, END) of the source, at the same offsets in the copy.
+   SPARSE: only the data extents SEEK_DATA/SEEK_HOLE find, so holes stay
+   holes (the caller sets the size); AT_DATA: OFF is known to be data. */
+static int copy_span(struct xfer *x, off_t off, off_t end, bool sparse, bool at_data)
 {
-	const struct tu_cptree_opts *o = cp->o;
-	if (st->st_size == 0)
-		return 0;
-	if (o->reflink == TU_REFLINK_ALWAYS ||
-	    (o->reflink == TU_REFLINK_AUTO && !atomic_load(&cp->no_reflink))) {
-		if (ioctl(out, FICLONE, in) == 0) {
-			add_bytes(cp, (uint64_t)st->st_size);
-			return 0;
-		}
-		int err = errno;
-		if (o->reflink == TU_REFLINK_ALWAYS)
-			return -err;
-		if (err == EOPNOTSUPP || err == EXDEV || err == EINVAL || err == ENOTTY ||
-		    err == ENOSYS)
-			atomic_store(&cp->no_reflink, true);
-	}
-	/* Fewer blocks than the size needs: there are holes to keep. */
-	if ((off_t)st->st_blocks * 512 >= st->st_size)
-		return copy_range(cp, in, out, 0, st->st_size);
-	off_t off = 0;
-	while (off < st->st_size) {
-		off_t data = lseek(in, off, SEEK_DATA);
+	if (!sparse)
+		return copy_range(x, off, end - off);
+	while (off < end) {
+		off_t data = at_data ? off : lseek(x->in, off, SEEK_DATA);
+		at_data = false;
 		if (data < 0) {
 			if (errno == ENXIO)
-				break;			/* a hole to the end */
-			return copy_range(cp, in, out, off, st->st_size - off);
+				return 0;		/* a hole to the end */
+			return copy_range(x, off, end - off);
 		}
-		off_t hole = lseek(in, data, SEEK_HOLE);
-		if (hole < 0)
-			hole = st->st_size;
-		if (hole > st->st_size)
-			hole = st->st_size;
-		int r = copy_range(cp, in, out, data, hole - data);
+		if (data >= end)
+			return 0;
+		off_t hole = lseek(x->in, data, SEEK_HOLE);
+		if (hole <= data || hole > end)
+			hole = end;	/* (<= data: AT_DATA was wrong after all) */
+		int r = copy_range(x, data, hole - data);
 		if (r < 0)
 			return r;
 		off = hole;
 	}
-	if (ftruncate(out, st->st_size) < 0)
-		return -errno;
 	return 0;
+}
+
+/* Fewer blocks than the size needs: there are holes to keep. */
+static bool is_sparse(const struct stat *st)
+{
+	return (off_t)st->st_blocks * 512 < st->st_size;
+}
+
+/* --reflink: share the whole file's extents. 1 when done, 0 when the data
+   is to be copied, or a failure (--reflink=always). */
+static int try_reflink(struct xfer *x, const struct stat *st)
+{
+	struct cp *cp = x->cp;
+	const struct tu_cptree_opts *o = cp->o;
+	if (o->reflink == TU_REFLINK_NEVER ||
+	    (o->reflink == TU_REFLINK_AUTO && atomic_load(&cp->no_reflink)))
+		return 0;
+	if (ioctl(x->out, FICLONE, x->in) == 0) {
+		add_bytes(cp, (uint64_t)st->st_size);
+		return 1;
+	}
+	int err = errno;
+	if (o->reflink == TU_REFLINK_ALWAYS)
+		return xfer_fail(x, "reflink", true, err);
+	if (err == EOPNOTSUPP || err == EXDEV || err == EINVAL || err == ENOTTY || err == ENOSYS)
+		atomic_store(&cp->no_reflink, true);
+	return 0;
+}
+
+/* Whole file data of IN (whose fstat is ST) into the empty OUT, on this
+   thread: a reflink, else the data extents only, so holes stay holes. */
+static int copy_data(struct xfer *x, const struct stat *st)
+{
+	if (st->st_size == 0)
+		return 0;
+	int r = try_reflink(x, st);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	if (st->st_size >= PIECE)
+		posix_fadvise(x->in, 0, 0, POSIX_FADV_SEQUENTIAL);
+	bool sparse = is_sparse(st);
+	r = copy_span(x, 0, st->st_size, sparse, false);
+	if (r == 0 && sparse && ftruncate(x->out, st->st_size) < 0)
+		r = xfer_fail(x, "write", true, errno);
+	return r;
 }
 
 static bool same_state(const struct stat *a, const struct stat *b)
@@ -900,36 +994,38 @@ static bool size_untrusted(int fd, const struct stat *st)
 	return fstatfs(fd, &sf) == 0 && is_pseudo_fs((unsigned long)sf.f_type);
 }
 
-/* IN read with read() until EOF, whatever its size said, into OUT. The
+/* X->in read with read() until EOF, whatever its size said, into X->out,
+   with the same retry of transient failures as the other data paths. The
    change check after it still applies: a file that really grew from 0
    shows a new size there, and is copied again. */
-static int copy_until_eof(struct cp *cp, int in, int out)
+static int copy_until_eof(struct xfer *x)
 {
+	struct cp *cp = x->cp;
 	char *buf = buf_get(cp);
 	if (!buf)
-		return -ENOMEM;
+		return xfer_fail(x, "copy", false, ENOMEM);
 	int r = 0;
 	for (;;) {
-		ssize_t n = read(in, buf, COPY_BUF);
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = read(x->in, buf, COPY_BUF);
 		if (n < 0) {
-			r = -errno;
+			if (retry_transient(x, errno))
+				continue;
+			r = xfer_fail(x, "read", false, errno);
 			break;
 		}
 		if (n == 0)
 			break;
 		for (ssize_t done = 0; done < n;) {
-			ssize_t w = write(out, buf + done, (size_t)(n - done));
-			if (w < 0 && errno == EINTR)
-				continue;
+			ssize_t w = write(x->out, buf + done, (size_t)(n - done));
 			if (w < 0) {
-				r = -errno;
+				if (retry_transient(x, errno))
+					continue;
+				r = xfer_fail(x, "write", true, errno);
 				goto out;
 			}
 			done += w;
+			progress(x, (uint64_t)w);
 		}
-		add_bytes(cp, (uint64_t)n);
 	}
 out:
 	buf_put(cp, buf);
@@ -971,12 +1067,132 @@ static int open_source(struct job *j)
 	}
 }
 
-/* Data, metadata, then the name: a regular file. FD is the source, open. */
-static int copy_file(struct job *j, int fd)
+/* Data, metadata, then the name: a regular file.
+ *
+ * A file with at least SPLIT_MIN bytes of data, when there is more than one
+ * worker, is copied in pieces of PIECE bytes of the source's offsets (holes
+ * skipped when they are handed out, and kept inside each piece), at explicit
+ * offsets into the one new file, by any thread that has time: the walker's
+ * idle workers (cp_idle), a thread waiting for room for one more such file,
+ * and the directory's own thread in done_entries(), which waits for every
+ * file of its directory. The owner does not wait for it in entry(): the
+ * directory's other entries are copied meanwhile. The thread that finishes
+ * the last piece finishes the file: it checks the source did not change
+ * (else copies it again, on that thread), applies the metadata and links it
+ * into place, or, when any piece failed, reports it and throws it away. The
+ * first copy of a hard-link group is waited for by its own thread, which
+ * copies its pieces too, since its later names need it in place.
+ *
+ * Nobody waits for anything but pieces being copied, and a piece waits for
+ * nothing: no deadlock. At most bigs_max such files are in flight (two fds
+ * each).
+ */
+
+enum { DEFERRED = 1 };	/* copy_file(): the file is finished later */
+
+struct big {
+	struct big *next;		/* cp->bq, while pieces are left */
+	struct cp *cp;
+	struct job *j;			/* the owner's, or jcopy */
+	struct job jcopy;
+	char *name, *dname;		/* jcopy's names */
+	struct dnode *dn;		/* not owned: counted in dn->bigs */
+	bool owned;			/* the owner waits and finishes it */
+	bool sparse;
+	int in, out;
+	char tmp[TU_TMP_NAME_MAX];
+	struct tu_meta meta;
+	double start;			/* of the first try, for --timeout */
+	/* Under cp->qlock: */
+	off_t next_off;			/* the next piece starts here */
+	bool all_out;			/* no piece left to hand out */
+	int active;			/* pieces being copied */
+	int err;			/* the first failure, -errno */
+	struct xfer fail;		/* ... and where it lay */
+};
+
+/* A data failure of J's file, with the path of the side that failed. */
+static void report_data(struct job *j, int r, const struct xfer *x)
+{
+	char detail[96];
+	const char *d = NULL;
+	if (x->timed_out) {
+		snprintf(detail, sizeof detail, "still failing after --timeout=%g s; not copied",
+			 j->cp->o->timeout);
+		d = detail;
+	} else if (strcmp(x->op, "reflink") == 0 &&
+		   (r == -EOPNOTSUPP || r == -EXDEV || r == -EINVAL)) {
+		d = "--reflink=always: the filesystem cannot share extents";
+	}
+	report(j->cp, &j->w, !x->dst, x->op, -r, d);
+}
+
+/* Did the source FD change while it was read? 0: no; 1: it did, so the
+   copy may be torn and is to be made again (J's stat renewed); -EAGAIN: it
+   kept changing for --timeout seconds (reported). */
+static int recheck(struct job *j, int fd, double start, long *delay)
+{
+	struct stat now;
+	if (fstat(fd, &now) < 0 || same_state(&now, &j->st))
+		return 0;
+	if (tu_now() - start >= j->cp->o->timeout) {
+		report(j->cp, &j->w, true, "copy", EAGAIN,
+		       "the file kept changing while it was copied; not copied");
+		return -EAGAIN;
+	}
+	j->st = now;
+	sleep_backoff(delay);
+	return 1;
+}
+
+/* OUT (named TMP, or unnamed) holds the data: metadata, the final name,
+   then the flags. OUT stays open; on failure (reported) it is discarded. */
+static int file_finish(struct job *j, int out, const char *tmp, struct tu_meta *meta)
 {
 	struct cp *cp = j->cp;
 	const struct tu_cptree_opts *o = cp->o;
-	double start = tu_now();
+	struct meta_fail_ctx mf = { cp, &j->w };
+	if (o->archive) {
+		tu_meta_apply_fd(out, meta, TU_META_ALL & ~TU_META_FLAGS, meta_fail, &mf);
+	} else if (fchmod(out, j->st.st_mode & 0777 & ~cp->umask) < 0) {
+		report(cp, &j->w, false, "set mode", errno, NULL);
+	}
+	int r = tmp_place(cp, out, j->dfd, tmp, j->dname);
+	if (r < 0) {
+		report(cp, &j->w, false, "create", -r, NULL);
+		tmp_discard(j->dfd, tmp);
+		return r;
+	}
+	/* Flags last: an immutable or append-only file refuses its name,
+	   its metadata and any further link. */
+	if (o->archive && meta->fflags) {
+		if (j->defer_lock && tu_meta_flags_lock(meta->fflags))
+			j->lock_flags = meta->fflags;
+		else
+			tu_meta_apply_fd(out, meta, TU_META_FLAGS, meta_fail, &mf);
+	}
+	if (j->defer_lock)	/* a hard-link group's first copy */
+		tu_ident_fd(out, &j->dst);
+	return 0;
+}
+
+/* Should J's file be copied in pieces? */
+static bool want_pieces(const struct cp *cp, const struct job *j)
+{
+	return cp->split && (off_t)j->st.st_blocks * 512 >= SPLIT_MIN &&
+	       (j->defer_lock || slot_dn(j->w.d));
+}
+
+static int copy_pieces(struct job *j, int fd, int out, const char *tmp, struct tu_meta *meta,
+		       double start);
+
+/* A regular file, from START (the first try, for --timeout); SPLIT: in
+   pieces when it is large. FD is the source, open. Returns 0, DEFERRED (FD
+   is the big file's now), or -errno (reported). */
+static int copy_file_from(struct job *j, int fd, double start, bool split)
+{
+	struct cp *cp = j->cp;
+	const struct tu_cptree_opts *o = cp->o;
 	long delay = 1000000;
 	for (;;) {
 		struct tu_meta meta = { .st = j->st };
@@ -994,67 +1210,293 @@ static int copy_file(struct job *j, int fd)
 			report(cp, &j->w, false, "create", -out, NULL);
 			return out;
 		}
-		int r = size_untrusted(fd, &j->st) ? copy_until_eof(cp, fd, out)
-						   : copy_data(cp, fd, out, &j->st);
+		struct xfer x = { .cp = cp, .in = fd, .out = out };
+		int r;
+		if (size_untrusted(fd, &j->st)) {
+			r = copy_until_eof(&x);
+		} else if (split && want_pieces(cp, j)) {
+			r = try_reflink(&x, &j->st);
+			if (r == 0)
+				return copy_pieces(j, fd, out, tmp, &meta, start);
+			if (r > 0)
+				r = 0;
+		} else {
+			r = copy_data(&x, &j->st);
+		}
 		if (r < 0) {
-			report(cp, &j->w, r != -ENOSPC && r != -EDQUOT && r != -EOPNOTSUPP &&
-					  r != -EXDEV,
-			       o->reflink == TU_REFLINK_ALWAYS ? "reflink" : "copy", -r,
-			       o->reflink == TU_REFLINK_ALWAYS && (r == -EOPNOTSUPP || r == -EXDEV ||
-								   r == -EINVAL)
-				       ? "--reflink=always: the filesystem cannot share extents"
-				       : NULL);
+			report_data(j, r, &x);
 			close(out);
 			tmp_discard(j->dfd, tmp);
 			tu_meta_free(&meta);
 			return r;
 		}
-		/* Did the source change while we read it? Then the copy may
-		   be torn: do it again, until the timeout. */
-		struct stat now;
-		if (fstat(fd, &now) == 0 && !same_state(&now, &j->st)) {
+		int c = recheck(j, fd, start, &delay);
+		if (c != 0) {
 			close(out);
 			tmp_discard(j->dfd, tmp);
 			tu_meta_free(&meta);
-			if (tu_now() - start >= o->timeout) {
-				report(cp, &j->w, true, "copy", EAGAIN,
-				       "the file kept changing while it was copied; not copied");
-				return -EAGAIN;
-			}
-			j->st = now;
-			if (lseek(fd, 0, SEEK_SET) < 0)
-				return -errno;
-			sleep_backoff(&delay);
+			if (c < 0)
+				return c;
 			continue;
 		}
-		struct meta_fail_ctx mf = { cp, &j->w };
-		if (o->archive) {
-			tu_meta_apply_fd(out, &meta, TU_META_ALL & ~TU_META_FLAGS, meta_fail, &mf);
-		} else if (fchmod(out, j->st.st_mode & 0777 & ~cp->umask) < 0) {
-			report(cp, &j->w, false, "set mode", errno, NULL);
-		}
-		r = tmp_place(cp, out, j->dfd, tmp, j->dname);
-		if (r < 0) {
-			report(cp, &j->w, false, "create", -r, NULL);
-			close(out);
-			tmp_discard(j->dfd, tmp);
-			tu_meta_free(&meta);
-			return r;
-		}
-		/* Flags last: an immutable or append-only file refuses its
-		   name, its metadata and any further link. */
-		if (o->archive && meta.fflags) {
-			if (j->defer_lock && tu_meta_flags_lock(meta.fflags))
-				j->lock_flags = meta.fflags;
-			else
-				tu_meta_apply_fd(out, &meta, TU_META_FLAGS, meta_fail, &mf);
-		}
-		if (j->defer_lock)	/* a hard-link group's first copy */
-			tu_ident_fd(out, &j->dst);
+		r = file_finish(j, out, tmp, &meta);
 		close(out);
 		tu_meta_free(&meta);
-		return 0;
+		return r;
 	}
+}
+
+static int copy_file(struct job *j, int fd)
+{
+	return copy_file_from(j, fd, tu_now(), j->cp->split);
+}
+
+/* ---- a large file in pieces (all under qlock) ----------------------------- */
+
+static void bq_remove_locked(struct cp *cp, struct big *b)
+{
+	for (struct big **p = &cp->bq; *p; p = &(*p)->next) {
+		if (*p == b) {
+			*p = b->next;
+			b->next = NULL;
+			return;
+		}
+	}
+}
+
+static void bq_append_locked(struct cp *cp, struct big *b)
+{
+	struct big **p = &cp->bq;
+	while (*p)
+		p = &(*p)->next;
+	*p = b;
+}
+
+/* Where the first piece at or after OFF starts: the next data (SPARSE),
+   or OFF; the size when there is none. */
+static off_t piece_start(const struct big *b, off_t off)
+{
+	if (off >= b->j->st.st_size)
+		return b->j->st.st_size;
+	if (!b->sparse)
+		return off;
+	off_t d = lseek(b->in, off, SEEK_DATA);
+	if (d >= 0)
+		return d < b->j->st.st_size ? d : b->j->st.st_size;
+	return errno == ENXIO ? b->j->st.st_size : off;
+}
+
+/* The next piece to copy: of ONLY, or else of the file the fewest threads
+   copy (the first of those), up to file_threads on one file: different
+   files go on in parallel, where one file's writes take turns on its inode
+   lock. */
+static struct big *take_piece_locked(struct cp *cp, struct big *only, off_t *off, off_t *end)
+{
+	struct big *b = only;
+	if (!b) {
+		for (struct big *c = cp->bq; c; c = c->next)
+			if (c->active < cp->file_threads && (!b || c->active < b->active))
+				b = c;
+	}
+	if (!b || b->all_out)
+		return NULL;
+	off_t size = b->j->st.st_size;
+	*off = b->next_off;
+	*end = size - *off > PIECE ? *off + PIECE : size;
+	b->active++;
+	b->next_off = piece_start(b, *end);
+	if (b->next_off >= size) {
+		b->all_out = true;
+		bq_remove_locked(cp, b);
+	}
+	return b;
+}
+
+/* Every piece of B is done: size, check, finish; or report and discard.
+   Returns 0 or -errno (reported). Closes B's copy and frees its metadata. */
+static int big_end(struct big *b)
+{
+	struct job *j = b->j;
+	int r = b->err;
+	if (r == 0 && b->sparse && ftruncate(b->out, j->st.st_size) < 0)
+		r = xfer_fail(&b->fail, "write", true, errno);
+	if (r < 0) {
+		report_data(j, r, &b->fail);
+		close(b->out);
+		tmp_discard(j->dfd, b->tmp);
+		tu_meta_free(&b->meta);
+		return r;
+	}
+	long delay = 1000000;
+	int c = recheck(j, b->in, b->start, &delay);
+	if (c != 0) {
+		close(b->out);
+		tmp_discard(j->dfd, b->tmp);
+		tu_meta_free(&b->meta);
+		/* Changed: all over again, on this thread. */
+		return c < 0 ? c : copy_file_from(j, b->in, b->start, false);
+	}
+	r = file_finish(j, b->out, b->tmp, &b->meta);
+	close(b->out);
+	tu_meta_free(&b->meta);
+	return r;
+}
+
+/* The last piece of a file nobody waits for is done: finish it. */
+static void big_complete(struct big *b)
+{
+	struct cp *cp = b->cp;
+	struct job *j = b->j;
+	int r = big_end(b);
+	if (r == 0)
+		item(cp, &j->w, 'f', 'c', NULL, (uint64_t)j->st.st_size);
+	close(b->in);
+	struct dnode *dn = b->dn;
+	free(b->name);
+	free(b->dname);
+	free(b);
+	pthread_mutex_lock(&cp->qlock);
+	cp->bigs--;
+	dn->bigs--;		/* then its directory may go on: touch nothing */
+	pthread_cond_broadcast(&cp->qcond);
+	pthread_mutex_unlock(&cp->qlock);
+}
+
+static void run_piece(struct cp *cp, struct big *b, off_t off, off_t end)
+{
+	struct xfer x = { .cp = cp, .in = b->in, .out = b->out };
+	int r = copy_span(&x, off, end, b->sparse, b->sparse);
+	pthread_mutex_lock(&cp->qlock);
+	if (r < 0 && b->err == 0) {
+		b->err = r;
+		b->fail = x;
+		if (!b->all_out) {
+			b->all_out = true;	/* the file failed: no more */
+			bq_remove_locked(cp, b);
+		}
+	}
+	bool done = --b->active == 0 && b->all_out;
+	bool owned = b->owned;	/* an owned B may be gone once unlocked */
+	if (done && owned)
+		pthread_cond_broadcast(&cp->qcond);
+	pthread_mutex_unlock(&cp->qlock);
+	if (done && !owned)
+		big_complete(b);
+}
+
+enum until { UNTIL_FILE, UNTIL_ROOM, UNTIL_DIR };
+
+static bool until_met_locked(struct cp *cp, enum until u, void *what)
+{
+	switch (u) {
+	case UNTIL_FILE: {
+		struct big *b = what;
+		return b->all_out && b->active == 0;
+	}
+	case UNTIL_ROOM:
+		return cp->bigs < cp->bigs_max;
+	default:
+		return ((struct dnode *)what)->bigs == 0;
+	}
+}
+
+/* Copy pieces (of WHAT's only, for UNTIL_FILE; of any file otherwise)
+   until the condition holds; sleep while there is none to take. */
+static void help_until_locked(struct cp *cp, enum until u, void *what)
+{
+	while (!until_met_locked(cp, u, what)) {
+		off_t off, end;
+		struct big *b = take_piece_locked(cp, u == UNTIL_FILE ? what : NULL, &off, &end);
+		if (!b) {
+			pthread_cond_wait(&cp->qcond, &cp->qlock);
+			continue;
+		}
+		pthread_mutex_unlock(&cp->qlock);
+		run_piece(cp, b, off, end);
+		pthread_mutex_lock(&cp->qlock);
+	}
+}
+
+/* The walker has a worker with nothing to do. */
+static bool cp_idle(void *ctx)
+{
+	struct cp *cp = ctx;
+	off_t off, end;
+	pthread_mutex_lock(&cp->qlock);
+	struct big *b = take_piece_locked(cp, NULL, &off, &end);
+	pthread_mutex_unlock(&cp->qlock);
+	if (!b)
+		return false;
+	run_piece(cp, b, off, end);
+	return true;
+}
+
+/* Hand J's file (source FD, empty copy OUT named TMP or unnamed, source
+   metadata META, all now the big file's) over to be copied in pieces. */
+static int copy_pieces(struct job *j, int fd, int out, const char *tmp, struct tu_meta *meta,
+		       double start)
+{
+	struct cp *cp = j->cp;
+	struct big local, *b = NULL;
+	if (!j->defer_lock) {
+		b = calloc(1, sizeof *b);
+		if (b) {
+			b->jcopy = *j;
+			b->name = strdup(j->name);
+			b->dname = strdup(j->dname);
+			if (!b->name || !b->dname) {
+				free(b->name);
+				free(b->dname);
+				free(b);
+				b = NULL;
+			}
+		}
+	}
+	if (b) {
+		b->j = &b->jcopy;
+		b->jcopy.name = b->jcopy.w.name = b->name;
+		b->jcopy.dname = b->dname;
+		b->dn = slot_dn(j->w.d);
+	} else {		/* waited for here: a hard-link group's first */
+		memset(&local, 0, sizeof local);
+		b = &local;
+		b->j = j;
+		b->owned = true;
+	}
+	b->cp = cp;
+	b->in = fd;
+	b->out = out;
+	memcpy(b->tmp, tmp, TU_TMP_NAME_MAX);
+	b->meta = *meta;
+	b->start = start;
+	b->sparse = is_sparse(&j->st);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	b->next_off = piece_start(b, 0);
+
+	pthread_mutex_lock(&cp->qlock);
+	if (!b->owned) {
+		help_until_locked(cp, UNTIL_ROOM, NULL);
+		cp->bigs++;
+		b->dn->bigs++;
+	}
+	if (b->next_off < j->st.st_size)
+		bq_append_locked(cp, b);
+	else
+		b->all_out = true;	/* no data (any more) */
+	bool none = b->all_out;
+	pthread_cond_broadcast(&cp->qcond);
+	if (b->owned) {
+		help_until_locked(cp, UNTIL_FILE, b);
+		pthread_mutex_unlock(&cp->qlock);
+		return big_end(b);
+	}
+	pthread_mutex_unlock(&cp->qlock);
+	if (none) {
+		big_complete(b);
+		return DEFERRED;
+	}
+	tu_walk_wake(j->w.d);
+	return DEFERRED;
 }
 
 static int read_link(int dirfd, const char *name, size_t hint, char **out)
@@ -1466,8 +1908,8 @@ static int copy_nondir(struct cp *cp, struct tu_walk_dir *d, int sfd, int dfd, c
 		}
 	}
 	int r = keep_links(cp, &j.st) ? copy_linked(&j, fd) : copy_by_type(&j, fd);
-	if (fd >= 0)
-		close(fd);
+	if (fd >= 0 && r != DEFERRED)
+		close(fd);	/* a deferred file's, from now on */
 	return r;
 }
 
@@ -1494,8 +1936,8 @@ static int copy_followed(struct cp *cp, struct tu_walk_dir *d, int sfd, int dfd,
 		j.st = st2;
 	}
 	int r = keep_links(cp, &j.st) ? copy_linked(&j, fd) : copy_by_type(&j, fd);
-	if (fd >= 0)
-		close(fd);
+	if (fd >= 0 && r != DEFERRED)
+		close(fd);	/* a deferred file's, from now on */
 	return r;
 }
 
@@ -1652,12 +2094,21 @@ static int cp_enter(struct tu_walk_dir *d, void *ctx)
 	return TU_WALK_NEXT;
 }
 
+/* After the last entry: the directory's large files are finished (copying
+   pieces of any meanwhile) before its fd may close and leave() may set its
+   metadata. */
 static void cp_done_entries(struct tu_walk_dir *d, void *ctx)
 {
 	struct cp *cp = ctx;
 	struct dnode *n = slot_dn(d);
-	if (n)
-		dn_unpin(cp, n);
+	if (!n)
+		return;
+	if (cp->split) {
+		pthread_mutex_lock(&cp->qlock);
+		help_until_locked(cp, UNTIL_DIR, n);
+		pthread_mutex_unlock(&cp->qlock);
+	}
+	dn_unpin(cp, n);
 }
 
 /* A dry run takes every decision below, as a real run would (symlinks
@@ -1838,8 +2289,9 @@ static void budgets(const struct tu_cptree_opts *o, int *walk_budget, int *dest_
 		cur = (long)rl.rlim_cur;
 	long jobs = o->jobs > 0 ? o->jobs : sysconf(_SC_NPROCESSORS_ONLN);
 	/* A third each for source and destination directories; the rest
-	   for files being copied (two or three per worker) and the caller. */
-	long each = (cur - 16 - 3 * jobs) / 3;
+	   for files being copied (two or three per worker, and two per large
+	   file in flight: as many as workers) and the caller. */
+	long each = (cur - 16 - 5 * jobs) / 3;
 	if (each > 4096)
 		each = 4096;
 	*walk_budget = each < 8 ? 8 : (int)each;
@@ -2035,6 +2487,15 @@ static void count_tree(struct cp *cp, struct start *s, const struct tu_walk_opts
 	atomic_store(&cp->o->total->entries, atomic_load(&c.entries));
 }
 
+/* Is FD on a filesystem held in memory (tmpfs, ramfs)? */
+static bool in_memory(int fd)
+{
+	struct statfs sf;
+	return fstatfs(fd, &sf) == 0 &&
+	       (sf.f_type == (typeof(sf.f_type))TMPFS_MAGIC ||
+		sf.f_type == (typeof(sf.f_type))RAMFS_MAGIC);
+}
+
 static int run(struct cp *cp, const char *source, struct start *s)
 {
 	const struct tu_cptree_opts *o = cp->o;
@@ -2042,6 +2503,13 @@ static int run(struct cp *cp, const char *source, struct start *s)
 	budgets(o, &wo.fd_budget, &cp->dbudget);
 	struct tu_walk_ops ops = { .enter = cp_enter, .entry = cp_entry, .leave = cp_leave,
 				   .error = cp_walk_error, .done_entries = cp_done_entries };
+	long jobs = o->jobs > 0 ? o->jobs : sysconf(_SC_NPROCESSORS_ONLN);
+	if (jobs > 1 && !o->dry_run) {
+		/* Large files in pieces, by idle workers too. */
+		cp->split = true;
+		cp->bigs_max = (int)jobs;
+		ops.idle = cp_idle;
+	}
 	struct where root = { NULL, NULL };
 	/* Before a dry run too: it lists the targets a real run would write. */
 	if (o->link == TU_CPLINK_SYMBOLIC || o->fix_symlinks) {
@@ -2091,6 +2559,11 @@ static int run(struct cp *cp, const char *source, struct start *s)
 		return r;
 	}
 	rn->pins = 2;		/* never evicted; closed here at the end */
+	/* Tmpfs to tmpfs, a second thread on one file only waits for its
+	   inode lock: there is no disk or network latency to overlap (one
+	   1 GiB file: 0.44 s alone, 0.49 s with two threads, 0.56 s with
+	   eight). Elsewhere, reads from disk and network writes overlap. */
+	cp->file_threads = in_memory(s->sfd) && in_memory(rn->fd) ? 1 : INT_MAX;
 	cp->root = rn;
 	cp->dst_root_fd = rn->fd;
 	item(cp, &root, 'd', 'c', NULL, 0);
@@ -2132,6 +2605,8 @@ int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts 
 	pthread_cond_init(&cp.lcond, NULL);
 	pthread_mutex_init(&cp.block, NULL);
 	pthread_mutex_init(&cp.out_lock, NULL);
+	pthread_mutex_init(&cp.qlock, NULL);
+	pthread_cond_init(&cp.qcond, NULL);
 	cp.umask = umask(0);
 	umask(cp.umask);
 	cp.is_root = geteuid() == 0;
@@ -2174,5 +2649,7 @@ out:
 	pthread_cond_destroy(&cp.lcond);
 	pthread_mutex_destroy(&cp.block);
 	pthread_mutex_destroy(&cp.out_lock);
+	pthread_mutex_destroy(&cp.qlock);
+	pthread_cond_destroy(&cp.qcond);
 	return r;
 }

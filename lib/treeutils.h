@@ -463,10 +463,13 @@ struct tu_cptree_opts {
 				   DEST (copied symlinks; not with link or
 				   TU_DEREF_SYMBOLIC) */
 	unsigned dereference;	/* TU_DEREF_* bits */
-	double timeout;		/* seconds to retry transient failures and files
+	double timeout;		/* seconds to retry transient failures (opens,
+				   and data calls with no byte copied) and files
 				   that change while copied; default
 				   TU_CPTREE_TIMEOUT */
-	int jobs;		/* worker threads; 0 = online CPUs */
+	int jobs;		/* worker threads; 0 = online CPUs; more than
+				   one also copies files with 128 MiB of data or
+				   more in 64 MiB pieces, in parallel */
 	tu_error_fn *error;	/* per-entry failures (the front end exits 1) */
 	tu_error_fn *warning;	/* what could not be kept but is no failure: the
 				   owner of a file when not root; NULL = ignore */

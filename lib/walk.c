@@ -58,6 +58,7 @@ struct walk {
 	pthread_cond_t cond;
 	struct tu_walk_dir *stack;
 	long live;
+	unsigned long wakes;		/* tu_walk_wake() calls, for idle workers */
 	int open_fds;
 	int budget;
 	struct tu_walk_dir *lru_head;	/* least recently used */
@@ -576,12 +577,38 @@ static void buf_free(struct worker_buf *b)
 	free(b->ents);
 }
 
+void tu_walk_wake(struct tu_walk_dir *d)
+{
+	struct walk *w = d->w;
+	pthread_mutex_lock(&w->lock);
+	w->wakes++;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
 static void work(struct walk *w, struct worker_buf *b)
 {
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while (!w->stack && w->live > 0)
+		bool looked = false;
+		while (!w->stack && w->live > 0) {
+			/* No directory: the algorithm's side work, if any.
+			   Whatever changed while idle() ran unlocked (a
+			   directory queued, the walk over, more side work) is
+			   seen by the loop's test, made again under the lock
+			   before sleeping; a wake that came meanwhile moved
+			   the count, so idle() looks again. */
+			if (w->ops->idle && !looked) {
+				unsigned long seen = w->wakes;
+				pthread_mutex_unlock(&w->lock);
+				bool did = w->ops->idle(w->ctx);
+				pthread_mutex_lock(&w->lock);
+				looked = !did && seen == w->wakes;
+				continue;
+			}
 			pthread_cond_wait(&w->cond, &w->lock);
+			looked = false;
+		}
 		if (w->live == 0)
 			break;
 		struct tu_walk_dir *d = w->stack;

@@ -15,6 +15,10 @@
  *				TU_WALK_AGAIN reads d anew ("come again")
  *	error(d, e)		a problem with an entry of d (d NULL: the root);
  *				answer TU_CONTINUE or TU_STOP
+ *	idle()			optional: a worker has no directory to visit; do
+ *				one piece of the algorithm's own side work (posted
+ *				with tu_walk_wake) and answer true, or false when
+ *				there is none
  *
  * Contract:
  *  - Callbacks for different directories may run at once on different
@@ -90,6 +94,7 @@ struct tu_walk_ops {
 	int (*leave)(struct tu_walk_dir *d, void *ctx);
 	void (*done_entries)(struct tu_walk_dir *d, void *ctx);	/* may be NULL */
 	int (*error)(struct tu_walk_dir *d, const struct tu_err *e, void *ctx);
+	bool (*idle)(void *ctx);					/* may be NULL */
 };
 
 /* Walk the directory held by ROOT_FD (not closed; the caller keeps it).
@@ -97,6 +102,13 @@ struct tu_walk_ops {
    callback stopped the walk, or -errno when it could not start. */
 int tu_walk(int root_fd, const char *root_path, const struct tu_walk_opts *o,
 	    const struct tu_walk_ops *ops, void *ctx);
+
+/* Side work was posted (e.g. pieces of a large file to copy, from D's
+   entry()): wake the idle workers to call ops->idle. The work must be done
+   before D's done_entries() returns, so the walk cannot end before it. A
+   worker runs idle() only when no directory waits to be visited, and never
+   while it holds a callback of its own. */
+void tu_walk_wake(struct tu_walk_dir *d);
 
 /* Accessors, valid from enter() to the end of leave(). */
 int tu_walk_dir_fd(struct tu_walk_dir *d);

@@ -62,6 +62,68 @@ make_tree() {
 	assert_same_tree s d2
 }
 
+# A file with 128 MiB of data or more is copied in 64 MiB pieces by any
+# worker with time. This one is 1 GiB with 251 MiB of data at four places;
+# another, dense, is hard-linked (its first copy is waited for by its owner).
+large_tree() {
+	mkdir -p "$1/sub"
+	python3 - "$1/sparse" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+os.ftruncate(fd, 1 << 30)
+block = os.urandom(1 << 20)
+for off, mib in ((0, 100), (300 << 20, 1), (500 << 20, 150)):
+    for i in range(mib):
+        os.pwrite(fd, block[i:] + block[:i], off + (i << 20))
+os.pwrite(fd, b"tail", (1 << 30) - 4)
+os.close(fd)
+PY
+	mktree sized "$1/sub" 1 200M
+	ln "$1/sub/f0000000" "$1/sub/link"
+	echo small >"$1/small"
+	touch -d '2001-02-03 04:05:06.123456789' "$1/sparse" "$1/sub/f0000000"
+}
+
+# The lengths of the copy_file_range calls strace saw, one a line.
+cfr_lengths() {
+	sed -n 's/.*copy_file_range([0-9]*, \[[0-9]*\], [0-9]*, \[[0-9]*\], \([0-9]*\),.*/\1/p' "$1"
+}
+
+@test "-j 4: large files copied in 64 MiB pieces: same bytes, same holes, rsync finds no difference" {
+	large_tree s
+	# (LeakSanitizer cannot run under ptrace: the runs below check leaks.)
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+		run strace -f -qq -e trace=copy_file_range -o "$S/trace4" cptree -a -j 4 s d
+	assert_success
+	assert_output ""
+	cmp s/sparse d/sparse
+	cmp s/sub/f0000000 d/sub/f0000000
+	[ "$(seek_map s/sparse)" = "$(seek_map d/sparse)" ]
+	[ "$(du -k d/sparse | cut -f1)" -le "$(du -k s/sparse | cut -f1)" ]
+	[ "$(stat -c %i d/sub/f0000000)" = "$(stat -c %i d/sub/link)" ]
+	run rsync -aHAXn -i -@-1 --numeric-ids s/ d/
+	assert_success
+	assert_output ""
+	# In pieces: no call longer than 64 MiB; whole (-j 1), the 200 MiB
+	# file in one call.
+	[ "$(cfr_lengths "$S/trace4" | sort -n | tail -1)" -le $((64 << 20)) ]
+	[ "$(cfr_lengths "$S/trace4" | wc -l)" -ge 11 ]
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+		run strace -f -qq -e trace=copy_file_range -o "$S/trace1" cptree -a -j 1 s dw
+	assert_success
+	cfr_lengths "$S/trace1" | grep -qx $((200 << 20))
+	# Without strace: the same copies.
+	for j in 4 1; do
+		run cptree -a -j "$j" s "d$j"
+		assert_success
+		assert_output ""
+		run rsync -aHAXn -i -@-1 --numeric-ids s/ "d$j/"
+		assert_success
+		assert_output ""
+		[ "$(seek_map s/sparse)" = "$(seek_map "d$j/sparse")" ]
+	done
+}
+
 @test "-a keeps a 64 KiB xattr value (xfs)" {
 	need_root mount
 	truncate -s 300M "$S/xfs.img"

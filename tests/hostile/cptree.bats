@@ -184,6 +184,65 @@ assert_no_partial() {
 	[ "$hits" -gt 0 ]
 }
 
+@test "kill -9 in the middle of large files copied in pieces: no partial file under a final name" {
+	local n hits=0
+	n=$(rounds 4 30)
+	# Three files of 256 MiB, each copied in 64 MiB pieces by four
+	# threads: 0.3 s or more on tmpfs; killed within its first 0.15 s.
+	mktree sized s 3 256M
+	for ((i = 0; i < n; i++)); do
+		cptree -a -j 4 s d 2>/dev/null &
+		local p=$!
+		sleep "$(printf '0.%03d' $((RANDOM % 140 + 10)))"
+		kill -9 $p 2>/dev/null && hits=$((hits + 1))
+		wait $p 2>/dev/null || true
+		[ -d d ] && assert_no_partial d
+		rm -rf d
+	done
+	echo "killed mid-copy: $hits of $n"
+	[ "$hits" -gt 0 ]
+}
+
+@test "a large file changing while copied in pieces is copied again, never left torn" {
+	local n
+	n=$(rounds 3 20)
+	mkdir s
+	for ((i = 0; i < n; i++)); do
+		rm -rf s/f0000000 d go
+		mktree sized s 1 200M
+		cp s/f0000000 old
+		# 40 one-byte changes, in order, at offsets 5 MiB apart, over
+		# 0.2 s from the start of the copy on: every state the file
+		# passes through is "old" with the first k made.
+		python3 - s/f0000000 <<'PY' &
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY)
+for i in range(40):
+    os.pwrite(fd, b"\xa5", i * (5 << 20) + 12345)
+    if i == 0:
+        open("go", "w").close()
+    time.sleep(0.005)
+PY
+		ATTACKER=$!
+		while [ ! -e go ]; do sleep 0.01; done
+		run cptree -j 4 --timeout=5 s d
+		wait "$ATTACKER"
+		ATTACKER=
+		assert_success
+		# The copy is one of those states.
+		python3 - old d/f0000000 <<'PY'
+import sys
+a, b = open(sys.argv[1], "rb").read(), bytearray(open(sys.argv[2], "rb").read())
+offs = [i * (5 << 20) + 12345 for i in range(40)]
+made = [i for i, o in enumerate(offs) if b[o] != a[o]]
+assert made == list(range(len(made))), made
+for o in offs:
+    b[o] = a[o]
+assert b == a, "other bytes differ"
+PY
+	done
+}
+
 @test "a file that keeps changing is reported after the timeout, never left torn" {
 	mkdir s
 	mktree sized s 3 1M

@@ -1,6 +1,6 @@
 /* Unit tests for lib/walk.c: counts, post-order, the fd budget on deep trees,
  * come-again, stop, errors, inode order, paths, done_entries, following
- * symlinks (-L) with loops. */
+ * symlinks (-L) with loops, side work done by idle workers. */
 #define TU_INTERNAL
 #include <stdarg.h>
 #include <stddef.h>
@@ -492,6 +492,112 @@ static void test_follow_walks_symlinked_dirs_and_reports_loops(void **state)
 	close(fd);
 }
 
+/* Side work: entry() posts a task per file and wakes the idle workers;
+   done_entries() waits until its directory's tasks are done, doing them
+   itself meanwhile, as cptree does with the pieces of large files. */
+struct side {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int queued;			/* posted, not taken */
+	int running;
+	int done;
+	_Atomic int by_idle;		/* tasks done from idle() */
+	_Atomic int late;		/* done_entries() found tasks undone */
+};
+
+static bool side_take_locked(struct side *s)
+{
+	if (!s->queued)
+		return false;
+	s->queued--;
+	s->running++;
+	return true;
+}
+
+static void side_run(struct side *s)
+{
+	usleep(2000);
+	pthread_mutex_lock(&s->lock);
+	s->running--;
+	s->done++;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int side_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
+{
+	struct side *s = ctx;
+	if (e->is_dir)
+		return TU_WALK_DESCEND;
+	pthread_mutex_lock(&s->lock);
+	s->queued++;
+	pthread_mutex_unlock(&s->lock);
+	tu_walk_wake(d);
+	return TU_WALK_NEXT;
+}
+
+static void side_done_entries(struct tu_walk_dir *d, void *ctx)
+{
+	(void)d;
+	struct side *s = ctx;
+	pthread_mutex_lock(&s->lock);
+	while (s->queued || s->running) {
+		if (side_take_locked(s)) {
+			pthread_mutex_unlock(&s->lock);
+			side_run(s);
+			pthread_mutex_lock(&s->lock);
+		} else {
+			pthread_cond_wait(&s->cond, &s->lock);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int side_leave(struct tu_walk_dir *d, void *ctx)
+{
+	(void)d;
+	struct side *s = ctx;
+	pthread_mutex_lock(&s->lock);
+	if (s->queued || s->running)
+		atomic_fetch_add(&s->late, 1);
+	pthread_mutex_unlock(&s->lock);
+	return TU_WALK_NEXT;
+}
+
+static bool side_idle(void *ctx)
+{
+	struct side *s = ctx;
+	pthread_mutex_lock(&s->lock);
+	bool took = side_take_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	if (took) {
+		side_run(s);
+		atomic_fetch_add(&s->by_idle, 1);
+	}
+	return took;
+}
+
+static void test_idle_workers_do_side_work(void **state)
+{
+	(void)state;
+	long nd = 0, nf = 0;
+	int fd = make_tree("side", 0, 0, 60, &nd, &nf);
+	struct side s = { .queued = 0 };
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.cond, NULL);
+	struct tu_walk_ops ops = { .entry = side_entry, .done_entries = side_done_entries,
+				   .leave = side_leave, .idle = side_idle };
+	struct tu_walk_opts o = { .jobs = 4 };
+	assert_int_equal(tu_walk(fd, "side", &o, &ops, &s), 0);
+	assert_int_equal(s.done, nf);
+	assert_int_equal(s.late, 0);
+	/* Three workers had nothing else to do for 60 tasks of 2 ms. */
+	assert_true(s.by_idle > 0);
+	pthread_mutex_destroy(&s.lock);
+	pthread_cond_destroy(&s.cond);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -506,6 +612,7 @@ int main(void)
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_done_entries_between_entries_and_children),
 		cmocka_unit_test(test_follow_walks_symlinked_dirs_and_reports_loops),
+		cmocka_unit_test(test_idle_workers_do_side_work),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

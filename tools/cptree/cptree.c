@@ -55,12 +55,15 @@ static const struct argp_option options[] = {
 	{ "one-file-system", 'x', 0, 0,
 	  "do not copy other mounts; their mount points become empty directories", 0 },
 	{ "timeout", OPT_TIMEOUT, "SECONDS", 0,
-	  "retry busy entries and files changing while copied this long (default 10)", 0 },
+	  "retry busy entries, reads and writes, and files changing while copied this "
+	  "long (default 10)", 0 },
 	{ "dry-run", 'n', 0, 0, "list what would be copied; write nothing", 0 },
 	{ "verbose", 'v', 0, 0, "print each entry copied", 0 },
 	{ "itemize", 'i', 0, 0, "print one line per entry made, saying what it is", 0 },
 	{ "null", '0', 0, 0, "with -v, -i or -n, end each record with NUL, names unquoted", 0 },
-	{ "jobs", 'j', "N", 0, "worker threads (default: online CPUs)", 0 },
+	{ "jobs", 'j', "N", 0,
+	  "worker threads (default: online CPUs); more than one also copies large files "
+	  "in pieces", 0 },
 	{ "progress", OPT_PROGRESS, 0, 0,
 	  "show a progress line on stderr: entries, bytes, rates, and (SOURCE is "
 	  "counted first) how far along, with an ETA", 0 },
