@@ -10,13 +10,16 @@
  *     one candidate (already linked: nothing to do);
  *  3. metadata: owner, group, mode and mtime must match, as a hard link
  *     forces one of each on every name (each relaxed by an option);
- *  4. hash: the hash cache is read by name for every candidate before the
- *     groups are worked on (lookup_records: one directory at a time,
- *     getxattrat, no open); where all of a group have a valid record it
+ *  4. hash: the hash cache is read by name for every candidate left by 3
+ *     before the groups are worked on (lookup_records: one directory at a
+ *     time, getxattrat, no open; the directory's .spookyhashes where the
+ *     walk listed one); where all of a group have a valid record it
  *     decides, and a file with a unique digest is never opened; where some
  *     have, the others are hashed whole; where none has, the first 4 KiB
  *     are hashed, and only files whose prefix matches another's are hashed
- *     whole (through the cache, which stores the record for the next run);
+ *     whole (through the cache, which stores the record for the next run:
+ *     in the xattr at once, or, kept back, in the directory's .spookyhashes
+ *     after the workers are done; see store_pending);
  *  5. xattrs: every name and value but user.spookyhash, sorted by name;
  *  6. bytes: the candidate is compared with the kept file (unless
  *     trust_hash; FIDEDUPERANGE compares in the kernel);
@@ -64,8 +67,8 @@
 				   where RLIMIT_NOFILE is low: see run_workers) */
 
 #define SCAN_MASK (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | \
-		   STATX_SIZE | STATX_MTIME | STATX_NLINK | STATX_MNT_ID)
-#define STATE_MASK (SCAN_MASK | STATX_CTIME)
+		   STATX_SIZE | STATX_MTIME | STATX_CTIME | STATX_NLINK | STATX_MNT_ID)
+#define STATE_MASK SCAN_MASK
 
 void (*tu_dedup_hook)(enum tu_dedup_hook_point p, int dirfd, const char *name);
 unsigned long tu_dedup_link_max;
@@ -76,6 +79,7 @@ struct ddir {
 	dev_t dev;
 	ino_t ino;
 	uint32_t root;		/* index of its DIR */
+	bool has_sidecar;	/* a .spookyhashes was listed in it */
 };
 
 /* One regular file (one name) seen by the walk. */
@@ -85,13 +89,22 @@ struct dfile {
 	uint64_t mnt;
 	dev_t dev;
 	int64_t mtime;
-	uint32_t mode, uid, gid, nlink;
+	int64_t ctime;		/* for .spookyhashes records, which hold it */
+	uint16_t mode;		/* as statx gives it: 16 bits keep this 96 bytes */
+	bool cached;		/* digest: a valid hash record of the state
+				   above (size, mtime), read without opening */
+	uint32_t uid, gid, nlink;
 	struct ddir *dir;
 	const char *name;	/* an offset into the directory's name block
 				   until the directory is left */
-	bool cached;		/* digest: a valid hash record of the state
-				   above (size, mtime), read without opening */
 	unsigned char digest[16];
+};
+
+/* A hash record due for a directory's .spookyhashes, kept until the
+   workers are done: a sidecar is changed by one thread at a time. */
+struct pending_rec {
+	const struct dfile *f;
+	struct tu_hashrec rec;
 };
 
 /* A name of ours that a crash may have left. */
@@ -117,7 +130,10 @@ struct dd {
 	const char *const *dirs;
 	size_t ndirs;
 	uint32_t cur_root;		/* the DIR being walked (one at a time) */
-	int *root_fds;
+	int *root_fds;			/* -1: not opened, or the same as an earlier DIR */
+	struct tu_ident *root_ids;
+	struct tu_ident *walked;	/* identities of the DIRs walked, sorted */
+	size_t nwalked;
 	char **displays;		/* the DIRs without trailing slashes */
 	uid_t euid;
 	pthread_mutex_t lock;		/* the lists below, during the walk */
@@ -135,6 +151,8 @@ struct dd {
 	struct tu_hashcache *hc_show;	/* records only, never a read */
 	size_t (*groups)[2];		/* [start, end) of each size group in files */
 	size_t ngroups;
+	struct pending_rec *pending;	/* under lock */
+	size_t npending, cappending;
 	struct dfile **refs;		/* candidates by directory, for lookup_records */
 	size_t nrefs, next_ref;		/* next_ref: under lock */
 	_Atomic size_t next_group;
@@ -286,11 +304,26 @@ static bool push(void **arr, size_t *n, size_t *cap, size_t size)
 
 /* ---- 1. collect ---------------------------------------------------------------- */
 
+static int cmp_ident(const void *pa, const void *pb)
+{
+	const struct tu_ident *a = pa, *b = pb;
+	if (a->dev != b->dev)
+		return a->dev < b->dev ? -1 : 1;
+	if (a->ino != b->ino)
+		return a->ino < b->ino ? -1 : 1;
+	return 0;
+}
+
 static int dd_enter(struct tu_walk_dir *d, void *ctx)
 {
 	struct dd *dd = ctx;
 	struct tu_walk_dir *pd = tu_walk_dir_parent(d);
 	struct dslot *parent = pd ? *(struct dslot **)tu_walk_dir_slot(pd) : NULL;
+	/* A DIR inside another DIR is walked once, as itself: its files are
+	   not found twice. */
+	if (pd && bsearch(tu_walk_dir_ident(d), dd->walked, dd->nwalked, sizeof *dd->walked,
+			  cmp_ident))
+		return TU_WALK_SKIP;
 	struct dslot *s = calloc(1, sizeof *s);
 	struct ddir *dir = calloc(1, sizeof *dir);
 	if (s && dir) {
@@ -374,9 +407,13 @@ static int dd_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	   at further. */
 	if (e->type != DT_REG && e->type != DT_UNKNOWN)
 		return TU_WALK_NEXT;
-	if (strcmp(e->name, TU_SIDECAR_NAME) == 0)
-		return TU_WALK_NEXT;	/* the hash cache's own file */
 	struct dslot *s = *(struct dslot **)tu_walk_dir_slot(d);
+	if (strcmp(e->name, TU_SIDECAR_NAME) == 0) {
+		/* The hash cache's own file: never a candidate, but its
+		   records are read (lookup_dir), in this directory only. */
+		s->dir->has_sidecar = true;
+		return TU_WALK_NEXT;
+	}
 	struct statx sx;
 	if (statx(tu_walk_dir_fd(d), e->name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
 		  SCAN_MASK, &sx) < 0) {
@@ -408,7 +445,8 @@ static int dd_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 		.size = sx.stx_size, .ino = sx.stx_ino,
 		.mnt = (sx.stx_mask & STATX_MNT_ID) ? sx.stx_mnt_id : 0,
 		.dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
-		.mtime = ts_ns(&sx.stx_mtime), .mode = sx.stx_mode, .uid = sx.stx_uid,
+		.mtime = ts_ns(&sx.stx_mtime), .ctime = ts_ns(&sx.stx_ctime),
+		.mode = sx.stx_mode, .uid = sx.stx_uid,
 		.gid = sx.stx_gid, .nlink = sx.stx_nlink, .dir = s->dir,
 		.name = (const char *)(uintptr_t)s->nlen,
 	};
@@ -534,19 +572,85 @@ static int cmp_ref(const void *pa, const void *pb)
 	return 0;
 }
 
-static int make_refs(struct dd *dd)
+static bool reflinking(const struct dd *dd)
+{
+	return dd->o->reflink == TU_DEDUP_REFLINK;
+}
+
+/* The metadata a hard link makes one for every name (owner, group, mode,
+   mtime; each unless ignored), as a key: files whose keys differ are never
+   linked. */
+static void meta_key(const struct dd *dd, const struct dfile *f, unsigned char key[16])
+{
+	const struct tu_dedup_opts *o = dd->o;
+	memset(key, 0, 16);
+	if (reflinking(dd))
+		return;		/* each file keeps its own metadata */
+	uint32_t owner[2] = { o->ignore_owner ? 0 : f->uid, o->ignore_owner ? 0 : f->gid };
+	uint32_t mode = o->ignore_mode ? 0 : f->mode;
+	int64_t mtime = o->ignore_time ? 0 : f->mtime;
+	memcpy(key, owner, 8);
+	memcpy(key + 8, &mode, 4);
+	/* 4 bytes of mtime are enough to split; final_group checks exactly. */
+	uint32_t m32 = (uint32_t)(mtime ^ (mtime >> 32));
+	memcpy(key + 12, &m32, 4);
+}
+
+/* One inode of a size group, by its metadata key. */
+struct meta_ref {
+	unsigned char key[16];
+	struct dfile *f;
+};
+
+static int cmp_meta_ref(const void *pa, const void *pb)
+{
+	return memcmp(((const struct meta_ref *)pa)->key, ((const struct meta_ref *)pb)->key, 16);
+}
+
+/* The inodes of size group G whose metadata key another inode there
+   shares, appended to REFS at *K: the others are split off by the first
+   level of refine() before any hash is wanted, so their records would be
+   read for nothing (in a run that heeds owner, mode and time, most files
+   of one size are such). TMP: room for the group's inodes. */
+static void group_refs(struct dd *dd, size_t g, struct meta_ref *tmp, size_t *k)
 {
 	size_t n = 0;
-	for (size_t g = 0; g < dd->ngroups; g++)
-		n += dd->groups[g][1] - dd->groups[g][0];
+	for (size_t i = dd->groups[g][0]; i < dd->groups[g][1]; i++)
+		if (i == dd->groups[g][0] || dd->files[i].ino != dd->files[i - 1].ino) {
+			tmp[n].f = &dd->files[i];
+			meta_key(dd, tmp[n].f, tmp[n].key);
+			n++;
+		}
+	qsort(tmp, n, sizeof *tmp, cmp_meta_ref);
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && memcmp(tmp[i].key, tmp[j].key, 16) == 0)
+			j++;
+		for (size_t m = i; j - i >= 2 && m < j; m++)
+			dd->refs[(*k)++] = tmp[m].f;
+		i = j;
+	}
+}
+
+static int make_refs(struct dd *dd)
+{
+	size_t n = 0, most = 0;
+	for (size_t g = 0; g < dd->ngroups; g++) {
+		size_t len = dd->groups[g][1] - dd->groups[g][0];
+		n += len;
+		if (len > most)
+			most = len;
+	}
 	dd->refs = malloc((n ? n : 1) * sizeof *dd->refs);
-	if (!dd->refs)
+	struct meta_ref *tmp = malloc((most ? most : 1) * sizeof *tmp);
+	if (!dd->refs || !tmp) {
+		free(tmp);
 		return -ENOMEM;
+	}
 	size_t k = 0;
 	for (size_t g = 0; g < dd->ngroups; g++)
-		for (size_t i = dd->groups[g][0]; i < dd->groups[g][1]; i++)
-			if (i == dd->groups[g][0] || dd->files[i].ino != dd->files[i - 1].ino)
-				dd->refs[k++] = &dd->files[i];
+		group_refs(dd, g, tmp, &k);
+	free(tmp);
 	qsort(dd->refs, k, sizeof *dd->refs, cmp_ref);
 	dd->nrefs = k;
 	return 0;
@@ -560,17 +664,24 @@ static void lookup_dir(struct dd *dd, size_t start, size_t end)
 	int dirfd = open_dir_of(dd, dd->refs[start]);
 	if (dirfd < 0)
 		return;		/* no records then; the files say why when opened */
+	/* The sidecar is read only where the walk listed one: elsewhere it
+	   would cost a failed open per directory, on every run. */
+	struct tu_hashdir *hd = NULL;
+	if (dd->refs[start]->dir->has_sidecar && dd->o->store != TU_STORE_XATTR)
+		tu_hashdir_open(dd->hc_show, dirfd, NULL, &hd);
 	for (size_t i = start; i < end; i++) {
 		struct dfile *f = dd->refs[i];
 		struct tu_hash_state st = {
-			.size = f->size, .mtime_ns = f->mtime, .ino = f->ino, .uid = f->uid,
+			.size = f->size, .mtime_ns = f->mtime, .ctime_ns = f->ctime,
+			.ino = f->ino, .uid = f->uid,
 		};
 		struct tu_hash_info h;
-		if (tu_hashcache_get_at(dd->hc_show, NULL, dirfd, f->name, &st, &h) == 0) {
+		if (tu_hashcache_get_at(dd->hc_show, hd, dirfd, f->name, &st, &h) == 0) {
 			memcpy(f->digest, h.digest, 16);
 			f->cached = true;
 		}
 	}
+	tu_hashdir_close(hd);
 	close(dirfd);
 }
 
@@ -768,7 +879,9 @@ static int key_full(struct worker *w, struct cand *c)
 	if (fd < 0)
 		return fd;
 	struct tu_hash_info h;
-	int r = tu_hashcache_get_fd(dd->hc, NULL, fd, NULL, &h);
+	struct pending_rec p = { .f = c->f };
+	bool has_pending;
+	int r = tu_hashcache_get_fd_defer(dd->hc, fd, &h, &p.rec, &has_pending);
 	if (r == -EAGAIN) {
 		COUNT(dd, changed, 1);
 		warn(dd, c->f, "deduplicate", EAGAIN, "changed while being read; left alone");
@@ -780,6 +893,13 @@ static int key_full(struct worker *w, struct cand *c)
 	}
 	if (!h.have_digest)
 		return -ENODATA;
+	if (has_pending) {
+		pthread_mutex_lock(&dd->lock);
+		if (push((void **)&dd->pending, &dd->npending, &dd->cappending,
+			 sizeof *dd->pending))
+			dd->pending[dd->npending++] = p;
+		pthread_mutex_unlock(&dd->lock);
+	}
 	if (h.status == TU_HASH_CACHED || h.status == TU_HASH_SHOWN) {
 		COUNT(dd, cached, 1);
 	} else {
@@ -907,25 +1027,9 @@ static int key_xattr(struct worker *w, struct cand *c)
 	return 0;
 }
 
-static bool reflinking(const struct dd *dd)
-{
-	return dd->o->reflink == TU_DEDUP_REFLINK;
-}
-
 static void key_meta(const struct dd *dd, struct cand *c)
 {
-	const struct tu_dedup_opts *o = dd->o;
-	memset(c->key, 0, 16);
-	if (reflinking(dd))
-		return;		/* each file keeps its own metadata */
-	uint32_t owner[2] = { o->ignore_owner ? 0 : c->f->uid, o->ignore_owner ? 0 : c->f->gid };
-	uint32_t mode = o->ignore_mode ? 0 : c->f->mode;
-	int64_t mtime = o->ignore_time ? 0 : c->f->mtime;
-	memcpy(c->key, owner, 8);
-	memcpy(c->key + 8, &mode, 4);
-	/* 4 bytes of mtime are enough to split; final_group checks exactly. */
-	uint32_t m32 = (uint32_t)(mtime ^ (mtime >> 32));
-	memcpy(c->key + 12, &m32, 4);
+	meta_key(dd, c->f, c->key);
 }
 
 static bool meta_equal(const struct dd *dd, const struct cand *a, const struct cand *b)
@@ -1051,8 +1155,12 @@ static void set_no_reflink(struct dd *dd, dev_t dev)
 }
 
 /* Share KEEP's extents with DUP. Returns 0, -EBADE if the kernel found the
-   contents differ, -EOPNOTSUPP (and kin) where the filesystem cannot. */
-static int reflink_file(struct worker *w, struct cand *keep, struct cand *dup, uint64_t *shared)
+   contents differ, -EOPNOTSUPP (and kin) where the filesystem cannot.
+   PROBE: ask with a length of 0, which the kernel checks as it would a
+   real request (the mount writable, DUP ours to dedupe, the filesystem
+   able) and then answers without touching either file, not even ctime. */
+static int reflink_file(struct worker *w, struct cand *keep, struct cand *dup, bool probe,
+			uint64_t *shared)
 {
 	struct {
 		struct file_dedupe_range r;
@@ -1063,6 +1171,14 @@ static int reflink_file(struct worker *w, struct cand *keep, struct cand *dup, u
 	if (kfd < 0 || dfd < 0)
 		return kfd < 0 ? kfd : dfd;
 	uint64_t size = keep->st.size;
+	if (probe) {
+		memset(&req, 0, sizeof req);
+		req.r.dest_count = 1;
+		req.info.dest_fd = dfd;
+		if (ioctl(kfd, FIDEDUPERANGE, &req) < 0)
+			return -errno;
+		return req.info.status < 0 ? req.info.status : 0;
+	}
 	for (uint64_t off = 0; off < size;) {
 		uint64_t len = size - off < DEDUPE_CHUNK ? size - off : DEDUPE_CHUNK;
 		memset(&req, 0, sizeof req);
@@ -1235,15 +1351,19 @@ static void dry_link_dup(struct dd *dd, struct cand *keep, struct cand *dup)
 	}
 }
 
-enum reflinked { RL_DONE, RL_DIFFERS, RL_FALLBACK, RL_FAILED };
+enum reflinked { RL_DONE, RL_CAN, RL_DIFFERS, RL_FALLBACK, RL_FAILED };
 
-/* Share KEEP's extents with DUP; the kernel compares the bytes. */
+/* Share KEEP's extents with DUP; the kernel compares the bytes. A dry run
+   only probes (RL_CAN: a real run would try), so that it says what a real
+   run would do, falling back or failing alike. */
 static enum reflinked reflink_dup(struct worker *w, struct cand *keep, struct cand *dup)
 {
 	struct dd *dd = w->dd;
 	bool auto_ = dd->o->reflink == TU_DEDUP_REFLINK_AUTO;
 	uint64_t shared;
-	int r = reflink_file(w, keep, dup, &shared);
+	int r = reflink_file(w, keep, dup, dd->o->dry_run, &shared);
+	if (r == 0 && dd->o->dry_run)
+		return RL_CAN;
 	if (r == 0) {
 		COUNT(dd, reflinked, 1);
 		COUNT(dd, bytes_shared, shared);
@@ -1343,15 +1463,18 @@ static void final_group(struct worker *w, struct cand *v, size_t n)
 		if (c == first || c->dead || !meta_equal(dd, keep, c))
 			continue;
 		bool shares = o->reflink != TU_DEDUP_HARDLINK && !no_reflink_on(dd, keep->st.dev);
-		if (shares && !o->dry_run) {
+		if (shares) {
 			enum reflinked rl = reflink_dup(w, keep, c);
 			if (rl == RL_DONE)
 				members[nm++] = c;
-			if (rl != RL_FALLBACK) {
+			if (rl == RL_FALLBACK) {
+				shares = false;
+			} else if (rl != RL_CAN) {
 				cand_close(w, c);
 				continue;
 			}
-			shares = false;
+			/* RL_CAN (a dry run): compared below, as the kernel
+			   would compare them. */
 		}
 		if (o->reflink == TU_DEDUP_REFLINK && !shares)
 			continue;	/* reported once in reflink_dup() */
@@ -1560,6 +1683,47 @@ static int run_workers(struct dd *dd)
 	return r;
 }
 
+/* ---- records for .spookyhashes --------------------------------------------------------- */
+
+static int cmp_pending(const void *pa, const void *pb)
+{
+	const struct pending_rec *a = pa, *b = pb;
+	if (a->f->dir != b->f->dir)
+		return a->f->dir < b->f->dir ? -1 : 1;
+	return 0;
+}
+
+/* Hand the records the workers kept back (see key_full) to the sidecars of
+   their directories, one directory at a time, each written once. A
+   directory that is no longer the one walked gets none: a record is a
+   promise about a name there. */
+static void store_pending(struct dd *dd)
+{
+	if (!dd->npending)
+		return;
+	qsort(dd->pending, dd->npending, sizeof *dd->pending, cmp_pending);
+	for (size_t i = 0; i < dd->npending;) {
+		size_t j = i + 1;
+		while (j < dd->npending && dd->pending[j].f->dir == dd->pending[i].f->dir)
+			j++;
+		int dirfd = open_dir_of(dd, dd->pending[i].f);
+		char *disp = dirfd >= 0 ? path_of(dd, dd->pending[i].f->dir, NULL) : NULL;
+		struct tu_hashdir *hd = NULL;
+		if (disp && tu_hashdir_open(dd->hc, dirfd, disp, &hd) == 0) {
+			for (size_t k = i; k < j; k++)
+				tu_hashdir_put(hd, dd->pending[k].f->name, &dd->pending[k].rec);
+			/* Failures are reported by the hash cache itself. */
+			int r = tu_hashdir_close(hd);
+			if (r < 0)
+				note_failure(dd, -r);
+		}
+		free(disp);
+		if (dirfd >= 0)
+			close(dirfd);
+		i = j;
+	}
+}
+
 /* ---- leftovers ----------------------------------------------------------------------- */
 
 static int cmp_devino(const void *pa, const void *pb)
@@ -1638,12 +1802,9 @@ void tu_dedup_opts_init(struct tu_dedup_opts *o)
 	o->max_size = UINT64_MAX;
 }
 
-/* Open DIR i and walk it. */
-static int walk_one(struct dd *dd, size_t i)
+/* Open DIR i into root_fds[i] and root_ids[i]. */
+static int open_root(struct dd *dd, size_t i)
 {
-	static const struct tu_walk_ops ops = {
-		.enter = dd_enter, .entry = dd_entry, .leave = dd_leave, .error = dd_walk_error,
-	};
 	const char *path = dd->dirs[i];
 	const char *disp = dd->displays[i];
 	if (path[0] == '\0') {
@@ -1665,11 +1826,17 @@ static int walk_one(struct dd *dd, size_t i)
 		fd = buf ? tu_open_parent(path, buf, len + 2, &last) : -ENOMEM;
 		if (fd >= 0) {
 			int pfd = fd;
-			struct tu_ident id;
-			fd = tu_dir_open_at(pfd, last, &id);
+			fd = tu_dir_open_at(pfd, last, &dd->root_ids[i]);
 			close(pfd);
 		}
 		free(buf);
+	}
+	if (fd >= 0) {
+		int r = tu_ident_fd(fd, &dd->root_ids[i]);
+		if (r < 0) {
+			close(fd);
+			fd = r;
+		}
 	}
 	if (fd < 0) {
 		note_failure(dd, -fd);
@@ -1679,6 +1846,17 @@ static int walk_one(struct dd *dd, size_t i)
 		return fd;
 	}
 	dd->root_fds[i] = fd;
+	return 0;
+}
+
+/* Walk DIR i, opened by open_root(). */
+static int walk_one(struct dd *dd, size_t i)
+{
+	static const struct tu_walk_ops ops = {
+		.enter = dd_enter, .entry = dd_entry, .leave = dd_leave, .error = dd_walk_error,
+	};
+	const char *disp = dd->displays[i];
+	int fd = dd->root_fds[i];
 	struct tu_walk_opts wo = {
 		.jobs = dd->o->jobs,
 		.one_file_system = dd->o->one_file_system,
@@ -1701,7 +1879,9 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 	int r = 0;
 	dd.root_fds = malloc((ndirs ? ndirs : 1) * sizeof *dd.root_fds);
 	dd.displays = calloc(ndirs ? ndirs : 1, sizeof *dd.displays);
-	if (!dd.root_fds || !dd.displays) {
+	dd.root_ids = calloc(ndirs ? ndirs : 1, sizeof *dd.root_ids);
+	dd.walked = calloc(ndirs ? ndirs : 1, sizeof *dd.walked);
+	if (!dd.root_fds || !dd.displays || !dd.root_ids || !dd.walked) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -1718,9 +1898,27 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 			d[--len] = '\0';
 		dd.displays[i] = d;
 	}
+	/* A DIR given twice (by any path) is walked once, where it first
+	   appears; one inside another is left out of the outer one's walk
+	   (dd_enter), so no file is found twice. */
+	for (size_t i = 0; i < ndirs; i++) {
+		if (open_root(&dd, i) < 0)
+			continue;
+		bool again = false;
+		for (size_t j = 0; j < dd.nwalked && !again; j++)
+			again = tu_ident_same(&dd.walked[j], &dd.root_ids[i]);
+		if (again) {
+			close(dd.root_fds[i]);
+			dd.root_fds[i] = -1;
+			continue;
+		}
+		dd.walked[dd.nwalked++] = dd.root_ids[i];
+	}
+	qsort(dd.walked, dd.nwalked, sizeof *dd.walked, cmp_ident);
 	bool cancelled = false;
 	for (size_t i = 0; i < ndirs && !cancelled; i++)
-		cancelled = walk_one(&dd, i) == -ECANCELED;
+		if (dd.root_fds[i] >= 0)
+			cancelled = walk_one(&dd, i) == -ECANCELED;
 	if (cancelled) {
 		r = -ECANCELED;
 		goto out;
@@ -1730,19 +1928,26 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 	struct tu_hashcache_opts ho;
 	tu_hashcache_opts_init(&ho);
 	ho.mode = TU_HASHCACHE_UPDATE;
-	ho.store = TU_STORE_XATTR;
+	ho.store = o->store;
 	/* No record is stored in a dry run: storing one moves ctime. */
 	ho.no_store = o->dry_run;
 	ho.jobs = 1;
+	/* Only store_pending() makes the stores report, alone, after the
+	   workers: no callback of ours runs twice at once. */
+	ho.error = o->error;
+	ho.warning = o->warning;
+	ho.ctx = o->ctx;
 	r = tu_hashcache_open(&dd.hc, &ho);
 	if (r == 0) {
 		ho.mode = TU_HASHCACHE_SHOW;
+		ho.error = ho.warning = NULL;
 		r = tu_hashcache_open(&dd.hc_show, &ho);
 	}
 	if (r == 0)
 		r = make_groups(&dd);
 	if (r == 0)
 		r = run_workers(&dd);
+	store_pending(&dd);
 	if (r < 0) {
 		note_failure(&dd, -r);
 		call_locked(&dd, o->error, ndirs ? dd.displays[0] : "?", "deduplicate", -r, NULL);
@@ -1765,11 +1970,14 @@ out:
 	for (size_t i = 0; i < dd.nleft; i++)
 		free(dd.left[i].name);
 	free(dd.left);
+	free(dd.pending);
 	free(dd.blocks);
 	free(dd.dirs_seen);
 	free(dd.files);
 	free(dd.groups);
 	free(dd.root_fds);
+	free(dd.root_ids);
+	free(dd.walked);
 	free(dd.displays);
 	pthread_mutex_destroy(&dd.lock);
 	pthread_mutex_destroy(&dd.out_lock);

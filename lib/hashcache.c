@@ -554,6 +554,9 @@ struct job {
 	const char *name;		/* in hd's directory; may be NULL then */
 	int fd;				/* the caller's, or -1 */
 	int myfd;			/* opened here, closed when done */
+	struct tu_hashrec *defer;	/* not NULL: a record due for a sidecar
+					   goes here, for tu_hashdir_put() */
+	bool deferred;			/* and one did */
 	struct fmeta meta;
 	const char *op, *detail;	/* what failed */
 };
@@ -580,7 +583,7 @@ static bool use_xattr(const struct job *j)
 
 static bool use_sidecar(const struct job *j)
 {
-	return j->hc->o.store != TU_STORE_XATTR && j->hd && j->name;
+	return j->hc->o.store != TU_STORE_XATTR && ((j->hd && j->name) || j->defer);
 }
 
 static void bad_xattr(struct job *j, int r)
@@ -620,7 +623,7 @@ static int lookup(struct job *j, struct cand *best)
 			return r;
 		}
 	}
-	if (best->m == M_FRESH || !use_sidecar(j))
+	if (best->m == M_FRESH || !use_sidecar(j) || !j->hd || !j->name)
 		return 0;
 	struct tu_sidecar *sc = sidecar(j->hd);
 	if (!sc)
@@ -634,6 +637,23 @@ static int lookup(struct job *j, struct cand *best)
 		if (rec_match(rec, &j->meta, true, gran) == M_FRESH)
 			offer(best, rec, M_FRESH, true);
 	return 0;
+}
+
+/* Put REC as NAME's record in HD's sidecar, written when HD is closed.
+   False (counted as not stored) if it cannot be. */
+static bool sidecar_put(struct tu_hashdir *hd, const char *name, const struct tu_hashrec *rec)
+{
+	struct tu_sidecar *sc = sidecar(hd);
+	if (!sc) {
+		not_stored(hd, hd->sc_err, 1);
+		return false;
+	}
+	if (tu_sidecar_put(sc, name, rec) < 0) {
+		not_stored(hd, ENOMEM, 1);
+		return false;
+	}
+	hd->sc_pending++;
+	return true;
 }
 
 /* Store REC for the file open as FD. Sets *STORED. */
@@ -672,17 +692,13 @@ static void store(struct job *j, int fd, const struct tu_hashrec *rec, bool *sto
 			COUNT(hc, not_stored, 1);
 		return;
 	}
-	struct tu_sidecar *sc = sidecar(hd);
-	if (!sc) {
-		not_stored(hd, hd->sc_err, 1);
+	if (j->defer) {
+		/* The caller puts it in the sidecar later (tu_hashdir_put). */
+		*j->defer = *rec;
+		j->deferred = true;
 		return;
 	}
-	if (tu_sidecar_put(sc, j->name, rec) < 0) {
-		not_stored(hd, ENOMEM, 1);
-		return;
-	}
-	hd->sc_pending++;
-	*stored = true;
+	*stored = sidecar_put(hd, j->name, rec);
 }
 
 static int clear_file(struct job *j, struct tu_hash_info *out)
@@ -1072,6 +1088,38 @@ int tu_hashcache_get_fd(struct tu_hashcache *hc, struct tu_hashdir *hd, int fd,
 	if (r == 0)
 		count_file(hc, out);
 	return r;
+}
+
+int tu_hashcache_get_fd_defer(struct tu_hashcache *hc, int fd, struct tu_hash_info *out,
+			      struct tu_hashrec *pending, bool *has_pending)
+{
+	struct job j;
+	job_init(&j, hc, NULL, -1, NULL, fd);
+	j.defer = pending;
+	*has_pending = false;
+	int r = meta_fd(fd, &j.meta);
+	if (r < 0)
+		return r;
+	if (!S_ISREG(j.meta.mode))
+		return -EINVAL;
+	r = file_do(&j, out);
+	job_done(&j);
+	if (r == 0) {
+		count_file(hc, out);
+		*has_pending = j.deferred;
+	}
+	return r;
+}
+
+int tu_hashdir_put(struct tu_hashdir *hd, const char *name, const struct tu_hashrec *r)
+{
+	if (hd->hc->o.no_store)
+		return 0;
+	if (hd->rdonly) {
+		not_stored(hd, EROFS, 1);
+		return -EROFS;
+	}
+	return sidecar_put(hd, name, r) ? 0 : -(hd->nostore_err ? hd->nostore_err : EIO);
 }
 
 int tu_hashcache_get_at(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,

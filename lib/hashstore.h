@@ -128,6 +128,21 @@ bool tu_sidecar_exists(const struct tu_sidecar *s);
    0x00-0x20, 0x7f, '\\' and bytes not part of valid UTF-8 become \xHH. */
 void tu_sidecar_escape(const char *name, char *out);
 
+/* ---- records kept back for a sidecar ------------------------------------------ */
+
+/* For dedup, whose workers hash files of many directories at once while a
+   sidecar may be changed by one thread at a time: as tu_hashcache_get_fd()
+   without a hashdir, except that a record due for a sidecar (store=file,
+   or auto where the xattr is refused) is not stored but copied to
+   *PENDING, with *HAS_PENDING set, for the caller to hand to
+   tu_hashdir_put() one directory at a time. */
+int tu_hashcache_get_fd_defer(struct tu_hashcache *hc, int fd, struct tu_hash_info *out,
+			      struct tu_hashrec *pending, bool *has_pending);
+/* Put R as NAME's record in HD's sidecar (unless no_store), to be written
+   by tu_hashdir_close(), which also reports what could not be stored. 0 or
+   -errno (counted as not stored). */
+int tu_hashdir_put(struct tu_hashdir *hd, const char *name, const struct tu_hashrec *r);
+
 /* ---- a hook for tests --------------------------------------------------------- */
 
 /* Called after each buffer of file data is hashed, with the fd and the bytes

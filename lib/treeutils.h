@@ -349,6 +349,9 @@ struct tu_dedup_opts {
 	bool dry_run;		/* change nothing, not even ctime (no hash
 				   records stored, no leftovers removed) */
 	bool one_file_system;	/* do not enter other mounts below a DIR */
+	enum tu_hashcache_store store;	/* where hash records are stored, as
+					   hashcache's; read from both (auto),
+					   or that one place */
 	int jobs;		/* worker threads; 0 = online CPUs */
 	tu_error_fn *error;	/* per-entry failures (the front end exits 1) */
 	tu_error_fn *warning;	/* no failure: reflink fallback, files that

@@ -265,6 +265,106 @@ copies() {
 	[ "$(counter hashed)" -eq 0 ]
 }
 
+# Run dedup under strace, logging every read-type call with fd paths.
+# LeakSanitizer cannot run under ptrace, so leak checks are off here.
+trace_reads() {
+	local log=$1
+	shift
+	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -y -o "$log" \
+		-e trace=read,pread64,readv,preadv,preadv2 dedup "$@"
+}
+
+# The reads of file data under $2 in the strace log $1 (the sidecars are
+# records, not data).
+data_reads() {
+	grep -F "<$2/" "$1" | grep -vF '.spookyhashes>' || true
+}
+
+# Two files of SIZE bytes in DIR that share their first 8 KiB and differ
+# after it: only their whole hashes tell them apart.
+same_head() {
+	local dir=$1 size=$2
+	rand "$dir/head" 8192
+	{ cat "$dir/head"; head -c $((size - 8192)) /dev/urandom; } >"$dir/p"
+	{ cat "$dir/head"; head -c $((size - 8192)) /dev/urandom; } >"$dir/q"
+	rm "$dir/head"
+}
+
+@test "a tree hashed with 'hashcache --store=file' is deduplicated warm: no file data read" {
+	command -v strace >/dev/null || skip "needs strace"
+	mkdir -p t/a t/b
+	same_head t/a 50000
+	rand t/a/x 30000
+	copies t/a/x t/b/x
+	touch -d '2001-01-01' t/a/* t/b/*
+	hashcache --store=file t >/dev/null
+	assert_file_exists t/a/.spookyhashes
+	run getfattr --absolute-names -d -m - t/a/p
+	refute_output --partial spookyhash
+	trace_reads trace1 -v -n t >out 2>&1
+	run cat out
+	assert_output --partial "files to link 1"
+	[ "$(counter hashed)" -eq 0 ]
+	[ "$(counter cached)" -eq 4 ]
+	[ "$(counter 'first blocks read')" -eq 0 ]
+	# Only the byte comparison of the two copies reads data...
+	run data_reads trace1 "$PWD/t"
+	refute_output --partial "/t/a/p>"
+	refute_output --partial "/t/a/q>"
+	# ...and with --trust-hash nothing is read at all.
+	trace_reads trace2 -v --trust-hash t >out 2>&1
+	run cat out
+	assert_output --partial "files linked 1"
+	[ "$(ino t/a/x)" = "$(ino t/b/x)" ]
+	run data_reads trace2 "$PWD/t"
+	assert_output ""
+}
+
+@test "--store=file keeps new records in .spookyhashes, never in the xattr; the next run reuses them" {
+	mkdir t
+	same_head t 50000
+	touch -d '2001-01-01' t/p t/q
+	run dedup -v --store=file t
+	assert_success
+	[ "$(counter hashed)" -eq 2 ]
+	assert_file_exists t/.spookyhashes
+	run getfattr --absolute-names -d -m - t/p t/q
+	refute_output --partial spookyhash
+	run hashcache --store=file --show t
+	assert_line --partial "  t/p"
+	refute_line --partial "-  t/p"
+	run dedup -v t
+	assert_success
+	[ "$(counter hashed)" -eq 0 ]
+	[ "$(counter cached)" -eq 2 ]
+	run dedup -v --store=xattr t	# the sidecar is not ours to read then
+	[ "$(counter hashed)" -eq 2 ]
+	run getfattr --absolute-names -n user.spookyhash t/p
+	assert_success
+}
+
+# Hash record reads in the strace log $1: getxattrat (shown by number by an
+# strace older than the call), or fgetxattr after the open where the
+# kernel lacks it.
+record_reads() {
+	grep -cE 'getxattrat|syscall_0x1d0|fgetxattr\(.*user\.spookyhash' "$1" || true
+}
+
+@test "a file whose owner, mode or time no other file of its size shares: its hash record is never read" {
+	command -v strace >/dev/null || skip "needs strace"
+	mkdir t
+	rand t/a 5000
+	rand t/b 5000
+	touch -r t/a t/b
+	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o log dedup -n t
+	[ "$(record_reads log)" -eq 2 ]		# the oracle sees the reads
+	chmod 600 t/b
+	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o log dedup -n t
+	[ "$(record_reads log)" -eq 0 ]
+	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o log dedup -n --ignore-mode t
+	[ "$(record_reads log)" -eq 2 ]
+}
+
 @test "--list prints groups, one path a line, blank-line separated; changes nothing" {
 	mkdir -p t/d
 	rand t/a 3000
@@ -388,6 +488,36 @@ print(recs)' out.bin
 	[ "$(stat -c %h b/x)" = 2 ]
 }
 
+@test "a DIR given twice, or inside another DIR, is walked once: the same links, summary and exit 0" {
+	mkdir -p t/sub/deep
+	rand t/a 5000
+	copies t/a t/sub/b t/sub/deep/c
+	rand t/x 3000
+	copies t/x t/sub/y
+	cp -a t orig
+	run dedup t
+	assert_success
+	expected=$output
+	[ "$expected" = "groups 2, files linked 3, bytes freed 13000 (12.7 KiB)" ]
+	local args
+	for args in "t t" "t t/sub" "t/sub t" "t ./t/ t/sub/deep"; do
+		rm -rf t
+		cp -a orig t
+		[ "$(find t -type f -links +1 | wc -l)" -eq 0 ]
+		# shellcheck disable=SC2086
+		run dedup --list $args
+		assert_success
+		[ "$(grep -c . <<<"$output")" -eq 5 ]	# each path once
+		# shellcheck disable=SC2086
+		run dedup $args
+		assert_success
+		assert_output "$expected"
+		[ "$(ino t/a)" = "$(ino t/sub/deep/c)" ]
+		[ "$(ino t/x)" = "$(ino t/sub/y)" ]
+		refute_output --partial "changed"
+	done
+}
+
 @test "a pre-existing file with our temporary prefix is never clobbered" {
 	mkdir t
 	rand t/a 3000
@@ -492,6 +622,8 @@ for g in sorted(groups): print(b" ".join(g).decode())' "$1" "$2"; }
 }
 
 @test "bad usage exits 2" {
+	run dedup --store=cloud t
+	[ "$status" -eq 2 ]
 	run dedup
 	[ "$status" -eq 2 ]
 	run dedup --list --links .

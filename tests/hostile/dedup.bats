@@ -7,7 +7,17 @@
 load ../lib/helpers
 
 setup() { tu_setup; }
-teardown() { tu_teardown; }
+teardown() {
+	local m
+	for m in $(awk -v s="$S" 'index($2, s) == 1 && $3 ~ /fuse/ { print $2 }' /proc/mounts); do
+		fusermount -u "$m" 2>/dev/null
+	done
+	tu_teardown
+}
+
+counter() { # NAME: its value in the -v summary held in $output
+	sed -n "s/.*\(^\|, \)$1 \([0-9]*\).*/\2/p" <<<"$output" | head -n 1
+}
 
 ino() { stat -c %i "$1"; }
 
@@ -24,6 +34,44 @@ mount_img() {
 	esac || skip "mkfs.$type failed"
 	mkdir -p "$dir"
 	mount -o loop "$img" "$dir" 2>/dev/null || skip "cannot loop-mount $type here"
+}
+
+need_fusefat() {
+	need_root "mount"
+	command -v mkfs.vfat >/dev/null || skip "needs mkfs.vfat (dosfstools)"
+	command -v fusefat >/dev/null || skip "needs fusefat (this kernel has no vfat module)"
+	[ -c /dev/fuse ] || skip "needs /dev/fuse"
+}
+
+# A FAT image from dosfstools, mounted read-write through FUSE at $1.
+mount_vfat() {
+	truncate -s 16M fat.img
+	mkfs.vfat fat.img >/dev/null
+	mkdir -p "$1"
+	fusefat -o rw+ fat.img "$1" 2>/dev/null
+}
+
+@test "vfat (no user xattrs): hash records go to .spookyhashes, and a second run reuses them" {
+	need_fusefat
+	mount_vfat m
+	mkdir m/d
+	# Same size, same first 8 KiB: only whole hashes tell them apart.
+	head -c 8192 /dev/urandom >head
+	for f in p q; do
+		{ cat head; head -c 20000 /dev/urandom; } >"m/d/$f"
+	done
+	touch -d '2001-01-01' m/d/p m/d/q	# not racy, whatever FAT's 2-second stamps
+	run dedup -v m
+	assert_success
+	[ "$(counter hashed)" -eq 2 ]
+	refute_output --partial "warning:"
+	run head -n 1 m/d/.spookyhashes
+	assert_output "spookyhashes 1"
+	run dedup -v m
+	assert_success
+	[ "$(counter hashed)" -eq 0 ]
+	[ "$(counter 'first blocks read')" -eq 0 ]
+	[ "$(counter cached)" -eq 2 ]
 }
 
 # Shared extents of FILE, as filefrag -v sees them.
@@ -73,6 +121,16 @@ reflink_test() {
 	sync
 	[ "$(shared_extents m/a)" -eq 0 ]
 	before=$(stat -c '%n %i %a %h' m/a m/b m/c)
+	# -n probes the filesystem (a zero-length FIDEDUPERANGE), which
+	# changes nothing, not even ctime.
+	times=$(stat -c '%Z.%z %Y.%y' m/a m/b m/c)
+	run dedup -n --reflink=auto -v m
+	assert_success
+	assert_line --partial "would reflink 'm/b' =>"
+	refute_output --partial "warning:"
+	[ "$(stat -c '%Z.%z %Y.%y' m/a m/b m/c)" = "$times" ]
+	sync
+	[ "$(shared_extents m/b)" -eq 0 ]
 	run dedup --reflink -v m
 	assert_success
 	assert_line --partial "reflinked 'm/b' =>"
@@ -95,7 +153,7 @@ reflink_test() {
 	reflink_test xfs
 }
 
-@test "--reflink on ext4: EOPNOTSUPP reported once, exit 1, nothing changed; --reflink=auto falls back to hard links and says so once" {
+@test "--reflink on ext4: EOPNOTSUPP reported once, exit 1, nothing changed; --reflink=auto falls back to hard links and says so once; -n says the same" {
 	mount_img ext4 16M m
 	head -c 20000 /dev/urandom >m/a
 	for f in b c d; do cp -p m/a "m/$f"; done
@@ -105,13 +163,28 @@ reflink_test() {
 	[ "$status" -eq 1 ]
 	[ "$(grep -c 'cannot reflink' <<<"$output")" -eq 1 ]
 	assert_output --partial "Operation not supported (the filesystem cannot share extents"
-	[ "$(stat -c %h m/a)" = 1 ] && [ "$(stat -c %h m/x)" = 1 ]
+	[ "$(stat -c %h m/a)" = 1 ]
+	[ "$(stat -c %h m/x)" = 1 ]
+	# -n probes the filesystem and says what a real run would do.
+	times=$(stat -c '%Z.%z' m/a m/b m/x)
+	run dedup -n -v --reflink=auto m
+	assert_success
+	[ "$(grep -c 'warning: cannot reflink' <<<"$output")" -eq 1 ]
+	assert_line --partial "would link 'm/b' => 'm/a'"
+	refute_output --partial "would reflink"
+	assert_output --partial "files to link 4"
+	run dedup -n --reflink m
+	[ "$status" -eq 1 ]
+	assert_output --partial "the filesystem cannot share extents"
+	[ "$(stat -c '%Z.%z' m/a m/b m/x)" = "$times" ]
+	[ "$(stat -c %h m/a)" = 1 ]
 	run dedup --reflink=auto m
 	assert_success
 	[ "$(grep -c 'warning: cannot reflink' <<<"$output")" -eq 1 ]
 	assert_output --partial "hard links are used instead"
 	assert_output --partial "files linked 4"
-	[ "$(stat -c %h m/a)" = 4 ] && [ "$(stat -c %h m/x)" = 2 ]
+	[ "$(stat -c %h m/a)" = 4 ]
+	[ "$(stat -c %h m/x)" = 2 ]
 }
 
 @test "kill -9 at random moments: every path keeps its content; the next run cleans up" {

@@ -48,6 +48,7 @@ enum {
 	OPT_IGNORE_MODE,
 	OPT_IGNORE_TIME,
 	OPT_TRUST_HASH,
+	OPT_STORE,
 	OPT_PROGRESS,
 };
 
@@ -69,6 +70,9 @@ static const struct argp_option options[] = {
 	{ "max-size", OPT_MAX_SIZE, "SIZE", 0, "leave out larger files", 2 },
 	{ "trust-hash", OPT_TRUST_HASH, 0, 0, "link on equal 128-bit hashes, without "
 	  "comparing the bytes", 2 },
+	{ "store", OPT_STORE, "WHERE", 0, "where hash records are kept, as hashcache(1): auto "
+	  "(default: the user.spookyhash xattr, else the directory's .spookyhashes file; "
+	  "read from both), xattr or file", 2 },
 	{ 0, 0, 0, 0, "Replacing:", 3 },
 	{ "keep", OPT_KEEP, "WHICH", 0, "the file kept: most-linked (default; ties go to the "
 	  "oldest), oldest, newest or first (first DIR, then path order)", 3 },
@@ -173,6 +177,16 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_IGNORE_MODE: c->o.ignore_mode = true; break;
 	case OPT_IGNORE_TIME: c->o.ignore_time = true; break;
 	case OPT_TRUST_HASH: c->o.trust_hash = true; break;
+	case OPT_STORE:
+		if (strcmp(arg, "auto") == 0)
+			c->o.store = TU_STORE_AUTO;
+		else if (strcmp(arg, "xattr") == 0)
+			c->o.store = TU_STORE_XATTR;
+		else if (strcmp(arg, "file") == 0)
+			c->o.store = TU_STORE_FILE;
+		else
+			argp_error(state, "invalid --store '%s': want auto, xattr or file", arg);
+		break;
 	case 'n': c->o.dry_run = true; break;
 	case 'v': c->verbose = true; break;
 	case '0': c->nul = true; break;
