@@ -174,12 +174,8 @@ static void note_failure(struct cp *cp, int err)
 static void call_locked(struct cp *cp, tu_error_fn *fn, const char *path, const char *op,
 			int err, const char *detail)
 {
-	if (!fn)
-		return;
 	struct tu_err e = { .op = op, .err = err, .path = path, .detail = detail };
-	pthread_mutex_lock(&cp->out_lock);
-	fn(&e, cp->o->ctx);
-	pthread_mutex_unlock(&cp->out_lock);
+	tu_call_locked(fn, cp->o->ctx, &cp->out_lock, &e);
 }
 
 /* Where an entry is, for messages only: the walker's directory and a name,

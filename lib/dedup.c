@@ -504,12 +504,7 @@ static int dd_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 	if (tu_walk_err_vanished(e) || tu_walk_err_skipped_mount(e))
 		return TU_CONTINUE;
 	note_failure(dd, e->err);
-	if (!dd->o->error)
-		return TU_CONTINUE;
-	pthread_mutex_lock(&dd->out_lock);
-	int r = dd->o->error(e, dd->o->ctx);
-	pthread_mutex_unlock(&dd->out_lock);
-	return r;
+	return tu_call_locked(dd->o->error, dd->o->ctx, &dd->out_lock, e);
 }
 
 /* ---- 2. size groups ----------------------------------------------------------- */

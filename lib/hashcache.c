@@ -1006,12 +1006,7 @@ static int hc_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 	if (tu_walk_err_vanished(e) || tu_walk_err_skipped_mount(e))
 		return TU_CONTINUE;
 	note_failure(hc, e->err);
-	if (!hc->o.error)
-		return TU_CONTINUE;
-	pthread_mutex_lock(&hc->out_lock);
-	int r = hc->o.error(e, hc->o.ctx);
-	pthread_mutex_unlock(&hc->out_lock);
-	return r;
+	return tu_call_locked(hc->o.error, hc->o.ctx, &hc->out_lock, e);
 }
 
 /* ---- entry points ------------------------------------------------------------------------------- */

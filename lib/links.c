@@ -59,9 +59,7 @@ static void call_error(struct lk *lk, const char *path, const char *op, int err)
 	if (!lk->o->error)
 		return;
 	struct tu_err e = { .op = op, .err = err, .path = path, .detail = NULL };
-	pthread_mutex_lock(&lk->lock);
-	lk->o->error(&e, lk->o->ctx);
-	pthread_mutex_unlock(&lk->lock);
+	tu_call_locked(lk->o->error, lk->o->ctx, &lk->lock, &e);
 }
 
 static void add(struct lk *lk, struct tu_walk_dir *d, const char *name, const struct statx *sx)
@@ -133,12 +131,7 @@ static int lk_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 	if (tu_walk_err_vanished(e) || tu_walk_err_skipped_mount(e))
 		return TU_CONTINUE;
 	note_failure(lk, e->err);
-	if (!lk->o->error)
-		return TU_CONTINUE;
-	pthread_mutex_lock(&lk->lock);
-	int r = lk->o->error(e, lk->o->ctx);
-	pthread_mutex_unlock(&lk->lock);
-	return r;
+	return tu_call_locked(lk->o->error, lk->o->ctx, &lk->lock, e);
 }
 
 static int cmp_rec(const void *pa, const void *pb)

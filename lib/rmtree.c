@@ -142,9 +142,7 @@ static void report_path(struct rm *rm, const char *path, const char *op, int err
 	if (!rm->o->error)
 		return;
 	struct tu_err e = { .op = op, .err = err, .path = path, .detail = detail };
-	pthread_mutex_lock(&rm->out_lock);
-	rm->o->error(&e, rm->o->ctx);
-	pthread_mutex_unlock(&rm->out_lock);
+	tu_call_locked(rm->o->error, rm->o->ctx, &rm->out_lock, &e);
 }
 
 static void report(struct rm *rm, struct tu_walk_dir *d, const char *name, const char *op,
@@ -372,12 +370,7 @@ static int rm_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 		return TU_CONTINUE;
 	atomic_fetch_or(tu_walk_dir_flags(d), RM_BLOCKED);
 	note_failure(rm, e->err);
-	if (!rm->o->error)
-		return TU_CONTINUE;
-	pthread_mutex_lock(&rm->out_lock);
-	int r = rm->o->error(e, rm->o->ctx);
-	pthread_mutex_unlock(&rm->out_lock);
-	return r;
+	return tu_call_locked(rm->o->error, rm->o->ctx, &rm->out_lock, e);
 }
 
 /* ---- the all-or-nothing check --------------------------------------------- */
@@ -447,11 +440,7 @@ static int check_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void 
 	atomic_fetch_add(&rm->blockers, 1);
 	(void)d;
 	note_failure(rm, e->err);
-	if (!rm->o->error)
-		return TU_CONTINUE;
-	pthread_mutex_lock(&rm->out_lock);
-	rm->o->error(e, rm->o->ctx);
-	pthread_mutex_unlock(&rm->out_lock);
+	tu_call_locked(rm->o->error, rm->o->ctx, &rm->out_lock, e);
 	return TU_CONTINUE;
 }
 

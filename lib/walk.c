@@ -282,6 +282,16 @@ int tu_walk_report(struct tu_walk_dir *d, const char *name, const char *op, int 
 	return r;
 }
 
+int tu_call_locked(tu_error_fn *fn, void *ctx, pthread_mutex_t *lock, const struct tu_err *e)
+{
+	if (!fn)
+		return TU_CONTINUE;
+	pthread_mutex_lock(lock);
+	int r = fn(e, ctx);
+	pthread_mutex_unlock(lock);
+	return r;
+}
+
 bool tu_walk_err_vanished(const struct tu_err *e)
 {
 	return e->err == ENOENT || e->err == ENOTDIR || e->err == ELOOP;

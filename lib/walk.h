@@ -58,6 +58,7 @@
 #error "walk.h is private to libtreeutils; include treeutils.h"
 #endif
 
+#include <pthread.h>
 #include "handle.h"
 #include <stdatomic.h>
 
@@ -140,6 +141,11 @@ char *tu_walk_path(const struct tu_walk_dir *d, const char *name);
 bool tu_walk_err_vanished(const struct tu_err *e);
 /* True for the report of a mount point left out by one_file_system. */
 bool tu_walk_err_skipped_mount(const struct tu_err *e);
+
+/* Pass E to the caller's callback FN with CTX while holding LOCK: the API
+   promises callers one callback at a time, whatever thread reports. FN
+   NULL (the caller ignores them) answers TU_CONTINUE. */
+int tu_call_locked(tu_error_fn *fn, void *ctx, pthread_mutex_t *lock, const struct tu_err *e);
 
 /* Report a problem with NAME in D (NULL: D itself) to ops->error, with a
    built path. Returns TU_CONTINUE or TU_STOP (and then the walk stops). */

@@ -6,13 +6,6 @@ load ../lib/helpers
 setup() { tu_setup; }
 teardown() { tu_teardown; }
 
-# A value from the summary in $output: "groups 1, files linked 2, ...".
-counter() {
-	sed -n "s/.*\(^\|, \)$1 \([0-9]*\).*/\2/p" <<<"$output" | head -n 1
-}
-
-ino() { stat -c %i "$1"; }
-
 # N bytes of random data in FILE.
 rand() { head -c "$2" /dev/urandom >"$1"; }
 
@@ -265,21 +258,6 @@ copies() {
 	[ "$(counter hashed)" -eq 0 ]
 }
 
-# Run dedup under strace, logging every read-type call with fd paths.
-# LeakSanitizer cannot run under ptrace, so leak checks are off here.
-trace_reads() {
-	local log=$1
-	shift
-	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -y -o "$log" \
-		-e trace=read,pread64,readv,preadv,preadv2 dedup "$@"
-}
-
-# The reads of file data under $2 in the strace log $1 (the sidecars are
-# records, not data).
-data_reads() {
-	grep -F "<$2/" "$1" | grep -vF '.spookyhashes>' || true
-}
-
 # Two files of SIZE bytes in DIR that share their first 8 KiB and differ
 # after it: only their whole hashes tell them apart.
 same_head() {
@@ -301,7 +279,7 @@ same_head() {
 	assert_file_exists t/a/.spookyhashes
 	run getfattr --absolute-names -d -m - t/a/p
 	refute_output --partial spookyhash
-	trace_reads trace1 -v -n t >out 2>&1
+	trace_reads trace1 dedup -v -n t >out 2>&1
 	run cat out
 	assert_output --partial "files to link 1"
 	[ "$(counter hashed)" -eq 0 ]
@@ -312,7 +290,7 @@ same_head() {
 	refute_output --partial "/t/a/p>"
 	refute_output --partial "/t/a/q>"
 	# ...and with --trust-hash nothing is read at all.
-	trace_reads trace2 -v --trust-hash t >out 2>&1
+	trace_reads trace2 dedup -v --trust-hash t >out 2>&1
 	run cat out
 	assert_output --partial "files linked 1"
 	[ "$(ino t/a/x)" = "$(ino t/b/x)" ]

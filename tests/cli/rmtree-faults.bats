@@ -6,13 +6,7 @@
 
 load ../lib/helpers
 
-setup_file() {
-	top=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-	export SHIM=$BATS_FILE_TMPDIR/fault.so
-	cc -shared -fPIC -O2 -o "$SHIM" "$top/tests/data/fault_unlinkat.c" -ldl
-	# A sanitizer build wants its runtime first; the shim is harmless.
-	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-}
+setup_file() { build_shim fault_unlinkat.c; }
 
 setup() {
 	tu_setup

@@ -6,15 +6,7 @@
 load ../lib/helpers
 
 setup() { tu_setup; }
-teardown() {
-	[ -n "${ATTACKER:-}" ] && kill "$ATTACKER" 2>/dev/null
-	wait 2>/dev/null
-	tu_teardown
-}
-
-rounds() {
-	if [ -n "${TU_HOSTILE_LONG:-}" ]; then echo "$2"; else echo "$1"; fi
-}
+teardown() { tu_teardown; }
 
 race_tree() {
 	mktree spread "$1" 300 5

@@ -7,19 +7,7 @@
 load ../lib/helpers
 
 setup() { tu_setup; }
-teardown() {
-	local m
-	for m in $(awk -v s="$S" 'index($2, s) == 1 && $3 ~ /fuse/ { print $2 }' /proc/mounts); do
-		fusermount -u "$m" 2>/dev/null
-	done
-	tu_teardown
-}
-
-counter() { # NAME: its value in the -v summary held in $output
-	sed -n "s/.*\(^\|, \)$1 \([0-9]*\).*/\2/p" <<<"$output" | head -n 1
-}
-
-ino() { stat -c %i "$1"; }
+teardown() { tu_teardown; }
 
 # mount_img FSTYPE SIZE DIR: a fresh filesystem in an image file, mounted.
 mount_img() {
@@ -34,21 +22,6 @@ mount_img() {
 	esac || skip "mkfs.$type failed"
 	mkdir -p "$dir"
 	mount -o loop "$img" "$dir" 2>/dev/null || skip "cannot loop-mount $type here"
-}
-
-need_fusefat() {
-	need_root "mount"
-	command -v mkfs.vfat >/dev/null || skip "needs mkfs.vfat (dosfstools)"
-	command -v fusefat >/dev/null || skip "needs fusefat (this kernel has no vfat module)"
-	[ -c /dev/fuse ] || skip "needs /dev/fuse"
-}
-
-# A FAT image from dosfstools, mounted read-write through FUSE at $1.
-mount_vfat() {
-	truncate -s 16M fat.img
-	mkfs.vfat fat.img >/dev/null
-	mkdir -p "$1"
-	fusefat -o rw+ fat.img "$1" 2>/dev/null
 }
 
 @test "vfat (no user xattrs): hash records go to .spookyhashes, and a second run reuses them" {

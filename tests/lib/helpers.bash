@@ -20,11 +20,19 @@ tu_setup() {
 	cd "$S" || return 1
 }
 
-# Undo what tests leave that a plain rm cannot: immutable flags, mounts.
+# Undo what tests leave that a plain rm cannot: an attacker still running
+# ($ATTACKER), FUSE and loop mounts, immutable flags.
 tu_teardown() {
+	if [ -n "${ATTACKER:-}" ]; then
+		kill "$ATTACKER" 2>/dev/null
+		wait 2>/dev/null
+	fi
 	cd / || return
 	[ -n "${S:-}" ] && [ -d "$S" ] || return 0
 	local m
+	for m in $(awk -v s="$S" 'index($2, s) == 1 && $3 ~ /fuse/ { print $2 }' /proc/mounts); do
+		fusermount -u "$m" 2>/dev/null
+	done
 	for m in $(awk -v s="$S" 'index($2, s) == 1 { print $2 }' /proc/mounts | sort -r); do
 		umount -l "$m" 2>/dev/null
 	done
@@ -55,4 +63,61 @@ as_nobody() {
 # Count the entries below a directory (itself excluded).
 count_entries() {
 	find "$1" -mindepth 1 | wc -l
+}
+
+ino() { stat -c %i "$1"; }
+
+# rounds QUICK LONG: how many rounds a race test runs; LONG in the long
+# campaign (make check-hostile sets TU_HOSTILE_LONG).
+rounds() {
+	if [ -n "${TU_HOSTILE_LONG:-}" ]; then echo "$2"; else echo "$1"; fi
+}
+
+# counter NAME: its value in a -v summary held in $output, where counters
+# read "NAME N" at the start, or after ': ' or ', '.
+counter() {
+	sed -n "s/.*\(^\|[:,] \)$1 \([0-9]*\).*/\2/p" <<<"$output" | head -n 1
+}
+
+# trace_reads LOG COMMAND...: run COMMAND under strace, logging every
+# read-type call with the paths of the fds. LeakSanitizer cannot run under
+# ptrace, so leak checks are off here.
+trace_reads() {
+	local log=$1
+	shift
+	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -y -o "$log" \
+		-e trace=read,pread64,readv,preadv,preadv2 "$@"
+}
+
+# data_reads LOG DIR: the reads of file data below DIR in a trace_reads log
+# (a .spookyhashes sidecar holds records, not file data, and is left out).
+data_reads() {
+	grep -F "<$2/" "$1" | grep -vF '.spookyhashes>' || true
+}
+
+# build_shim SOURCE: compile tests/data/SOURCE into an LD_PRELOAD fault shim
+# at $SHIM, once per test file (call it from setup_file).
+build_shim() {
+	local top
+	top=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+	export SHIM=$BATS_FILE_TMPDIR/${1%.c}.so
+	cc -shared -fPIC -O2 -o "$SHIM" "$top/tests/data/$1" -ldl
+	# A sanitizer build wants its runtime first; the shim is harmless.
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+}
+
+need_fusefat() {
+	need_root "mount"
+	command -v mkfs.vfat >/dev/null || skip "needs mkfs.vfat (dosfstools)"
+	command -v fusefat >/dev/null || skip "needs fusefat (this kernel has no vfat module)"
+	[ -c /dev/fuse ] || skip "needs /dev/fuse"
+}
+
+# mount_vfat DIR: a FAT image from dosfstools, mounted read-write through
+# FUSE at DIR (this kernel has no vfat module).
+mount_vfat() {
+	truncate -s 16M fat.img
+	mkfs.vfat fat.img >/dev/null
+	mkdir -p "$1"
+	fusefat -o rw+ fat.img "$1" 2>/dev/null
 }

@@ -65,27 +65,42 @@ void tu_quote_free(char *q)
 		free(q);
 }
 
-void tu_print_err(const struct tu_err *e)
+static void print_problem(const char *kind, const struct tu_err *e)
 {
 	char *q = tu_quote(e->path);
 	if (e->detail)
-		fprintf(stderr, "%s: cannot %s %s: %s (%s)\n", tu_prog, e->op, q,
+		fprintf(stderr, "%s: %scannot %s %s: %s (%s)\n", tu_prog, kind, e->op, q,
 			strerror(e->err), e->detail);
 	else
-		fprintf(stderr, "%s: cannot %s %s: %s\n", tu_prog, e->op, q, strerror(e->err));
+		fprintf(stderr, "%s: %scannot %s %s: %s\n", tu_prog, kind, e->op, q,
+			strerror(e->err));
 	tu_quote_free(q);
+}
+
+void tu_print_err(const struct tu_err *e)
+{
+	print_problem("", e);
 }
 
 void tu_print_warning(const struct tu_err *e)
 {
-	char *q = tu_quote(e->path);
-	if (e->detail)
-		fprintf(stderr, "%s: warning: cannot %s %s: %s (%s)\n", tu_prog, e->op, q,
-			strerror(e->err), e->detail);
-	else
-		fprintf(stderr, "%s: warning: cannot %s %s: %s\n", tu_prog, e->op, q,
-			strerror(e->err));
-	tu_quote_free(q);
+	print_problem("warning: ", e);
+}
+
+int tu_report_error(const struct tu_err *e, void *ctx)
+{
+	struct tu_report *r = ctx;
+	r->errors++;
+	tu_print_err(e);
+	return TU_CONTINUE;
+}
+
+int tu_report_warning(const struct tu_err *e, void *ctx)
+{
+	struct tu_report *r = ctx;
+	r->warnings++;
+	tu_print_warning(e);
+	return TU_CONTINUE;
 }
 
 void tu_warn(const char *fmt, ...)

@@ -31,6 +31,18 @@ void tu_print_err(const struct tu_err *e);
 /* "PROG: warning: cannot OP 'PATH': strerror (DETAIL)" on stderr: a problem
    that does not make the run fail. */
 void tu_print_warning(const struct tu_err *e);
+/* The library's error and warning callbacks for a front end: print the
+   message and count it. CTX points to a struct tu_report, the first member
+   of the front end's own context, so the same CTX serves its other
+   callbacks. The library makes these calls one at a time (under its lock),
+   so plain counters do. Both answer TU_CONTINUE. */
+struct tu_report {
+	long errors;
+	long warnings;
+};
+int tu_report_error(const struct tu_err *e, void *ctx);
+int tu_report_warning(const struct tu_err *e, void *ctx);
+
 /* "PROG: " + printf-style message + newline on stderr. */
 void tu_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 struct cli {
+	struct tu_report rep;	/* first: the report callbacks take the cli as it */
 	struct tu_cptree_opts o;
 	bool verbose;
 	bool itemize;
@@ -16,7 +17,6 @@ struct cli {
 	bool progress;
 	char *args[2];
 	int nargs;
-	long errors;
 };
 
 enum {
@@ -152,21 +152,6 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static int on_error(const struct tu_err *e, void *ctx)
-{
-	struct cli *c = ctx;
-	c->errors++;
-	tu_print_err(e);
-	return TU_CONTINUE;
-}
-
-static int on_warning(const struct tu_err *e, void *ctx)
-{
-	(void)ctx;
-	tu_print_warning(e);
-	return TU_CONTINUE;
-}
-
 /* -i: rsync's itemized form, e.g. ">f+++++++++ a/b": what the entry is and
    that it is new ('c'reated, or 'h'ard-linked to an earlier name). */
 static void print_itemized(const struct cli *c, const struct tu_copy_item *it)
@@ -251,8 +236,8 @@ int main(int argc, char **argv)
 	struct tu_stats stats = { 0 };
 	if (argp_parse(&argp, argc, argv, 0, NULL, &c) != 0)
 		return TU_EXIT_USAGE;
-	c.o.error = on_error;
-	c.o.warning = on_warning;
+	c.o.error = tu_report_error;
+	c.o.warning = tu_report_warning;
 	c.o.ctx = &c;
 	c.o.stats = &stats;
 	if (c.verbose || c.itemize || c.o.dry_run)
@@ -271,7 +256,7 @@ int main(int argc, char **argv)
 	int r = tu_cptree(c.args[0], c.args[1], &c.o);
 	tu_progress_stop(p);
 	int status = r == 0 ? TU_EXIT_OK : r == -EIO ? TU_EXIT_SOME : TU_EXIT_USAGE;
-	if (status == TU_EXIT_OK && c.errors)
+	if (status == TU_EXIT_OK && c.rep.errors)
 		status = TU_EXIT_SOME;
 	if (fflush(stdout) != 0) {
 		tu_warn("write error on standard output: %s", strerror(errno));

@@ -15,6 +15,7 @@
 enum what { DEDUP, LIST, LINKS, PATHS_OF };
 
 struct cli {
+	struct tu_report rep;	/* first: the report callbacks take the cli as it */
 	struct tu_dedup_opts o;
 	struct tu_dedup_counts counts;
 	struct tu_stats stats;
@@ -25,8 +26,6 @@ struct cli {
 	bool progress;
 	int nargs;
 	char **args;
-	long errors;
-	long warnings;
 	uint64_t outside;	/* --paths-of: links found elsewhere */
 	size_t found;
 	/* --list: groups come from worker threads in no fixed order, so they
@@ -215,22 +214,6 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static int on_error(const struct tu_err *e, void *ctx)
-{
-	struct cli *c = ctx;
-	c->errors++;
-	tu_print_err(e);
-	return TU_CONTINUE;
-}
-
-static int on_warning(const struct tu_err *e, void *ctx)
-{
-	struct cli *c = ctx;
-	c->warnings++;
-	tu_print_warning(e);
-	return TU_CONTINUE;
-}
-
 static void end_group(const struct cli *c)
 {
 	if (c->nul)
@@ -381,7 +364,7 @@ static void print_summary(struct cli *c, FILE *f)
 			(unsigned long long)get(&n->files), (unsigned long long)get(&n->prefixes),
 			(unsigned long long)get(&n->hashed), (unsigned long long)get(&n->cached),
 			(unsigned long long)get(&n->compared), (unsigned long long)get(&n->changed),
-			(unsigned long long)get(&n->leftovers), c->errors, c->warnings);
+			(unsigned long long)get(&n->leftovers), c->rep.errors, c->rep.warnings);
 }
 
 static const struct argp argp = {
@@ -415,7 +398,7 @@ int main(int argc, char **argv)
 		tu_links_opts_init(&lo);
 		lo.jobs = c.o.jobs;
 		lo.one_file_system = c.o.one_file_system;
-		lo.error = on_error;
+		lo.error = tu_report_error;
 		lo.group = on_links;
 		lo.stats = &c.stats;
 		lo.ctx = &c;
@@ -424,8 +407,8 @@ int main(int argc, char **argv)
 	} else {
 		if (c.what == LIST)
 			c.o.dry_run = true;
-		c.o.error = on_error;
-		c.o.warning = on_warning;
+		c.o.error = tu_report_error;
+		c.o.warning = tu_report_warning;
 		c.o.group = on_group;
 		c.o.action = on_action;
 		c.o.stats = &c.stats;
@@ -449,7 +432,7 @@ int main(int argc, char **argv)
 	else if (c.what == LIST && c.verbose)
 		print_summary(&c, stderr);
 	int status = TU_EXIT_OK;
-	if (r < 0 || c.errors > 0 || list_failed)
+	if (r < 0 || c.rep.errors > 0 || list_failed)
 		status = TU_EXIT_SOME;
 	if (fflush(stdout) != 0) {
 		tu_warn("write error on standard output: %s", strerror(errno));

@@ -14,6 +14,7 @@
 enum { EXIT_CORRUPT = 3 };	/* --check found bit rot (see hashcache(1)) */
 
 struct cli {
+	struct tu_report rep;	/* first: the report callbacks take the cli as it */
 	struct tu_hashcache_opts o;
 	struct tu_hashcache_counts counts;
 	struct tu_stats stats;
@@ -23,8 +24,6 @@ struct cli {
 	bool progress;
 	int nargs;
 	char **args;
-	long errors;
-	long warnings;
 };
 
 enum {
@@ -115,22 +114,6 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static int on_error(const struct tu_err *e, void *ctx)
-{
-	struct cli *c = ctx;
-	c->errors++;
-	tu_print_err(e);
-	return TU_CONTINUE;
-}
-
-static int on_warning(const struct tu_err *e, void *ctx)
-{
-	struct cli *c = ctx;
-	c->warnings++;
-	tu_print_warning(e);
-	return TU_CONTINUE;
-}
-
 /* One output line, the md5sum way: "FIELD  PATH". A path holding a
    backslash, newline or carriage return is written with those escaped
    (\\, \n, \r) and the line starts with a backslash, as md5sum does. With
@@ -203,7 +186,7 @@ static void print_counts(const struct cli *c)
 		(unsigned long long)get(&n->files), (unsigned long long)get(&n->cached),
 		(unsigned long long)get(&n->hashed), (unsigned long long)get(&n->bytes_read),
 		(unsigned long long)get(&n->stored), (unsigned long long)get(&n->not_stored),
-		(unsigned long long)get(&n->skipped), c->errors, c->warnings);
+		(unsigned long long)get(&n->skipped), c->rep.errors, c->rep.warnings);
 	if (c->o.mode == TU_HASHCACHE_CHECK)
 		fprintf(stderr, "%s: ok %llu, new %llu, changed %llu, corrupt %llu\n", tu_prog,
 			(unsigned long long)get(&n->status[TU_HASH_OK]),
@@ -234,8 +217,8 @@ int main(int argc, char **argv)
 	tu_hashcache_opts_init(&c.o);
 	if (argp_parse(&argp, argc, argv, 0, NULL, &c) != 0)
 		return TU_EXIT_USAGE;
-	c.o.error = on_error;
-	c.o.warning = on_warning;
+	c.o.error = tu_report_error;
+	c.o.warning = tu_report_warning;
 	c.o.file = on_file;
 	c.o.stats = &c.stats;
 	c.o.counts = &c.counts;
@@ -243,9 +226,9 @@ int main(int argc, char **argv)
 	struct tu_progress *p = c.progress ? tu_progress_start(&c.stats, "files", true) : NULL;
 	int status = TU_EXIT_OK;
 	for (int i = 0; i < c.nargs; i++) {
-		long before = c.errors;
+		long before = c.rep.errors;
 		int r = tu_hashcache_tree(c.args[i], &c.o);
-		if (r < 0 || c.errors > before)
+		if (r < 0 || c.rep.errors > before)
 			status = TU_EXIT_SOME;
 	}
 	tu_progress_stop(p);

@@ -9,13 +9,13 @@
 #include <string.h>
 
 struct cli {
+	struct tu_report rep;	/* first: the report callbacks take the cli as it */
 	struct tu_rmtree_opts o;
 	bool verbose;
 	bool nul;
 	bool progress;
 	int nargs;
 	char **args;
-	long errors;
 };
 
 enum {
@@ -85,14 +85,6 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static int on_error(const struct tu_err *e, void *ctx)
-{
-	struct cli *c = ctx;
-	c->errors++;
-	tu_print_err(e);
-	return TU_CONTINUE;
-}
-
 static void on_removed(const char *path, bool is_dir, void *ctx)
 {
 	struct cli *c = ctx;
@@ -120,7 +112,7 @@ int main(int argc, char **argv)
 	struct tu_stats stats = { 0 };
 	if (argp_parse(&argp, argc, argv, 0, NULL, &c) != 0)
 		return TU_EXIT_USAGE;
-	c.o.error = on_error;
+	c.o.error = tu_report_error;
 	c.o.ctx = &c;
 	c.o.stats = &stats;
 	if (c.verbose || c.o.dry_run)
@@ -131,15 +123,15 @@ int main(int argc, char **argv)
 	struct tu_progress *p = c.progress ? tu_progress_start(&stats, "removed", false) : NULL;
 	int status = TU_EXIT_OK;
 	for (int i = 0; i < c.nargs; i++) {
-		long before = c.errors;
+		long before = c.rep.errors;
 		int r = tu_rmtree(c.args[i], &c.o);
 		if (r == -ECANCELED && c.o.all_or_nothing) {
 			char *q = tu_quote(c.args[i]);
-			long n = c.errors - before;
+			long n = c.rep.errors - before;
 			tu_warn("%s: nothing removed (%ld blocker%s)", q, n, n == 1 ? "" : "s");
 			tu_quote_free(q);
 		}
-		if (r < 0 || c.errors > before)
+		if (r < 0 || c.rep.errors > before)
 			status = TU_EXIT_SOME;
 	}
 	tu_progress_stop(p);
