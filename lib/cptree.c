@@ -534,6 +534,24 @@ static void progress(struct xfer *x, uint64_t n)
 	add_bytes(x->cp, n);
 }
 
+/* N bytes of BUF to X->out at OFF (OFF < 0: at its file offset), transient
+   failures retried. */
+static int write_all(struct xfer *x, const char *buf, size_t n, off_t off)
+{
+	for (size_t done = 0; done < n;) {
+		ssize_t w = off < 0 ? write(x->out, buf + done, n - done)
+				    : pwrite(x->out, buf + done, n - done, off + (off_t)done);
+		if (w < 0) {
+			if (retry_transient(x, errno))
+				continue;
+			return xfer_fail(x, "write", true, errno);
+		}
+		done += (size_t)w;
+		progress(x, (uint64_t)w);
+	}
+	return 0;
+}
+
 static int copy_rw(struct xfer *x, off_t off, off_t len)
 {
 	struct cp *cp = x->cp;
@@ -552,21 +570,12 @@ static int copy_rw(struct xfer *x, off_t off, off_t len)
 		}
 		if (n == 0)
 			break;		/* shrank: the change check sees it */
-		for (ssize_t done = 0; done < n;) {
-			ssize_t w = pwrite(x->out, buf + done, (size_t)(n - done), off + done);
-			if (w < 0) {
-				if (retry_transient(x, errno))
-					continue;
-				r = xfer_fail(x, "write", true, errno);
-				goto out;
-			}
-			done += w;
-			progress(x, (uint64_t)w);
-		}
+		r = write_all(x, buf, (size_t)n, off);
+		if (r < 0)
+			break;
 		off += n;
 		len -= n;
 	}
-out:
 	buf_put(cp, buf);
 	return r;
 }
@@ -1011,19 +1020,10 @@ static int copy_until_eof(struct xfer *x)
 		}
 		if (n == 0)
 			break;
-		for (ssize_t done = 0; done < n;) {
-			ssize_t w = write(x->out, buf + done, (size_t)(n - done));
-			if (w < 0) {
-				if (retry_transient(x, errno))
-					continue;
-				r = xfer_fail(x, "write", true, errno);
-				goto out;
-			}
-			done += w;
-			progress(x, (uint64_t)w);
-		}
+		r = write_all(x, buf, (size_t)n, -1);
+		if (r < 0)
+			break;
 	}
-out:
 	buf_put(cp, buf);
 	return r;
 }

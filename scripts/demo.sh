@@ -3,8 +3,9 @@
 # it, removes it with rmtree -v, and proves that what its symlinks pointed to
 # outside the tree survived. Later tools add their own parts below.
 set -euo pipefail
-build=${1:-build}
-bin=$(cd "$build/bin" && pwd)
+# Absolute: the parts below run from the scratch directory, not from here.
+build=$(cd "${1:-build}" && pwd)
+bin=$build/bin
 top=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/treeutils-demo.XXXXXX")
 trap 'chmod -R u+rwx "$work" 2>/dev/null; rm -rf "$work"' EXIT

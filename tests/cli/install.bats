@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# make install: what a distribution packager relies on.
+# make install and make demo: what a distribution packager and a first-time user rely on.
 
 load ../lib/helpers
 
@@ -49,4 +49,18 @@ C
 	run ./prog victim
 	assert_success
 	assert_not_exist victim
+}
+
+@test "the README's demo runs from the top with a relative build dir, as 'make demo' does" {
+	top=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+	rel=$(realpath --relative-to="$top" "$TU_BUILD")
+	[ "${rel#/}" = "$rel" ]	# relative, as make passes $(BUILD)
+	cd "$top"
+	run env TMPDIR="$S" scripts/demo.sh "$rel"
+	assert_success
+	assert_output --partial "the oracle: rsync -aHAXn"
+	assert_output --partial "dedup --links"
+	assert_output --partial "hashcache --check"
+	assert_output --partial "demo done"
+	cd "$S"
 }

@@ -135,6 +135,20 @@ int tu_parse_seconds(const char *arg, double *out)
 	return 0;
 }
 
+int tu_parse_store(const char *arg, enum tu_hashcache_store *out)
+{
+	static const struct { const char *name; enum tu_hashcache_store v; } stores[] = {
+		{ "auto", TU_STORE_AUTO }, { "xattr", TU_STORE_XATTR }, { "file", TU_STORE_FILE },
+	};
+	for (size_t i = 0; i < sizeof stores / sizeof stores[0]; i++) {
+		if (strcmp(arg, stores[i].name) == 0) {
+			*out = stores[i].v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 void tu_print_path(FILE *f, const char *prefix, const char *path, bool nul)
 {
 	if (nul) {

@@ -49,6 +49,8 @@ void tu_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Option parsers: 0 on success, -1 on a malformed value. */
 int tu_parse_jobs(const char *arg, int *out);
 int tu_parse_seconds(const char *arg, double *out);
+/* --store=auto|xattr|file, for the tools that keep hash records. */
+int tu_parse_store(const char *arg, enum tu_hashcache_store *out);
 
 /* Print one path for -v / -n / listing output: with NUL, the raw bytes and a
    NUL; otherwise PREFIX, the quoted path and a newline. */

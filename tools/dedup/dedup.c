@@ -177,13 +177,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_IGNORE_TIME: c->o.ignore_time = true; break;
 	case OPT_TRUST_HASH: c->o.trust_hash = true; break;
 	case OPT_STORE:
-		if (strcmp(arg, "auto") == 0)
-			c->o.store = TU_STORE_AUTO;
-		else if (strcmp(arg, "xattr") == 0)
-			c->o.store = TU_STORE_XATTR;
-		else if (strcmp(arg, "file") == 0)
-			c->o.store = TU_STORE_FILE;
-		else
+		if (tu_parse_store(arg, &c->o.store) < 0)
 			argp_error(state, "invalid --store '%s': want auto, xattr or file", arg);
 		break;
 	case 'n': c->o.dry_run = true; break;

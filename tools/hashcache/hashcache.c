@@ -77,13 +77,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_CLEAR: set_mode(state, c, TU_HASHCACHE_CLEAR); break;
 	case OPT_FIX: c->o.fix = true; break;
 	case OPT_STORE:
-		if (strcmp(arg, "auto") == 0)
-			c->o.store = TU_STORE_AUTO;
-		else if (strcmp(arg, "xattr") == 0)
-			c->o.store = TU_STORE_XATTR;
-		else if (strcmp(arg, "file") == 0)
-			c->o.store = TU_STORE_FILE;
-		else
+		if (tu_parse_store(arg, &c->o.store) < 0)
 			argp_error(state, "invalid --store '%s': want auto, xattr or file", arg);
 		break;
 	case OPT_NO_STORE:
