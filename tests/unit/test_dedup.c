@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include "unit.h"
 
 #define TU_INTERNAL
 #include "dedup.h"
@@ -67,32 +68,12 @@ static int setup(void **state)
 	return 0;
 }
 
-static void rm_rf(int dfd)
-{
-	DIR *d = fdopendir(dup(dfd));
-	struct dirent *e;
-	rewinddir(d);
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (e->d_type == DT_DIR) {
-			int sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY);
-			rm_rf(sub);
-			close(sub);
-			unlinkat(dfd, e->d_name, AT_REMOVEDIR);
-		} else {
-			unlinkat(dfd, e->d_name, 0);
-		}
-	}
-	closedir(d);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	tu_dedup_hook = NULL;
 	tu_dedup_link_max = 0;
-	rm_rf(f->dfd);
+	unit_rm_rf(f->dfd);
 	close(f->dfd);
 	rmdir(f->dir);
 	free(f);
@@ -101,10 +82,7 @@ static int teardown(void **state)
 
 static void write_file(int dfd, const char *name, const char *data, size_t len)
 {
-	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	close(fd);
+	unit_write_file(dfd, name, data, len);
 	/* One mtime for all, as cp -p would leave. */
 	struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
 	assert_int_equal(utimensat(dfd, name, ts, 0), 0);

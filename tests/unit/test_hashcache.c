@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include "unit.h"
 
 #define TU_INTERNAL
 #include "hashstore.h"
@@ -66,44 +67,16 @@ static int setup(void **state)
 	return 0;
 }
 
-static void rm_rf(int dfd)
-{
-	DIR *d = fdopendir(dup(dfd));
-	struct dirent *e;
-	rewinddir(d);
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (e->d_type == DT_DIR) {
-			int sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY);
-			rm_rf(sub);
-			close(sub);
-			unlinkat(dfd, e->d_name, AT_REMOVEDIR);
-		} else {
-			unlinkat(dfd, e->d_name, 0);
-		}
-	}
-	closedir(d);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	tu_hash_read_hook = NULL;
 	tu_xattr_use_at_calls(true);
-	rm_rf(f->dfd);
+	unit_rm_rf(f->dfd);
 	close(f->dfd);
 	rmdir(f->dir);
 	free(f);
 	return 0;
-}
-
-static void write_file(int dfd, const char *name, const void *data, size_t len)
-{
-	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	close(fd);
 }
 
 /* Move NAME's mtime back by SECONDS (so no record of it is racy). */
@@ -148,7 +121,7 @@ static int get(struct fixture *f, struct tu_hashcache *hc, struct tu_hashdir *hd
 
 static bool xattrs_work(struct fixture *f)
 {
-	write_file(f->dfd, "probe", "x", 1);
+	unit_write_file(f->dfd, "probe", "x", 1);
 	int fd = openat(f->dfd, "probe", O_RDONLY);
 	bool ok = fsetxattr(fd, "user.probe", "1", 1, 0) == 0;
 	close(fd);
@@ -171,7 +144,7 @@ static void digests_are_spookyhash_of_the_content(void **state)
 	f->o.no_store = true;
 	assert_int_equal(tu_hashcache_open(&hc, &f->o), 0);
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-		write_file(f->dfd, "f", data, sizes[i]);
+		unit_write_file(f->dfd, "f", data, sizes[i]);
 		struct tu_hash_info h;
 		assert_int_equal(get(f, hc, NULL, "f", &h), 0);
 		assert_int_equal(h.status, TU_HASH_HASHED);
@@ -187,7 +160,7 @@ static void a_stored_record_answers_without_reading(void **state)
 	struct fixture *f = *state;
 	if (!xattrs_work(f))
 		skip();
-	write_file(f->dfd, "f", "hello", 5);
+	unit_write_file(f->dfd, "f", "hello", 5);
 	age(f->dfd, "f", 60);
 	struct stat before, after;
 	fstatat(f->dfd, "f", &before, 0);
@@ -220,14 +193,14 @@ static void racy_rewrite_in_the_same_tick_is_not_a_hit(void **state)
 	assert_int_equal(tu_hashcache_open(&hc, &f->o), 0);
 	struct tu_hash_info h;
 	/* Written and hashed at once: the record is racy. */
-	write_file(f->dfd, "f", "aaaa", 4);
+	unit_write_file(f->dfd, "f", "aaaa", 4);
 	struct stat st;
 	fstatat(f->dfd, "f", &st, 0);
 	assert_int_equal(get(f, hc, NULL, "f", &h), 0);
 	assert_int_equal(h.status, TU_HASH_HASHED);
 	/* Rewritten with the same size, and given the same mtime, as a
 	   second write within one timestamp tick would be. */
-	write_file(f->dfd, "f", "bbbb", 4);
+	unit_write_file(f->dfd, "f", "bbbb", 4);
 	set_mtime(f->dfd, "f", st.st_mtim);
 	assert_int_equal(get(f, hc, NULL, "f", &h), 0);
 	assert_int_equal(h.status, TU_HASH_HASHED);
@@ -253,7 +226,7 @@ static void whole_second_mtimes_get_a_two_second_margin(void **state)
 	struct tu_hashcache *hc;
 	assert_int_equal(tu_hashcache_open(&hc, &f->o), 0);
 	struct tu_hash_info h;
-	write_file(f->dfd, "f", "aaaa", 4);
+	unit_write_file(f->dfd, "f", "aaaa", 4);
 	/* An mtime of a whole second, one second ago: on a filesystem that
 	   keeps only seconds a write now could still get it. */
 	struct timespec now;
@@ -286,7 +259,7 @@ static void a_file_growing_while_hashed_is_not_stored(void **state)
 	struct fixture *f = *state;
 	size_t len = 3 << 20;
 	char *data = calloc(1, len);
-	write_file(f->dfd, "f", data, len);
+	unit_write_file(f->dfd, "f", data, len);
 	free(data);
 	age(f->dfd, "f", 60);
 	grow_fd = openat(f->dfd, "f", O_WRONLY | O_APPEND);
@@ -322,7 +295,7 @@ static void check_mode_tells_ok_new_changed_corrupt(void **state)
 	struct tu_hash_info h;
 	f->o.mode = TU_HASHCACHE_CHECK;
 	assert_int_equal(tu_hashcache_open(&hc, &f->o), 0);
-	write_file(f->dfd, "f", "abcdef", 6);
+	unit_write_file(f->dfd, "f", "abcdef", 6);
 	age(f->dfd, "f", 60);
 	assert_int_equal(get(f, hc, NULL, "f", &h), 0);
 	assert_int_equal(h.status, TU_HASH_NEW);
@@ -333,7 +306,7 @@ static void check_mode_tells_ok_new_changed_corrupt(void **state)
 	/* Bit rot: content differs, size and mtime do not. */
 	struct stat st;
 	fstatat(f->dfd, "f", &st, 0);
-	write_file(f->dfd, "f", "abcdeF", 6);
+	unit_write_file(f->dfd, "f", "abcdeF", 6);
 	set_mtime(f->dfd, "f", st.st_mtim);
 	assert_int_equal(get(f, hc, NULL, "f", &h), 0);
 	assert_int_equal(h.status, TU_HASH_CORRUPT);
@@ -341,7 +314,7 @@ static void check_mode_tells_ok_new_changed_corrupt(void **state)
 	assert_int_equal(get(f, hc, NULL, "f", &h), 0);
 	assert_int_equal(h.status, TU_HASH_CORRUPT);	/* the record was kept */
 	/* A normal change: CHANGED, and the record follows. */
-	write_file(f->dfd, "f", "abcdefg", 7);
+	unit_write_file(f->dfd, "f", "abcdefg", 7);
 	age(f->dfd, "f", 30);
 	assert_int_equal(get(f, hc, NULL, "f", &h), 0);
 	assert_int_equal(h.status, TU_HASH_CHANGED);
@@ -350,7 +323,7 @@ static void check_mode_tells_ok_new_changed_corrupt(void **state)
 	tu_hashcache_close(hc);
 	/* --fix replaces a corrupt record. */
 	fstatat(f->dfd, "f", &st, 0);
-	write_file(f->dfd, "f", "ABCDEFG", 7);
+	unit_write_file(f->dfd, "f", "ABCDEFG", 7);
 	set_mtime(f->dfd, "f", st.st_mtim);
 	f->o.fix = true;
 	assert_int_equal(tu_hashcache_open(&hc, &f->o), 0);
@@ -370,8 +343,8 @@ static void sidecar_records_check_inode_and_ctime(void **state)
 	struct tu_hashcache *hc;
 	struct tu_hashdir *hd;
 	struct tu_hash_info h;
-	write_file(f->dfd, "f", "one!", 4);
-	write_file(f->dfd, "g", "two!", 4);
+	unit_write_file(f->dfd, "f", "one!", 4);
+	unit_write_file(f->dfd, "g", "two!", 4);
 	age(f->dfd, "f", 60);
 	struct stat st;
 	fstatat(f->dfd, "f", &st, 0);
@@ -403,8 +376,8 @@ static void show_mode_reads_no_data(void **state)
 		skip();
 	struct tu_hashcache *hc;
 	struct tu_hash_info h;
-	write_file(f->dfd, "f", "abc", 3);
-	write_file(f->dfd, "g", "xyz", 3);
+	unit_write_file(f->dfd, "f", "abc", 3);
+	unit_write_file(f->dfd, "g", "xyz", 3);
 	age(f->dfd, "f", 60);
 	age(f->dfd, "g", 60);
 	assert_int_equal(tu_hashcache_open(&hc, &f->o), 0);
@@ -474,7 +447,7 @@ static void get_at_answers_from_a_valid_record_without_opening(void **state)
 	struct fixture *f = *state;
 	if (!xattrs_work(f))
 		skip();
-	write_file(f->dfd, "f", "hello", 5);
+	unit_write_file(f->dfd, "f", "hello", 5);
 	age(f->dfd, "f", 60);
 	struct tu_hashcache *hc;
 	struct tu_hash_info h;
@@ -536,7 +509,7 @@ static void get_at_ignores_stale_missing_and_racy_records(void **state)
 	struct tu_hash_info h;
 	assert_int_equal(tu_hashcache_open(&hc, &f->o), 0);
 	/* No record at all. */
-	write_file(f->dfd, "none", "abc", 3);
+	unit_write_file(f->dfd, "none", "abc", 3);
 	age(f->dfd, "none", 60);
 	struct tu_hash_state st = state_of(f, "none");
 	assert_int_equal(tu_hashcache_get_at(hc, NULL, f->dfd, "none", &st, &h), -ENODATA);
@@ -544,12 +517,12 @@ static void get_at_ignores_stale_missing_and_racy_records(void **state)
 	assert_false(h.have_digest);
 
 	/* A valid record, then the file rewritten (same size, new mtime). */
-	write_file(f->dfd, "f", "aaaa", 4);
+	unit_write_file(f->dfd, "f", "aaaa", 4);
 	age(f->dfd, "f", 60);
 	assert_int_equal(get(f, hc, NULL, "f", &h), 0);
 	st = state_of(f, "f");
 	assert_int_equal(tu_hashcache_get_at(hc, NULL, f->dfd, "f", &st, &h), 0);
-	write_file(f->dfd, "f", "bbbb", 4);
+	unit_write_file(f->dfd, "f", "bbbb", 4);
 	age(f->dfd, "f", 30);
 	st = state_of(f, "f");
 	assert_int_equal(tu_hashcache_get_at(hc, NULL, f->dfd, "f", &st, &h), -ENODATA);
@@ -568,7 +541,7 @@ static void get_at_ignores_stale_missing_and_racy_records(void **state)
 	assert_int_equal(tu_hashcache_get_at(hc, NULL, f->dfd, "f", &other, &h), -ENODATA);
 
 	/* Racy: hashed within the granularity of its mtime. */
-	write_file(f->dfd, "r", "rrrr", 4);
+	unit_write_file(f->dfd, "r", "rrrr", 4);
 	assert_int_equal(get(f, hc, NULL, "r", &h), 0);
 	assert_true(h.stored);
 	st = state_of(f, "r");
@@ -586,7 +559,7 @@ static void get_at_reads_the_sidecar_with_a_directory(void **state)
 	struct tu_hashcache *hc;
 	struct tu_hashdir *hd;
 	struct tu_hash_info h;
-	write_file(f->dfd, "f", "side", 4);
+	unit_write_file(f->dfd, "f", "side", 4);
 	age(f->dfd, "f", 60);
 	assert_int_equal(tu_hashcache_open(&hc, &f->o), 0);
 	assert_int_equal(tu_hashdir_open(hc, f->dfd, f->dir, &hd), 0);
@@ -619,9 +592,9 @@ static void tree(struct fixture *f, bool at_calls)
 	tu_xattr_use_at_calls(at_calls);
 	mkdirat(f->dfd, "d", 0755);
 	int sub = openat(f->dfd, "d", O_RDONLY | O_DIRECTORY);
-	write_file(sub, "a", "alpha", 5);
-	write_file(sub, "b", "beta", 4);
-	write_file(f->dfd, "c", "gamma", 5);
+	unit_write_file(sub, "a", "alpha", 5);
+	unit_write_file(sub, "b", "beta", 4);
+	unit_write_file(f->dfd, "c", "gamma", 5);
 	age(sub, "a", 60);
 	age(sub, "b", 60);
 	age(f->dfd, "c", 60);
