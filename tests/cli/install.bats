@@ -64,3 +64,17 @@ C
 	assert_output --partial "demo done"
 	cd "$S"
 }
+
+@test "every long option in each tool's --help is in its man page" {
+	top=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+	local t o missing=
+	for t in "$top"/tools/*/; do
+		t=$(basename "$t")
+		[ "$t" = common ] && continue
+		for o in $("$t" --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
+			# groff writes a hyphen as \-
+			grep -qF -- "${o//-/\\-}" "$top/man/$t.1" || missing+=" $t:$o"
+		done
+	done
+	[ -z "$missing" ] || { echo "not in the man page:$missing"; return 1; }
+}
