@@ -29,7 +29,8 @@ show() { sed "s|$work/||g; s/^/   /"; }
 # Duplicates: copies keep times and modes (cp -p), as restored backups do.
 mkdir -p "$tree/backup/src/lib" "$tree/photos"
 head -c 300000 /dev/urandom >"$tree/photos/img1.raw"
-head -c 200000 /dev/urandom >"$tree/photos/img2.raw"
+# (img2.raw ends in 'A', so the near-duplicate below, ending in 'Z', differs.)
+{ head -c 199999 /dev/urandom; printf 'A'; } >"$tree/photos/img2.raw"
 cp -p "$tree/photos/img1.raw" "$tree/photos/img1-copy.raw"
 cp -p "$tree/photos/img1.raw" "$tree/backup/img1.raw"
 cp -p "$tree/photos/img2.raw" "$tree/backup/img2.raw"

@@ -98,7 +98,9 @@ copies() {
 	mkdir t
 	rand t/a 12288
 	copies t/a t/b
-	printf 'X' | dd of=t/b bs=1 seek=6000 conv=notrunc status=none
+	# Byte 6000 of b: a's plus one (mod 256), so it differs whatever a holds.
+	dd if=t/a bs=1 skip=6000 count=1 status=none | tr '\000-\377' '\001-\377\000' |
+		dd of=t/b bs=1 seek=6000 conv=notrunc status=none
 	touch -r t/a t/b
 	cmp -s t/a t/b && false
 	[ "$(head -c 4096 t/a | md5sum)" = "$(head -c 4096 t/b | md5sum)" ]
