@@ -1846,6 +1846,30 @@ static void links_free(struct cp *cp)
 
 /* ---- one non-directory --------------------------------------------------- */
 
+/* Open J's source, a regular file by J->st, and take the open file's stat
+   into J->st. It must still be a regular file; with SAME_INODE (a file
+   reached through a followed symlink) also the very inode stat'ed. A failure
+   is reported; -errno. */
+static int open_stated(struct job *j, bool same_inode)
+{
+	struct cp *cp = j->cp;
+	int fd = open_source(j);
+	if (fd < 0) {
+		report(cp, &j->w, true, "open", -fd, NULL);
+		return fd;
+	}
+	struct stat st2;
+	if (fstat(fd, &st2) < 0 || !S_ISREG(st2.st_mode) ||
+	    (same_inode && (st2.st_dev != j->st.st_dev || st2.st_ino != j->st.st_ino))) {
+		close(fd);
+		report(cp, &j->w, true, "open", EAGAIN,
+		       same_inode ? "changed while copied" : "changed type while copied");
+		return -EAGAIN;
+	}
+	j->st = st2;
+	return fd;
+}
+
 /* Are hard links kept for this entry? With archive, unless dereferenced. */
 static bool keep_links(const struct cp *cp, const struct stat *st)
 {
@@ -1889,18 +1913,9 @@ static int copy_nondir(struct cp *cp, struct tu_walk_dir *d, int sfd, int dfd, c
 			return r;
 		}
 		if (S_ISREG(j.st.st_mode) && !dry) {
-			fd = open_source(&j);
-			if (fd < 0) {
-				report(cp, &j.w, true, "open", -fd, NULL);
+			fd = open_stated(&j, false);
+			if (fd < 0)
 				return fd;
-			}
-			struct stat st2;
-			if (fstat(fd, &st2) < 0 || !S_ISREG(st2.st_mode)) {
-				close(fd);
-				report(cp, &j.w, true, "open", EAGAIN, "changed type while copied");
-				return -EAGAIN;
-			}
-			j.st = st2;
 		}
 	}
 	int r = keep_links(cp, &j.st) ? copy_linked(&j, fd) : copy_by_type(&j, fd);
@@ -1918,18 +1933,9 @@ static int copy_followed(struct cp *cp, struct tu_walk_dir *d, int sfd, int dfd,
 			 .dname = name, .st = *st, .follow = true };
 	int fd = -1;
 	if (S_ISREG(st->st_mode) && !cp->o->dry_run) {
-		fd = open_source(&j);
-		if (fd < 0) {
-			report(cp, &j.w, true, "open", -fd, NULL);
+		fd = open_stated(&j, true);
+		if (fd < 0)
 			return fd;
-		}
-		struct stat st2;
-		if (fstat(fd, &st2) < 0 || st2.st_dev != st->st_dev || st2.st_ino != st->st_ino) {
-			close(fd);
-			report(cp, &j.w, true, "open", EAGAIN, "changed while copied");
-			return -EAGAIN;
-		}
-		j.st = st2;
 	}
 	int r = keep_links(cp, &j.st) ? copy_linked(&j, fd) : copy_by_type(&j, fd);
 	if (fd >= 0 && r != DEFERRED)
