@@ -10,16 +10,20 @@
  *     one candidate (already linked: nothing to do);
  *  3. metadata: owner, group, mode and mtime must match, as a hard link
  *     forces one of each on every name (each relaxed by an option);
- *  4. hash: the hash cache is read by name for every candidate left by 3
- *     before the groups are worked on (lookup_records: one directory at a
- *     time, getxattrat, no open; the directory's .spookyhashes where the
- *     walk listed one); where all of a group have a valid record it
- *     decides, and a file with a unique digest is never opened; where some
- *     have, the others are hashed whole; where none has, the first 4 KiB
- *     are hashed, and only files whose prefix matches another's are hashed
- *     whole (through the cache, which stores the record for the next run:
- *     in the xattr at once, or, kept back, in the directory's .spookyhashes
- *     after the workers are done; see store_pending);
+ *  4. hash: hash records are read by name, without opening the file
+ *     (getxattrat): during the walk, through the directory fd the walker
+ *     holds, for a file whose size and metadata key an earlier file had
+ *     (lookup_in_walk); after the walk, one directory at a time, for the
+ *     first file of each size group and wherever the walk listed a
+ *     .spookyhashes (lookup_records); a file that no other file of its
+ *     size and metadata key could match is never looked up. Where all of a
+ *     group have a valid record it decides, and a file with a unique digest
+ *     is never opened; where some have, the others are hashed whole; where
+ *     none has, the first 4 KiB are hashed, and only files whose prefix
+ *     matches another's are hashed whole (through the cache, which stores
+ *     the record for the next run: in the xattr at once, or, kept back, in
+ *     the directory's .spookyhashes after the workers are done; see
+ *     store_pending);
  *  5. xattrs: every name and value but user.spookyhash, sorted by name;
  *  6. bytes: the candidate is compared with the kept file (unless
  *     trust_hash; FIDEDUPERANGE compares in the kernel);
@@ -63,6 +67,8 @@
 #define PREFIX_LEN	4096		/* bytes hashed before a whole file is */
 #define CMP_BUF		(256 * 1024)	/* per worker, two of them */
 #define DEDUPE_CHUNK	(16 * 1024 * 1024)	/* btrfs takes at most this per call */
+#define SEEN_BITS	(UINT64_C(1) << 22)	/* 512 KiB: few false hits below
+						   a million files */
 #define MAX_OPEN	64		/* candidates a worker keeps open at most (less
 				   where RLIMIT_NOFILE is low: see run_workers) */
 
@@ -93,6 +99,8 @@ struct dfile {
 	uint16_t mode;		/* as statx gives it: 16 bits keep this 96 bytes */
 	bool cached;		/* digest: a valid hash record of the state
 				   above (size, mtime), read without opening */
+	bool looked;		/* the record was looked for (found or not):
+				   lookup_records() need not */
 	uint32_t uid, gid, nlink;
 	struct ddir *dir;
 	const char *name;	/* an offset into the directory's name block
@@ -155,6 +163,7 @@ struct dd {
 	size_t npending, cappending;
 	struct dfile **refs;		/* candidates by directory, for lookup_records */
 	size_t nrefs, next_ref;		/* next_ref: under lock */
+	_Atomic uint64_t *seen;		/* SEEN_BITS bits: see seen_before() */
 	_Atomic size_t next_group;
 	_Atomic int failed;
 	_Atomic bool warned_reflink;
@@ -398,6 +407,41 @@ static bool grow_names(struct dslot *s, size_t len)
 	return true;
 }
 
+static void set_record(struct dd *dd, struct tu_hashdir *hd, int dirfd, const char *name,
+		       struct dfile *f);
+
+static void meta_key(const struct dd *dd, const struct dfile *f, unsigned char key[16]);
+
+/* Has a file of F's size, place and metadata key been seen before (or
+   one whose bit this shares)? Sets F's bit. */
+static bool seen_before(struct dd *dd, const struct dfile *f)
+{
+	struct {
+		uint64_t size, dev, mnt;
+		unsigned char key[16];
+	} k = { f->size, f->dev, f->mnt, { 0 } };
+	meta_key(dd, f, k.key);
+	uint64_t h1 = 0, h2 = 0;
+	tu_spooky_hash128(&k, sizeof k, &h1, &h2);
+	uint64_t bit = h1 & (SEEN_BITS - 1), mask = UINT64_C(1) << (bit & 63);
+	return atomic_fetch_or(&dd->seen[bit >> 6], mask) & mask;
+}
+
+/* F's hash record, read now, while the walker holds its directory open
+   (after the walk each directory would be opened again for it), if F
+   can be in a size group: a file like it was seen before. The first of
+   each group is looked up after the walk (lookup_records); a file that
+   turns out to be alone is then never looked up. With --store=file
+   there is no xattr record to read: lookup_records() reads the
+   sidecars. */
+static void lookup_in_walk(struct dd *dd, int dirfd, const char *name, struct dfile *f)
+{
+	if (dd->o->store == TU_STORE_FILE || !dd->seen || !seen_before(dd, f))
+		return;
+	set_record(dd, NULL, dirfd, name, f);
+	f->looked = true;
+}
+
 static int dd_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 {
 	struct dd *dd = ctx;
@@ -441,7 +485,8 @@ static int dd_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 		return TU_WALK_NEXT;
 	}
 	memcpy(s->names + s->nlen, e->name, len);
-	s->files[s->n++] = (struct dfile){
+	struct dfile *f = &s->files[s->n++];
+	*f = (struct dfile){
 		.size = sx.stx_size, .ino = sx.stx_ino,
 		.mnt = (sx.stx_mask & STATX_MNT_ID) ? sx.stx_mnt_id : 0,
 		.dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
@@ -452,6 +497,7 @@ static int dd_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	};
 	s->nlen += len;
 	COUNT(dd, files, 1);
+	lookup_in_walk(dd, tu_walk_dir_fd(d), e->name, f);
 	return TU_WALK_NEXT;
 }
 
@@ -462,8 +508,12 @@ static int dd_leave(struct tu_walk_dir *d, void *ctx)
 	if (!s)
 		return TU_WALK_NEXT;
 	*(struct dslot **)tu_walk_dir_slot(d) = NULL;
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		s->files[i].name = s->names + (uintptr_t)s->files[i].name;
+		/* The sidecar listed here may hold what the xattr did not. */
+		if (s->dir->has_sidecar && !s->files[i].cached)
+			s->files[i].looked = false;
+	}
 	pthread_mutex_lock(&dd->lock);
 	bool ok = true;
 	if (s->names) {
@@ -512,10 +562,11 @@ static int dd_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 static int cmp_file(const void *pa, const void *pb)
 {
 	const struct dfile *a = pa, *b = pb;
+	/* Size first: it tells most pairs apart at once. */
 #define CMP(x) if (a->x != b->x) return a->x < b->x ? -1 : 1
+	CMP(size);
 	CMP(dev);
 	CMP(mnt);
-	CMP(size);
 	CMP(ino);
 #undef CMP
 	return path_cmp(a, b);
@@ -610,19 +661,30 @@ static int cmp_meta_ref(const void *pa, const void *pb)
 static void group_refs(struct dd *dd, size_t g, struct meta_ref *tmp, size_t *k)
 {
 	size_t n = 0;
-	for (size_t i = dd->groups[g][0]; i < dd->groups[g][1]; i++)
-		if (i == dd->groups[g][0] || dd->files[i].ino != dd->files[i - 1].ino) {
-			tmp[n].f = &dd->files[i];
+	for (size_t i = dd->groups[g][0]; i < dd->groups[g][1]; i++) {
+		struct dfile *f = &dd->files[i];
+		if (i == dd->groups[g][0] || f->ino != dd->files[i - 1].ino) {
+			tmp[n].f = f;
 			meta_key(dd, tmp[n].f, tmp[n].key);
 			n++;
+		} else if (f->looked && !tmp[n - 1].f->looked && f->size == tmp[n - 1].f->size &&
+			   f->mtime == tmp[n - 1].f->mtime && f->ctime == tmp[n - 1].f->ctime) {
+			/* The record is the inode's: read through another
+			   name of it, in the same state, it serves the first. */
+			struct dfile *first = tmp[n - 1].f;
+			first->looked = true;
+			first->cached = f->cached;
+			memcpy(first->digest, f->digest, 16);
 		}
+	}
 	qsort(tmp, n, sizeof *tmp, cmp_meta_ref);
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
 		while (j < n && memcmp(tmp[i].key, tmp[j].key, 16) == 0)
 			j++;
 		for (size_t m = i; j - i >= 2 && m < j; m++)
-			dd->refs[(*k)++] = tmp[m].f;
+			if (!tmp[m].f->looked)
+				dd->refs[(*k)++] = tmp[m].f;
 		i = j;
 	}
 }
@@ -653,6 +715,22 @@ static int make_refs(struct dd *dd)
 
 static int open_dir_of(struct dd *dd, const struct dfile *f);
 
+/* F's record (NAME in DIRFD, and HD's sidecar if not NULL), if one is
+   valid for the state the walk saw. */
+static void set_record(struct dd *dd, struct tu_hashdir *hd, int dirfd, const char *name,
+		       struct dfile *f)
+{
+	struct tu_hash_state st = {
+		.size = f->size, .mtime_ns = f->mtime, .ctime_ns = f->ctime,
+		.ino = f->ino, .uid = f->uid,
+	};
+	struct tu_hash_info h;
+	if (tu_hashcache_get_at(dd->hc_show, hd, dirfd, name, &st, &h) == 0) {
+		memcpy(f->digest, h.digest, 16);
+		f->cached = true;
+	}
+}
+
 /* The records of REFS[start..end), all in one directory. */
 static void lookup_dir(struct dd *dd, size_t start, size_t end)
 {
@@ -664,18 +742,8 @@ static void lookup_dir(struct dd *dd, size_t start, size_t end)
 	struct tu_hashdir *hd = NULL;
 	if (dd->refs[start]->dir->has_sidecar && dd->o->store != TU_STORE_XATTR)
 		tu_hashdir_open(dd->hc_show, dirfd, NULL, &hd);
-	for (size_t i = start; i < end; i++) {
-		struct dfile *f = dd->refs[i];
-		struct tu_hash_state st = {
-			.size = f->size, .mtime_ns = f->mtime, .ctime_ns = f->ctime,
-			.ino = f->ino, .uid = f->uid,
-		};
-		struct tu_hash_info h;
-		if (tu_hashcache_get_at(dd->hc_show, hd, dirfd, f->name, &st, &h) == 0) {
-			memcpy(f->digest, h.digest, 16);
-			f->cached = true;
-		}
-	}
+	for (size_t i = start; i < end; i++)
+		set_record(dd, hd, dirfd, dd->refs[i]->name, dd->refs[i]);
 	tu_hashdir_close(hd);
 	close(dirfd);
 }
@@ -737,6 +805,8 @@ struct cand {
 struct worker {
 	struct dd *dd;
 	char *buf1, *buf2;
+	const struct dfile *buf1_of;	/* buf1 holds all of this file's bytes
+					   (bytes_equal), or NULL */
 	char *path;		/* cand_fd's "rel/name" */
 	size_t pathcap;
 	size_t nopen;
@@ -842,6 +912,7 @@ static int key_prefix(struct worker *w, struct cand *c)
 	if (fd < 0)
 		return fd;
 	size_t want = c->f->size < PREFIX_LEN ? (size_t)c->f->size : PREFIX_LEN, got;
+	w->buf1_of = NULL;
 	int r = read_full(fd, w->buf1, want, 0, &got);
 	if (r < 0) {
 		report(w->dd, c->f, "read", -r, NULL);
@@ -1049,16 +1120,28 @@ static int bytes_equal(struct worker *w, struct cand *a, struct cand *b)
 		return fa < 0 ? fa : fb;
 	COUNT(w->dd, compared, 1);
 	uint64_t off = 0, size = a->st.size;
+	/* A (the kept file) is compared with every other of its group: where
+	   it fits in buf1, it is read once for all of them. A change to it
+	   since is caught by its ctime, checked after the comparisons. */
+	bool whole = size <= CMP_BUF;
 	while (off < size) {
-		size_t want = size - off < CMP_BUF ? (size_t)(size - off) : CMP_BUF, ga, gb;
-		int r = read_full(fa, w->buf1, want, off, &ga);
+		size_t want = size - off < CMP_BUF ? (size_t)(size - off) : CMP_BUF, ga = 0, gb;
+		int r = 0;
+		if (!whole || w->buf1_of != a->f) {
+			w->buf1_of = NULL;
+			r = read_full(fa, w->buf1, want, off, &ga);
+			if (r == 0 && ga != want)
+				return -ESTALE;
+			if (whole)
+				w->buf1_of = a->f;
+		}
 		if (r == 0)
 			r = read_full(fb, w->buf2, want, off, &gb);
 		if (r < 0)
 			return r;
 		if (w->dd->o->stats)
 			atomic_fetch_add(&w->dd->o->stats->bytes, ga + gb);
-		if (ga != want || gb != want)
+		if (gb != want)
 			return -ESTALE;
 		if (memcmp(w->buf1, w->buf2, want) != 0)
 			return 0;
@@ -1395,8 +1478,9 @@ static void dry_reflink_dup(struct dd *dd, struct cand *keep, struct cand *dup)
 }
 
 /* Is C a true copy of KEEP: the same bytes (unless trust_hash), the same
-   xattrs (unless only extents are shared), both unchanged since? 1, 0,
-   -ESTALE, or -errno. */
+   xattrs (unless only extents are shared), C unchanged since? 1, 0,
+   -ESTALE, or -errno. KEEP is checked to be unchanged before each link
+   (replace_name), or once for the whole group in a dry run (final_group). */
 static int confirm(struct worker *w, struct cand *keep, struct cand *c)
 {
 	int r = 1;
@@ -1404,7 +1488,7 @@ static int confirm(struct worker *w, struct cand *keep, struct cand *c)
 		r = bytes_equal(w, keep, c);
 	if (r == 1 && !reflinking(w->dd))
 		r = xattrs_equal(w, keep, c);
-	if (r == 1 && (!unchanged(w, keep) || !unchanged(w, c)))
+	if (r == 1 && !unchanged(w, c))
 		r = -ESTALE;
 	return r;
 }
@@ -1447,7 +1531,10 @@ static void final_group(struct worker *w, struct cand *v, size_t n)
 	struct cand *keep = &v[ki];
 	struct cand *first = keep;
 	struct cand **members = malloc(n * sizeof *members);
-	if (!members) {
+	bool *shared = malloc(n * sizeof *shared);	/* a dry run's members: reflinks? */
+	if (!members || !shared) {
+		free(members);
+		free(shared);
 		report(dd, keep->f, "deduplicate", ENOMEM, NULL);
 		return;
 	}
@@ -1460,8 +1547,10 @@ static void final_group(struct worker *w, struct cand *v, size_t n)
 		bool shares = o->reflink != TU_DEDUP_HARDLINK && !no_reflink_on(dd, keep->st.dev);
 		if (shares) {
 			enum reflinked rl = reflink_dup(w, keep, c);
-			if (rl == RL_DONE)
+			if (rl == RL_DONE) {
+				shared[nm] = true;
 				members[nm++] = c;
+			}
 			if (rl == RL_FALLBACK) {
 				shares = false;
 			} else if (rl != RL_CAN) {
@@ -1484,21 +1573,41 @@ static void final_group(struct worker *w, struct cand *v, size_t n)
 			cand_close(w, c);
 			continue;
 		}
+		shared[nm] = shares;
 		members[nm++] = c;
-		if (o->dry_run && shares)
-			dry_reflink_dup(dd, keep, c);
-		else if (o->dry_run)
-			dry_link_dup(dd, keep, c);
-		else
+		if (!o->dry_run)
 			link_dup(w, &keep, c);
 		if (c != keep)
 			cand_close(w, c);
+	}
+	/* A dry run: if KEEP is still as it was when the others were
+	   compared with it, every comparison holds, and they are what a
+	   real run would link. (A real run checks KEEP before each link.) */
+	if (nm >= 2 && o->dry_run) {
+		if (tu_dedup_hook) {
+			int dirfd = open_dir_of(dd, keep->f);
+			if (dirfd >= 0) {
+				tu_dedup_hook(TU_DEDUP_BEFORE_GROUP_CHECK, dirfd, keep->f->name);
+				close(dirfd);
+			}
+		}
+		if (!unchanged(w, keep)) {
+			COUNT(dd, changed, 1);
+			warn(dd, keep->f, "deduplicate", EAGAIN, "changed during the run; left alone");
+			nm = 0;
+		}
+		for (size_t i = 1; i < nm; i++)
+			if (shared[i])
+				dry_reflink_dup(dd, keep, members[i]);
+			else
+				dry_link_dup(dd, keep, members[i]);
 	}
 	if (nm >= 2) {
 		COUNT(dd, groups, 1);
 		group_paths(dd, members, nm);
 	}
 	free(members);
+	free(shared);
 }
 
 static int level_key(struct worker *w, struct cand *c, enum level lv)
@@ -1587,6 +1696,7 @@ static void refine(struct worker *w, struct cand *v, size_t n, enum level lv)
 static void do_group(struct worker *w, size_t start, size_t end)
 {
 	struct dd *dd = w->dd;
+	w->buf1_of = NULL;
 	size_t n = 0;
 	for (size_t i = start; i < end; i++)
 		if (i == start || dd->files[i].ino != dd->files[i - 1].ino)
@@ -1876,6 +1986,9 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 	dd.displays = calloc(ndirs ? ndirs : 1, sizeof *dd.displays);
 	dd.root_ids = calloc(ndirs ? ndirs : 1, sizeof *dd.root_ids);
 	dd.walked = calloc(ndirs ? ndirs : 1, sizeof *dd.walked);
+	/* Without it records are all read after the walk. */
+	if (o->store != TU_STORE_FILE)
+		dd.seen = calloc(SEEN_BITS / 64, sizeof *dd.seen);
 	if (!dd.root_fds || !dd.displays || !dd.root_ids || !dd.walked) {
 		r = -ENOMEM;
 		goto out;
@@ -1910,16 +2023,7 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 		dd.walked[dd.nwalked++] = dd.root_ids[i];
 	}
 	qsort(dd.walked, dd.nwalked, sizeof *dd.walked, cmp_ident);
-	bool cancelled = false;
-	for (size_t i = 0; i < ndirs && !cancelled; i++)
-		if (dd.root_fds[i] >= 0)
-			cancelled = walk_one(&dd, i) == -ECANCELED;
-	if (cancelled) {
-		r = -ECANCELED;
-		goto out;
-	}
-	clean_leftovers(&dd);
-
+	/* Open before the walk, which reads records (lookup_in_walk). */
 	struct tu_hashcache_opts ho;
 	tu_hashcache_opts_init(&ho);
 	ho.mode = TU_HASHCACHE_UPDATE;
@@ -1938,8 +2042,22 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 		ho.error = ho.warning = NULL;
 		r = tu_hashcache_open(&dd.hc_show, &ho);
 	}
-	if (r == 0)
-		r = make_groups(&dd);
+	if (r < 0) {
+		note_failure(&dd, -r);
+		call_locked(&dd, o->error, ndirs ? dd.displays[0] : "?", "deduplicate", -r, NULL);
+		r = -atomic_load(&dd.failed);
+		goto out;
+	}
+	bool cancelled = false;
+	for (size_t i = 0; i < ndirs && !cancelled; i++)
+		if (dd.root_fds[i] >= 0)
+			cancelled = walk_one(&dd, i) == -ECANCELED;
+	if (cancelled) {
+		r = -ECANCELED;
+		goto out;
+	}
+	clean_leftovers(&dd);
+	r = make_groups(&dd);
 	if (r == 0)
 		r = run_workers(&dd);
 	store_pending(&dd);
@@ -1973,6 +2091,7 @@ out:
 	free(dd.root_fds);
 	free(dd.root_ids);
 	free(dd.walked);
+	free(dd.seen);
 	free(dd.displays);
 	pthread_mutex_destroy(&dd.lock);
 	pthread_mutex_destroy(&dd.out_lock);

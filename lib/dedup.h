@@ -13,9 +13,13 @@ enum tu_dedup_hook_point {
 	TU_DEDUP_BEFORE_CHECK,	/* both files compared; about to fstat and link */
 	TU_DEDUP_AFTER_TMP,	/* the temporary link made; about to re-check the
 				   duplicate's name and rename over it */
+	TU_DEDUP_BEFORE_GROUP_CHECK,	/* a dry run: the others compared with the
+					   kept file (the name given); about to
+					   check it once more */
 };
 
-/* Called at each point with the duplicate's directory and name, so a test
+/* Called at each point with the duplicate's directory and name (the kept
+   file's at TU_DEDUP_BEFORE_GROUP_CHECK), so a test
    can change the tree at that instant, deterministically. */
 extern void (*tu_dedup_hook)(enum tu_dedup_hook_point p, int dirfd, const char *name);
 

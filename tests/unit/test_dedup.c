@@ -285,6 +285,42 @@ static void test_dry_run_changes_nothing(void **state)
 	assert_int_equal(before.st_ctim.tv_nsec, after.st_ctim.tv_nsec);
 }
 
+/* The hook changes the kept file "a" (same size, mtime put back) after
+   the others were compared with it in a dry run. */
+static void change_keep(enum tu_dedup_hook_point p, int dirfd, const char *name)
+{
+	if (p != TU_DEDUP_BEFORE_GROUP_CHECK)
+		return;
+	assert_string_equal(name, "a");
+	change_dup(TU_DEDUP_BEFORE_CHECK, dirfd, name);
+}
+
+static void test_dry_run_keep_changed_no_group(void **state)
+{
+	struct fixture *f = *state;
+	fill('g');
+	write_file(f->dfd, "a", data, sizeof data);
+	write_file(f->dfd, "b", data, sizeof data);
+	write_file(f->dfd, "c", data, sizeof data);
+	f->o.dry_run = true;
+	f->o.keep = TU_KEEP_FIRST;
+	tu_dedup_hook = change_keep;
+	assert_int_equal(run(f), 0);
+	/* Nothing "would be linked" to a file that no longer is a copy. */
+	assert_int_equal(f->counts.groups, 0);
+	assert_int_equal(f->counts.linked, 0);
+	assert_int_equal(f->counts.bytes_freed, 0);
+	assert_int_equal(f->counts.changed, 1);
+	assert_int_equal(f->warnings, 1);
+	/* Without the change: the group, and two files to link. */
+	tu_dedup_hook = NULL;
+	write_file(f->dfd, "a", data, sizeof data);
+	memset(&f->counts, 0, sizeof f->counts);
+	assert_int_equal(run(f), 0);
+	assert_int_equal(f->counts.groups, 1);
+	assert_int_equal(f->counts.linked, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -294,6 +330,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_emlink_starts_a_new_kept_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leftover_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dry_run_keep_changed_no_group, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
