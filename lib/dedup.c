@@ -65,7 +65,9 @@
 #include <unistd.h>
 
 #define PREFIX_LEN	4096		/* bytes hashed before a whole file is */
-#define CMP_BUF		(256 * 1024)	/* per worker, two of them */
+#define CMP_BUF		(256 * 1024)	/* per worker: the pieces compared */
+#define KEEP_BUF	(1024 * 1024)	/* per worker: a kept file this long is
+					   read once for its whole group */
 #define DEDUPE_CHUNK	(16 * 1024 * 1024)	/* btrfs takes at most this per call */
 #define SEEN_BITS	(UINT64_C(1) << 22)	/* 512 KiB: few false hits below
 						   a million files */
@@ -805,8 +807,8 @@ struct cand {
 struct worker {
 	struct dd *dd;
 	char *buf1, *buf2;
-	const struct dfile *buf1_of;	/* buf1 holds all of this file's bytes
-					   (bytes_equal), or NULL */
+	const struct dfile *buf1_of;	/* buf1 (KEEP_BUF bytes) holds all of this
+					   file's bytes (bytes_equal), or NULL */
 	char *path;		/* cand_fd's "rel/name" */
 	size_t pathcap;
 	size_t nopen;
@@ -1121,20 +1123,28 @@ static int bytes_equal(struct worker *w, struct cand *a, struct cand *b)
 	COUNT(w->dd, compared, 1);
 	uint64_t off = 0, size = a->st.size;
 	/* A (the kept file) is compared with every other of its group: where
-	   it fits in buf1, it is read once for all of them. A change to it
-	   since is caught by its ctime, checked after the comparisons. */
-	bool whole = size <= CMP_BUF;
+	   it fits in buf1, it is read once, whole, for all of them. A change
+	   to it since is caught by its ctime, checked after the comparisons. */
+	bool whole = size <= KEEP_BUF;
+	if (whole && w->buf1_of != a->f) {
+		size_t ga;
+		w->buf1_of = NULL;
+		int r = read_full(fa, w->buf1, (size_t)size, 0, &ga);
+		if (r < 0)
+			return r;
+		if (w->dd->o->stats)
+			atomic_fetch_add(&w->dd->o->stats->bytes, ga);
+		if (ga != size)
+			return -ESTALE;
+		w->buf1_of = a->f;
+	}
 	while (off < size) {
 		size_t want = size - off < CMP_BUF ? (size_t)(size - off) : CMP_BUF, ga = 0, gb;
 		int r = 0;
-		if (!whole || w->buf1_of != a->f) {
-			w->buf1_of = NULL;
+		if (!whole)
 			r = read_full(fa, w->buf1, want, off, &ga);
-			if (r == 0 && ga != want)
-				return -ESTALE;
-			if (whole)
-				w->buf1_of = a->f;
-		}
+		if (r == 0 && !whole && ga != want)
+			return -ESTALE;
 		if (r == 0)
 			r = read_full(fb, w->buf2, want, off, &gb);
 		if (r < 0)
@@ -1143,7 +1153,7 @@ static int bytes_equal(struct worker *w, struct cand *a, struct cand *b)
 			atomic_fetch_add(&w->dd->o->stats->bytes, ga + gb);
 		if (gb != want)
 			return -ESTALE;
-		if (memcmp(w->buf1, w->buf2, want) != 0)
+		if (memcmp(whole ? w->buf1 + off : w->buf1, w->buf2, want) != 0)
 			return 0;
 		off += want;
 	}
@@ -1763,7 +1773,7 @@ static int run_workers(struct dd *dd)
 	for (int i = 0; r == 0 && i < jobs; i++) {
 		ws[i].dd = dd;
 		ws[i].max_open = max_open;
-		ws[i].buf1 = malloc(CMP_BUF);
+		ws[i].buf1 = malloc(KEEP_BUF);
 		ws[i].buf2 = malloc(CMP_BUF);
 		if (!ws[i].buf1 || !ws[i].buf2) {
 			r = -ENOMEM;
