@@ -133,13 +133,19 @@ static void fill(char c)
 		data[i] = (char)(i * 7);
 }
 
-static void test_links_identical_files(void **state)
+/* Files "a", "b" and "c", all holding fill(C)'s data. */
+static void three_copies(struct fixture *f, char c)
 {
-	struct fixture *f = *state;
-	fill('a');
+	fill(c);
 	write_file(f->dfd, "a", data, sizeof data);
 	write_file(f->dfd, "b", data, sizeof data);
 	write_file(f->dfd, "c", data, sizeof data);
+}
+
+static void test_links_identical_files(void **state)
+{
+	struct fixture *f = *state;
+	three_copies(f, 'a');
 	assert_int_equal(run(f), 0);
 	assert_int_equal(ino_of(f->dfd, "a"), ino_of(f->dfd, "b"));
 	assert_int_equal(ino_of(f->dfd, "a"), ino_of(f->dfd, "c"));
@@ -298,10 +304,7 @@ static void change_keep(enum tu_dedup_hook_point p, int dirfd, const char *name)
 static void test_dry_run_keep_changed_no_group(void **state)
 {
 	struct fixture *f = *state;
-	fill('g');
-	write_file(f->dfd, "a", data, sizeof data);
-	write_file(f->dfd, "b", data, sizeof data);
-	write_file(f->dfd, "c", data, sizeof data);
+	three_copies(f, 'g');
 	f->o.dry_run = true;
 	f->o.keep = TU_KEEP_FIRST;
 	tu_dedup_hook = change_keep;
