@@ -14,9 +14,10 @@
  *     (getxattrat): during the walk, through the directory fd the walker
  *     holds, for a file whose size and metadata key an earlier file had
  *     (lookup_in_walk); after the walk, one directory at a time, for the
- *     first file of each size group and wherever the walk listed a
- *     .spookyhashes (lookup_records); a file that no other file of its
- *     size and metadata key could match is never looked up. Where all of a
+ *     first file of each size group (lookup_records); a file that no other
+ *     file of its size and metadata key could match is never looked up. A
+ *     directory's .spookyhashes is read once, when the walk has listed the
+ *     directory (dd_done_entries), for all its files. Where all of a
  *     group have a valid record it decides, and a file with a unique digest
  *     is never opened; where some have, the others are hashed whole; where
  *     none has, the first 4 KiB are hashed, and only files whose prefix
@@ -88,6 +89,7 @@ struct ddir {
 	ino_t ino;
 	uint32_t root;		/* index of its DIR */
 	bool has_sidecar;	/* a .spookyhashes was listed in it */
+	bool sidecar_read;	/* and its records were read in the walk */
 };
 
 /* One regular file (one name) seen by the walk. */
@@ -159,6 +161,8 @@ struct dd {
 	/* The work phase. */
 	struct tu_hashcache *hc;	/* update, or no_store with dry_run */
 	struct tu_hashcache *hc_show;	/* records only, never a read */
+	struct tu_hashcache *hc_side;	/* the same, from .spookyhashes only;
+					   NULL with --store=xattr */
 	size_t (*groups)[2];		/* [start, end) of each size group in files */
 	size_t ngroups;
 	struct pending_rec *pending;	/* under lock */
@@ -409,8 +413,8 @@ static bool grow_names(struct dslot *s, size_t len)
 	return true;
 }
 
-static void set_record(struct dd *dd, struct tu_hashdir *hd, int dirfd, const char *name,
-		       struct dfile *f);
+static void set_record(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
+		       const char *name, struct dfile *f);
 
 static void meta_key(const struct dd *dd, const struct dfile *f, unsigned char key[16]);
 
@@ -429,18 +433,22 @@ static bool seen_before(struct dd *dd, const struct dfile *f)
 	return atomic_fetch_or(&dd->seen[bit >> 6], mask) & mask;
 }
 
-/* F's hash record, read now, while the walker holds its directory open
+/* F's xattr record, read now, while the walker holds its directory open
    (after the walk each directory would be opened again for it), if F
    can be in a size group: a file like it was seen before. The first of
    each group is looked up after the walk (lookup_records); a file that
    turns out to be alone is then never looked up. With --store=file
-   there is no xattr record to read: lookup_records() reads the
-   sidecars. */
+   there is no xattr record to read, and records in a .spookyhashes are
+   read by dd_done_entries(). */
 static void lookup_in_walk(struct dd *dd, int dirfd, const char *name, struct dfile *f)
 {
-	if (dd->o->store == TU_STORE_FILE || !dd->seen || !seen_before(dd, f))
+	if (dd->o->store == TU_STORE_FILE) {
+		f->looked = true;
 		return;
-	set_record(dd, NULL, dirfd, name, f);
+	}
+	if (!dd->seen || !seen_before(dd, f))
+		return;
+	set_record(dd->hc_show, NULL, dirfd, name, f);
 	f->looked = true;
 }
 
@@ -503,6 +511,31 @@ static int dd_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	return TU_WALK_NEXT;
 }
 
+/* The directory's .spookyhashes, if the walk listed one, is read now,
+   while the walker holds the directory: every file of it without a record
+   yet is looked up there (in memory, once it is read). */
+static void dd_done_entries(struct tu_walk_dir *d, void *ctx)
+{
+	struct dd *dd = ctx;
+	struct dslot *s = *(struct dslot **)tu_walk_dir_slot(d);
+	if (!s || !s->dir->has_sidecar || !dd->hc_side)
+		return;
+	int dirfd = tu_walk_dir_fd(d);
+	struct tu_hashdir *hd = NULL;
+	if (tu_hashdir_open(dd->hc_side, dirfd, NULL, &hd) < 0 || !hd)
+		return;		/* then after the walk (lookup_records) */
+	for (size_t i = 0; i < s->n; i++) {
+		struct dfile *f = &s->files[i];
+		if (f->cached)
+			continue;
+		set_record(dd->hc_side, hd, dirfd, s->names + (uintptr_t)f->name, f);
+		if (f->cached)
+			f->looked = true;	/* nothing to ask the xattr then */
+	}
+	tu_hashdir_close(hd);
+	s->dir->sidecar_read = true;
+}
+
 static int dd_leave(struct tu_walk_dir *d, void *ctx)
 {
 	struct dd *dd = ctx;
@@ -512,8 +545,9 @@ static int dd_leave(struct tu_walk_dir *d, void *ctx)
 	*(struct dslot **)tu_walk_dir_slot(d) = NULL;
 	for (size_t i = 0; i < s->n; i++) {
 		s->files[i].name = s->names + (uintptr_t)s->files[i].name;
-		/* The sidecar listed here may hold what the xattr did not. */
-		if (s->dir->has_sidecar && !s->files[i].cached)
+		/* The sidecar listed here, not read in the walk, may hold
+		   what the xattr did not. */
+		if (s->dir->has_sidecar && !s->dir->sidecar_read && !s->files[i].cached)
 			s->files[i].looked = false;
 	}
 	pthread_mutex_lock(&dd->lock);
@@ -719,15 +753,15 @@ static int open_dir_of(struct dd *dd, const struct dfile *f);
 
 /* F's record (NAME in DIRFD, and HD's sidecar if not NULL), if one is
    valid for the state the walk saw. */
-static void set_record(struct dd *dd, struct tu_hashdir *hd, int dirfd, const char *name,
-		       struct dfile *f)
+static void set_record(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
+		       const char *name, struct dfile *f)
 {
 	struct tu_hash_state st = {
 		.size = f->size, .mtime_ns = f->mtime, .ctime_ns = f->ctime,
 		.ino = f->ino, .uid = f->uid,
 	};
 	struct tu_hash_info h;
-	if (tu_hashcache_get_at(dd->hc_show, hd, dirfd, name, &st, &h) == 0) {
+	if (tu_hashcache_get_at(hc, hd, dirfd, name, &st, &h) == 0) {
 		memcpy(f->digest, h.digest, 16);
 		f->cached = true;
 	}
@@ -742,10 +776,11 @@ static void lookup_dir(struct dd *dd, size_t start, size_t end)
 	/* The sidecar is read only where the walk listed one: elsewhere it
 	   would cost a failed open per directory, on every run. */
 	struct tu_hashdir *hd = NULL;
-	if (dd->refs[start]->dir->has_sidecar && dd->o->store != TU_STORE_XATTR)
+	const struct ddir *dir = dd->refs[start]->dir;
+	if (dir->has_sidecar && !dir->sidecar_read && dd->o->store != TU_STORE_XATTR)
 		tu_hashdir_open(dd->hc_show, dirfd, NULL, &hd);
 	for (size_t i = start; i < end; i++)
-		set_record(dd, hd, dirfd, dd->refs[i]->name, dd->refs[i]);
+		set_record(dd->hc_show, hd, dirfd, dd->refs[i]->name, dd->refs[i]);
 	tu_hashdir_close(hd);
 	close(dirfd);
 }
@@ -1969,6 +2004,7 @@ static int walk_one(struct dd *dd, size_t i)
 {
 	static const struct tu_walk_ops ops = {
 		.enter = dd_enter, .entry = dd_entry, .leave = dd_leave, .error = dd_walk_error,
+		.done_entries = dd_done_entries,
 	};
 	const char *disp = dd->displays[i];
 	int fd = dd->root_fds[i];
@@ -2052,6 +2088,10 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 		ho.error = ho.warning = NULL;
 		r = tu_hashcache_open(&dd.hc_show, &ho);
 	}
+	if (r == 0 && o->store != TU_STORE_XATTR) {
+		ho.store = TU_STORE_FILE;
+		r = tu_hashcache_open(&dd.hc_side, &ho);
+	}
 	if (r < 0) {
 		note_failure(&dd, -r);
 		call_locked(&dd, o->error, ndirs ? dd.displays[0] : "?", "deduplicate", -r, NULL);
@@ -2079,6 +2119,7 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 out:
 	tu_hashcache_close(dd.hc);
 	tu_hashcache_close(dd.hc_show);
+	tu_hashcache_close(dd.hc_side);
 	for (size_t i = 0; dd.root_fds && i < ndirs; i++)
 		if (dd.root_fds[i] >= 0)
 			close(dd.root_fds[i]);

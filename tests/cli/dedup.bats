@@ -372,6 +372,26 @@ record_reads() {
 	grep -cE '(getxattrat|syscall_0x1d0)\(|fgetxattr\(.*user\.spookyhash' "$1" || true
 }
 
+@test "a .spookyhashes is read once, while the walk holds its directory: no directory is opened again" {
+	command -v strace >/dev/null || skip "needs strace"
+	mkdir -p t/d1 t/d2 t/d3
+	rand t/d1/x 5000
+	copies t/d1/x t/d2/x t/d3/x
+	rand t/d3/y 6000
+	touch -d '2001-01-01' t/d*/*
+	hashcache --store=file t >/dev/null
+	for store in auto file; do
+		ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o log dedup -v -n --store=$store t >out 2>&1
+		run cat out
+		assert_output --partial "files to link 2"
+		[ "$(counter cached)" -eq 3 ]
+		[ "$(counter hashed)" -eq 0 ]
+		[ "$(grep -c 'openat(.*"\.spookyhashes"' log)" -eq 3 ]
+		run grep -E 'openat2\(.*O_DIRECTORY' log
+		assert_output ""
+	done
+}
+
 @test "a file whose owner, mode or time no other file of its size shares: its hash record is never read" {
 	command -v strace >/dev/null || skip "needs strace"
 	mkdir t

@@ -205,3 +205,31 @@ PY
 	# Everything identical now shares one inode per content.
 	[ "$(find t -type f -printf '%i\n' | sort -u | wc -l)" -le 150 ]
 }
+
+@test "a full disk: the links are made, the records that cannot be stored are reported (exit 1), the old .spookyhashes stays whole" {
+	need_root "mount"
+	mkdir full
+	mount -t tmpfs -o size=4m none full
+	mkdir full/d
+	for i in $(seq 1 20); do echo "$i" >"full/d/f$i"; done
+	touch -m -d '1 minute ago' full/d/f*
+	hashcache --store=file full/d >/dev/null
+	cp full/d/.spookyhashes before
+	# Two new copies; the second has a link outside the DIR, so linking it
+	# frees no space for the new records.
+	head -c 30000 /dev/urandom >full/d/new1
+	cp -p full/d/new1 full/d/new2
+	ln full/d/new2 full/elsewhere
+	touch -m -d '1 minute ago' full/d/new1 full/d/new2
+	dd if=/dev/zero of=full/filler bs=4k status=none 2>/dev/null || true
+	run dedup -v --keep=first --store=file full/d
+	[ "$status" -eq 1 ]
+	assert_output --partial "files linked 1"
+	assert_output --partial "cannot store hashes in 'full/d': No space left on device"
+	[ "$(ino full/d/new1)" = "$(ino full/d/new2)" ]
+	cmp full/d/new1 full/elsewhere
+	cmp before full/d/.spookyhashes
+	run find full -name '.tu-*'
+	assert_output ""
+	umount full
+}
