@@ -61,6 +61,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -70,6 +71,8 @@
 #define KEEP_BUF	(1024 * 1024)	/* per worker: a kept file this long is
 					   read once for its whole group */
 #define DEDUPE_CHUNK	(16 * 1024 * 1024)	/* btrfs takes at most this per call */
+#define READ_AHEAD	16		/* candidates of a group asked for ahead */
+#define READ_AHEAD_MAX	(2 * 1024 * 1024)	/* bytes asked for ahead, at most */
 #define SEEN_BITS	(UINT64_C(1) << 22)	/* 512 KiB: few false hits below
 						   a million files */
 #define MAX_OPEN	64		/* candidates a worker keeps open at most (less
@@ -833,6 +836,7 @@ struct cand {
 	bool dead;		/* out of the running (changed, failed, differs) */
 	bool have_digest;
 	bool no_xattrs;		/* key_xattr found none but ours */
+	bool keyed;		/* key holds the prefix key (read_ahead) */
 	struct fstate st;	/* as compared */
 	unsigned char key[16];	/* the current level's key */
 	unsigned char digest[16];
@@ -848,6 +852,8 @@ struct worker {
 	size_t pathcap;
 	size_t nopen;
 	size_t max_open;	/* candidates kept open at most */
+	bool ra_off;		/* reads on ra_dev never wait: no read_ahead() */
+	dev_t ra_dev;
 };
 
 enum level { L_META, L_HASH, L_FULL, L_XATTR, L_FINAL };
@@ -943,8 +949,26 @@ static int read_full(int fd, char *buf, size_t len, uint64_t off, size_t *got)
 
 /* SpookyHash V2 of the first PREFIX_LEN bytes: for a file no longer than
    that, its full digest, as the hash cache would record it. */
+/* C's key from its first LEN bytes, read into buf1. */
+static void set_prefix_key(struct worker *w, struct cand *c, size_t len)
+{
+	COUNT(w->dd, prefixes, 1);
+	if (w->dd->o->stats)
+		atomic_fetch_add(&w->dd->o->stats->bytes, len);
+	uint64_t h1 = 0, h2 = 0;	/* in: the seeds */
+	tu_spooky_hash128(w->buf1, len, &h1, &h2);
+	tu_spooky_digest(h1, h2, c->key);
+	if (c->f->size <= PREFIX_LEN) {
+		memcpy(c->digest, c->key, 16);
+		c->have_digest = true;
+	}
+	c->keyed = true;
+}
+
 static int key_prefix(struct worker *w, struct cand *c)
 {
+	if (c->keyed)
+		return 0;	/* by read_ahead() */
 	int fd = cand_fd(w, c);
 	if (fd < 0)
 		return fd;
@@ -957,16 +981,7 @@ static int key_prefix(struct worker *w, struct cand *c)
 	}
 	if (got != want)
 		return -ESTALE;
-	COUNT(w->dd, prefixes, 1);
-	if (w->dd->o->stats)
-		atomic_fetch_add(&w->dd->o->stats->bytes, got);
-	uint64_t h1 = 0, h2 = 0;	/* in: the seeds */
-	tu_spooky_hash128(w->buf1, got, &h1, &h2);
-	tu_spooky_digest(h1, h2, c->key);
-	if (c->f->size <= PREFIX_LEN) {
-		memcpy(c->digest, c->key, 16);
-		c->have_digest = true;
-	}
+	set_prefix_key(w, c, got);
 	return 0;
 }
 
@@ -1563,6 +1578,43 @@ static void group_paths(struct dd *dd, struct cand **members, size_t n)
 	free(paths);
 }
 
+/* C is about to be read (its first PREFIX_LEN bytes, or WHOLE): with a
+   cold cache the device should have many reads to work on at once, not
+   one per worker. A prefix the cache holds is read at once, without
+   waiting (RWF_NOWAIT); otherwise the kernel is asked to start reading
+   (POSIX_FADV_WILLNEED). Where reads never wait (tmpfs refuses RWF_NOWAIT
+   as having nothing to wait for), this is not tried again on that
+   filesystem. */
+static void read_ahead(struct worker *w, struct cand *c, bool whole)
+{
+	if (w->ra_off && w->ra_dev == c->f->dev)
+		return;
+	int fd = cand_fd(w, c);
+	if (fd < 0)
+		return;		/* reported; C is out of the running */
+	/* WHOLE: one byte tells whether the cache has the start (then,
+	   most likely, the rest) and whether reads here can wait at all. */
+	char byte;
+	size_t want = whole ? 1 : c->f->size < PREFIX_LEN ? (size_t)c->f->size : PREFIX_LEN;
+	struct iovec iov = { .iov_base = whole ? &byte : w->buf1, .iov_len = want };
+	if (!whole)
+		w->buf1_of = NULL;
+	ssize_t n = preadv2(fd, &iov, 1, 0, RWF_NOWAIT);
+	if (n >= 0 && (size_t)n == want) {
+		if (!whole)
+			set_prefix_key(w, c, want);
+		return;
+	}
+	if (n < 0 && errno == EOPNOTSUPP) {
+		w->ra_off = true;
+		w->ra_dev = c->f->dev;
+		return;
+	}
+	off_t len = whole ? (c->f->size < READ_AHEAD_MAX ? (off_t)c->f->size : READ_AHEAD_MAX) :
+			    PREFIX_LEN;
+	(void)posix_fadvise(fd, 0, len, POSIX_FADV_WILLNEED);
+}
+
 /* V[0..N): equal by every key. Choose the kept file, confirm each other one
    against it, and replace it. */
 static void final_group(struct worker *w, struct cand *v, size_t n)
@@ -1585,7 +1637,14 @@ static void final_group(struct worker *w, struct cand *v, size_t n)
 	}
 	size_t nm = 0;
 	members[nm++] = keep;
+	/* Whose bytes are compared are asked for ahead (see read_ahead). */
+	bool comparing = !o->trust_hash && o->reflink == TU_DEDUP_HARDLINK;
+	size_t ahead = 0;
 	for (size_t i = 0; i < n; i++) {
+		for (; comparing && ahead < n && ahead < i + READ_AHEAD && w->nopen < w->max_open;
+		     ahead++)
+			if (!v[ahead].dead && meta_equal(dd, keep, &v[ahead]))
+				read_ahead(w, &v[ahead], true);
 		struct cand *c = &v[i];
 		if (c == first || c->dead || !meta_equal(dd, keep, c))
 			continue;
@@ -1710,7 +1769,12 @@ static void refine(struct worker *w, struct cand *v, size_t n, enum level lv)
 		if (use_digest || v[0].f->size <= PREFIX_LEN)
 			next = L_XATTR;
 	}
+	size_t ahead = 0;	/* v[..ahead) asked for ahead */
 	for (size_t i = 0; i < n; i++) {
+		if (lv == L_HASH)
+			for (; ahead < n && ahead < i + READ_AHEAD && w->nopen < w->max_open; ahead++)
+				if (!v[ahead].dead && !(use_digest && v[ahead].have_digest))
+					read_ahead(w, &v[ahead], use_digest);
 		if (v[i].dead || (use_digest && v[i].have_digest))
 			continue;
 		int r = use_digest && v[i].f->size > PREFIX_LEN ? key_full(w, &v[i]) :

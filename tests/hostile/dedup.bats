@@ -233,3 +233,40 @@ PY
 	assert_output ""
 	umount full
 }
+
+@test "ext4 with a cold cache: the data is asked for ahead, and the groups are those of a warm run and of tmpfs" {
+	command -v strace >/dev/null || skip "needs strace"
+	mount_img ext4 64M m
+	mkdir m/t m/t/d1 m/t/d2
+	# Copies, near-duplicates with one middle byte changed (same prefix),
+	# and same-size files that differ at once; small and large.
+	local size f
+	for size in 3000 9000 70000 300000; do
+		head -c "$size" /dev/urandom >"m/t/d1/a$size"
+		cp -p "m/t/d1/a$size" "m/t/d2/a$size"
+		cp -p "m/t/d1/a$size" "m/t/d2/b$size"
+		cp -p "m/t/d1/a$size" "m/t/d1/n$size"
+		dd if="m/t/d1/a$size" bs=1 skip=$((size / 2)) count=1 status=none |
+			tr '\000-\377' '\001-\377\000' |
+			dd of="m/t/d1/n$size" bs=1 seek=$((size / 2)) conv=notrunc status=none
+		head -c "$size" /dev/urandom >"m/t/d2/r$size"
+	done
+	touch -d '2001-01-01' m/t/d*/*
+	cp -a m/t tmp
+	run dedup --list tmp
+	assert_success
+	expected=$(sed "s|'tmp/|'m/t/|" <<<"$output")
+	[ "$(grep -c "^'" <<<"$expected")" -eq 12 ]	# 4 groups of 3
+	# Cold: a fresh mount has nothing of the files cached.
+	umount m
+	mount -o loop "$S/m.img" m
+	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o log -e trace=preadv2,fadvise64 dedup --list m/t >out
+	assert_equal "$(cat out)" "$expected"
+	grep -q 'preadv2(.*EAGAIN' log
+	grep -q 'fadvise64(.*POSIX_FADV_WILLNEED' log
+	# Warm: the prefixes come from the cache at once.
+	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o log -e trace=preadv2,fadvise64 dedup --list m/t >out
+	assert_equal "$(cat out)" "$expected"
+	run grep -c 'fadvise64(' log
+	assert_output 0
+}
