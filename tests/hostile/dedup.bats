@@ -207,14 +207,7 @@ PY
 }
 
 @test "a full disk: the links are made, the records that cannot be stored are reported (exit 1), the old .spookyhashes stays whole" {
-	need_root "mount"
-	mkdir full
-	mount -t tmpfs -o size=4m none full
-	mkdir full/d
-	for i in $(seq 1 20); do echo "$i" >"full/d/f$i"; done
-	touch -m -d '1 minute ago' full/d/f*
-	hashcache --store=file full/d >/dev/null
-	cp full/d/.spookyhashes before
+	small_tmpfs_with_sidecar full
 	# Two new copies; the second has a link outside the DIR, so linking it
 	# frees no space for the new records.
 	head -c 30000 /dev/urandom >full/d/new1

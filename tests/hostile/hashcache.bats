@@ -140,14 +140,7 @@ teardown() { tu_teardown; }
 }
 
 @test "a full disk: the old sidecar stays whole, no temporary is left, exit 1" {
-	need_root "mount"
-	mkdir full
-	mount -t tmpfs -o size=4m none full
-	mkdir full/d
-	for i in $(seq 1 20); do echo "$i" >"full/d/f$i"; done
-	touch -m -d '1 minute ago' full/d/f*
-	hashcache --store=file full >/dev/null
-	cp full/d/.spookyhashes before
+	small_tmpfs_with_sidecar full
 	for i in $(seq 21 200); do echo "$i" >"full/d/f$i"; done
 	touch -m -d '1 minute ago' full/d/f*
 	dd if=/dev/zero of=full/filler bs=4k status=none 2>/dev/null || true

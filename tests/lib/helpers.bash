@@ -121,3 +121,18 @@ mount_vfat() {
 	mkdir -p "$1"
 	fusefat -o rw+ fat.img "$1" 2>/dev/null
 }
+
+# small_tmpfs_with_sidecar DIR: a 4 MiB tmpfs mounted at DIR (needs root),
+# with DIR/d holding 20 small files a minute old whose records are in
+# DIR/d/.spookyhashes; a copy of that sidecar is saved as ./before.
+small_tmpfs_with_sidecar() {
+	local dir=$1 i
+	need_root "mount"
+	mkdir "$dir"
+	mount -t tmpfs -o size=4m none "$dir"
+	mkdir "$dir/d"
+	for i in $(seq 1 20); do echo "$i" >"$dir/d/f$i"; done
+	touch -m -d '1 minute ago' "$dir"/d/f*
+	hashcache --store=file "$dir/d" >/dev/null
+	cp "$dir/d/.spookyhashes" before
+}
