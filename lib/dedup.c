@@ -72,6 +72,7 @@
 					   read once for its whole group */
 #define DEDUPE_CHUNK	(16 * 1024 * 1024)	/* btrfs takes at most this per call */
 #define READ_AHEAD	16		/* candidates of a group asked for ahead */
+#define GROUP_BATCH	8		/* size groups a worker takes at a time */
 #define READ_AHEAD_MAX	(2 * 1024 * 1024)	/* bytes asked for ahead, at most */
 #define SEEN_BITS	(UINT64_C(1) << 22)	/* 512 KiB: few false hits below
 						   a million files */
@@ -104,10 +105,13 @@ struct dfile {
 	int64_t mtime;
 	int64_t ctime;		/* for .spookyhashes records, which hold it */
 	uint16_t mode;		/* as statx gives it: 16 bits keep this 96 bytes */
-	bool cached;		/* digest: a valid hash record of the state
+	bool cached : 1;	/* digest: a valid hash record of the state
 				   above (size, mtime), read without opening */
-	bool looked;		/* the record was looked for (found or not):
+	bool looked : 1;	/* the record was looked for (found or not):
 				   lookup_records() need not */
+	bool paired : 1;	/* another inode of its size group has its
+				   metadata key (group_refs): it will be read
+				   unless records decide */
 	uint32_t uid, gid, nlink;
 	struct ddir *dir;
 	const char *name;	/* an offset into the directory's name block
@@ -721,9 +725,11 @@ static void group_refs(struct dd *dd, size_t g, struct meta_ref *tmp, size_t *k)
 		size_t j = i + 1;
 		while (j < n && memcmp(tmp[i].key, tmp[j].key, 16) == 0)
 			j++;
-		for (size_t m = i; j - i >= 2 && m < j; m++)
+		for (size_t m = i; j - i >= 2 && m < j; m++) {
+			tmp[m].f->paired = true;
 			if (!tmp[m].f->looked)
 				dd->refs[(*k)++] = tmp[m].f;
+		}
 		i = j;
 	}
 }
@@ -836,9 +842,10 @@ struct cand {
 	bool dead;		/* out of the running (changed, failed, differs) */
 	bool have_digest;
 	bool no_xattrs;		/* key_xattr found none but ours */
-	bool keyed;		/* key holds the prefix key (read_ahead) */
+	bool keyed;		/* pkey is set (read_ahead) */
 	struct fstate st;	/* as compared */
 	unsigned char key[16];	/* the current level's key */
+	unsigned char pkey[16];	/* the prefix key, once read */
 	unsigned char digest[16];
 };
 
@@ -957,9 +964,9 @@ static void set_prefix_key(struct worker *w, struct cand *c, size_t len)
 		atomic_fetch_add(&w->dd->o->stats->bytes, len);
 	uint64_t h1 = 0, h2 = 0;	/* in: the seeds */
 	tu_spooky_hash128(w->buf1, len, &h1, &h2);
-	tu_spooky_digest(h1, h2, c->key);
+	tu_spooky_digest(h1, h2, c->pkey);
 	if (c->f->size <= PREFIX_LEN) {
-		memcpy(c->digest, c->key, 16);
+		memcpy(c->digest, c->pkey, 16);
 		c->have_digest = true;
 	}
 	c->keyed = true;
@@ -967,8 +974,12 @@ static void set_prefix_key(struct worker *w, struct cand *c, size_t len)
 
 static int key_prefix(struct worker *w, struct cand *c)
 {
-	if (c->keyed)
-		return 0;	/* by read_ahead() */
+	if (c->keyed) {
+		/* Read before (read_ahead), maybe before an earlier level
+		   used c->key. */
+		memcpy(c->key, c->pkey, 16);
+		return 0;
+	}
 	int fd = cand_fd(w, c);
 	if (fd < 0)
 		return fd;
@@ -982,6 +993,7 @@ static int key_prefix(struct worker *w, struct cand *c)
 	if (got != want)
 		return -ESTALE;
 	set_prefix_key(w, c, got);
+	memcpy(c->key, c->pkey, 16);
 	return 0;
 }
 
@@ -1587,7 +1599,7 @@ static void group_paths(struct dd *dd, struct cand **members, size_t n)
    filesystem. */
 static void read_ahead(struct worker *w, struct cand *c, bool whole)
 {
-	if (w->ra_off && w->ra_dev == c->f->dev)
+	if ((w->ra_off && w->ra_dev == c->f->dev) || (!whole && c->keyed))
 		return;
 	int fd = cand_fd(w, c);
 	if (fd < 0)
@@ -1641,6 +1653,10 @@ static void final_group(struct worker *w, struct cand *v, size_t n)
 	bool comparing = !o->trust_hash && o->reflink == TU_DEDUP_HARDLINK;
 	size_t ahead = 0;
 	for (size_t i = 0; i < n; i++) {
+		/* Never behind I: a file done with may already be a link to
+		   KEEP, and must not be opened again. */
+		if (ahead <= i)
+			ahead = i + 1;
 		for (; comparing && ahead < n && ahead < i + READ_AHEAD && w->nopen < w->max_open;
 		     ahead++)
 			if (!v[ahead].dead && meta_equal(dd, keep, &v[ahead]))
@@ -1771,10 +1787,15 @@ static void refine(struct worker *w, struct cand *v, size_t n, enum level lv)
 	}
 	size_t ahead = 0;	/* v[..ahead) asked for ahead */
 	for (size_t i = 0; i < n; i++) {
-		if (lv == L_HASH)
+		/* What this level reads is asked for ahead: first bytes, or
+		   whole files (L_FULL, or L_HASH where records decide for
+		   some). */
+		if (ahead <= i)
+			ahead = i + 1;	/* I is read now; those before it are done */
+		if (lv == L_HASH || lv == L_FULL)
 			for (; ahead < n && ahead < i + READ_AHEAD && w->nopen < w->max_open; ahead++)
-				if (!v[ahead].dead && !(use_digest && v[ahead].have_digest))
-					read_ahead(w, &v[ahead], use_digest);
+				if (!v[ahead].dead && !v[ahead].have_digest)
+					read_ahead(w, &v[ahead], use_digest || lv == L_FULL);
 		if (v[i].dead || (use_digest && v[i].have_digest))
 			continue;
 		int r = use_digest && v[i].f->size > PREFIX_LEN ? key_full(w, &v[i]) :
@@ -1802,18 +1823,23 @@ static void refine(struct worker *w, struct cand *v, size_t n, enum level lv)
 	}
 }
 
-static void do_group(struct worker *w, size_t start, size_t end)
+/* A size group's candidates: one per inode, its names after it. */
+struct gwork {
+	struct cand *v;
+	size_t n;
+};
+
+static bool group_cands(struct worker *w, size_t g, struct gwork *gw)
 {
 	struct dd *dd = w->dd;
-	w->buf1_of = NULL;
-	size_t n = 0;
+	size_t start = dd->groups[g][0], end = dd->groups[g][1], n = 0;
 	for (size_t i = start; i < end; i++)
 		if (i == start || dd->files[i].ino != dd->files[i - 1].ino)
 			n++;
 	struct cand *v = calloc(n, sizeof *v);
 	if (!v) {
 		report(dd, &dd->files[start], "deduplicate", ENOMEM, NULL);
-		return;
+		return false;
 	}
 	size_t k = 0;
 	for (size_t i = start; i < end; i++) {
@@ -1823,10 +1849,40 @@ static void do_group(struct worker *w, size_t start, size_t end)
 		}
 		v[k++] = (struct cand){ .f = &dd->files[i], .nnames = 1, .fd = -1 };
 	}
-	refine(w, v, n, L_META);
-	for (size_t i = 0; i < n; i++)
-		cand_close(w, &v[i]);
-	free(v);
+	*gw = (struct gwork){ v, n };
+	return true;
+}
+
+/* Before a batch of groups is worked on, the data each will read first
+   is asked for (read_ahead): with a cold cache the device then has the
+   reads of several groups at once, where most groups hold two or three
+   files. Only for files that will be read: paired with another by size
+   and metadata, and with no hash record; whole files where some of the
+   group have records (refine() then hashes the others whole), else the
+   first bytes. Up to half the worker's open files. */
+static void batch_read_ahead(struct worker *w, struct gwork *gw, size_t ng)
+{
+	size_t budget = w->max_open / 2;
+	for (size_t k = 0; k < ng && w->nopen < budget; k++) {
+		bool any_cached = false;
+		for (size_t i = 0; i < gw[k].n; i++)
+			any_cached |= gw[k].v[i].f->paired && gw[k].v[i].f->cached;
+		for (size_t i = 0; i < gw[k].n && w->nopen < budget; i++) {
+			struct cand *c = &gw[k].v[i];
+			if (c->f->paired && !c->f->cached && !c->dead)
+				read_ahead(w, c, any_cached);
+		}
+	}
+}
+
+static void do_group(struct worker *w, struct gwork *gw)
+{
+	w->buf1_of = NULL;
+	refine(w, gw->v, gw->n, L_META);
+	for (size_t i = 0; i < gw->n; i++)
+		cand_close(w, &gw->v[i]);
+	free(gw->v);
+	gw->v = NULL;
 }
 
 static void *worker_main(void *arg)
@@ -1834,10 +1890,19 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct dd *dd = w->dd;
 	for (;;) {
-		size_t g = atomic_fetch_add(&dd->next_group, 1);
-		if (g >= dd->ngroups)
+		/* A few groups at a time (see batch_read_ahead). */
+		size_t g0 = atomic_fetch_add(&dd->next_group, GROUP_BATCH);
+		if (g0 >= dd->ngroups)
 			break;
-		do_group(w, dd->groups[g][0], dd->groups[g][1]);
+		size_t ng = dd->ngroups - g0 < GROUP_BATCH ? dd->ngroups - g0 : GROUP_BATCH;
+		struct gwork gw[GROUP_BATCH];
+		size_t have = 0;
+		for (size_t k = 0; k < ng; k++)
+			if (group_cands(w, g0 + k, &gw[have]))
+				have++;
+		batch_read_ahead(w, gw, have);
+		for (size_t k = 0; k < have; k++)
+			do_group(w, &gw[k]);
 	}
 	return NULL;
 }

@@ -244,7 +244,11 @@ PY
 			dd of="m/t/d1/n$size" bs=1 seek=$((size / 2)) conv=notrunc status=none
 		head -c "$size" /dev/urandom >"m/t/d2/r$size"
 	done
+	# Never to be read, so never asked for: a size of its own, and a
+	# copy with another mtime.
+	head -c 12345 /dev/urandom >m/t/d1/alone
 	touch -d '2001-01-01' m/t/d*/*
+	cp m/t/d1/a9000 m/t/d2/othertime
 	cp -a m/t tmp
 	run dedup --list tmp
 	assert_success
@@ -253,10 +257,12 @@ PY
 	# Cold: a fresh mount has nothing of the files cached.
 	umount m
 	mount -o loop "$S/m.img" m
-	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o log -e trace=preadv2,fadvise64 dedup --list m/t >out
+	ASAN_OPTIONS=detect_leaks=0 strace -f -y -qq -o log -e trace=openat2,preadv2,fadvise64 dedup --list m/t >out
 	assert_equal "$(cat out)" "$expected"
 	grep -q 'preadv2(.*EAGAIN' log
 	grep -q 'fadvise64(.*POSIX_FADV_WILLNEED' log
+	run grep -E 'alone|othertime' log
+	assert_output ""
 	# Warm: the prefixes come from the cache at once.
 	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o log -e trace=preadv2,fadvise64 dedup --list m/t >out
 	assert_equal "$(cat out)" "$expected"
