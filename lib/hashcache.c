@@ -1066,16 +1066,24 @@ int tu_hashdir_close(struct tu_hashdir *hd)
 	return r;
 }
 
+/* J, set up for the caller's open file: stat it, and refuse anything but
+   a regular file (-EINVAL). */
+static int fd_job_start(struct job *j)
+{
+	int r = meta_fd(j->fd, &j->meta);
+	if (r < 0)
+		return r;
+	return S_ISREG(j->meta.mode) ? 0 : -EINVAL;
+}
+
 int tu_hashcache_get_fd(struct tu_hashcache *hc, struct tu_hashdir *hd, int fd,
 			const char *name, struct tu_hash_info *out)
 {
 	struct job j;
 	job_init(&j, hc, hd, hd ? hd->fd : -1, name, fd);
-	int r = meta_fd(fd, &j.meta);
+	int r = fd_job_start(&j);
 	if (r < 0)
 		return r;
-	if (!S_ISREG(j.meta.mode))
-		return -EINVAL;
 	r = file_do(&j, out);
 	job_done(&j);
 	if (hd && name && hd->sc)
@@ -1092,11 +1100,9 @@ int tu_hashcache_get_fd_defer(struct tu_hashcache *hc, int fd, struct tu_hash_in
 	job_init(&j, hc, NULL, -1, NULL, fd);
 	j.defer = pending;
 	*has_pending = false;
-	int r = meta_fd(fd, &j.meta);
+	int r = fd_job_start(&j);
 	if (r < 0)
 		return r;
-	if (!S_ISREG(j.meta.mode))
-		return -EINVAL;
 	r = file_do(&j, out);
 	job_done(&j);
 	if (r == 0) {
