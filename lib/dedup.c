@@ -329,11 +329,7 @@ static bool push(void **arr, size_t *n, size_t *cap, size_t size)
 static int cmp_ident(const void *pa, const void *pb)
 {
 	const struct tu_ident *a = pa, *b = pb;
-	if (a->dev != b->dev)
-		return a->dev < b->dev ? -1 : 1;
-	if (a->ino != b->ino)
-		return a->ino < b->ino ? -1 : 1;
-	return 0;
+	return tu_devino_cmp(a->dev, a->ino, b->dev, b->ino);
 }
 
 static int dd_enter(struct tu_walk_dir *d, void *ctx)
@@ -2008,11 +2004,7 @@ static void store_pending(struct dd *dd)
 static int cmp_devino(const void *pa, const void *pb)
 {
 	const struct dfile *a = pa, *b = pb;
-	if (a->dev != b->dev)
-		return a->dev < b->dev ? -1 : 1;
-	if (a->ino != b->ino)
-		return a->ino < b->ino ? -1 : 1;
-	return 0;
+	return tu_devino_cmp(a->dev, a->ino, b->dev, b->ino);
 }
 
 /* A TU_TMP_PREFIX name is ours to remove only if it is a regular file that

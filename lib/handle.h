@@ -33,6 +33,14 @@ static inline bool tu_ident_same(const struct tu_ident *a, const struct tu_ident
 	return a->dev == b->dev && a->ino == b->ino;
 }
 
+/* Order by (device, inode), for qsort comparators: -1, 0 or 1. */
+static inline int tu_devino_cmp(dev_t da, uint64_t ia, dev_t db, uint64_t ib)
+{
+	if (da != db)
+		return da < db ? -1 : 1;
+	return ia < ib ? -1 : ia > ib;
+}
+
 /* Flags every directory open uses. O_NONBLOCK keeps a FIFO swapped in by a
    racer from blocking us (O_DIRECTORY refuses it first anyway). */
 #define TU_DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)

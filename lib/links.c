@@ -137,11 +137,8 @@ static int lk_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 static int cmp_rec(const void *pa, const void *pb)
 {
 	const struct lrec *a = pa, *b = pb;
-	if (a->dev != b->dev)
-		return a->dev < b->dev ? -1 : 1;
-	if (a->ino != b->ino)
-		return a->ino < b->ino ? -1 : 1;
-	return strcmp(a->path, b->path);
+	int c = tu_devino_cmp(a->dev, a->ino, b->dev, b->ino);
+	return c ? c : strcmp(a->path, b->path);
 }
 
 /* Open DIR as dedup does: a DIR that is a symlink only with a trailing

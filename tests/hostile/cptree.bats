@@ -157,16 +157,17 @@ assert_no_partial() {
 	assert_output "lost+found"
 }
 
-@test "kill -9 mid-copy: no partially written file carries its final name" {
-	local n hits=0
-	n=$(rounds 5 50)
-	# About 0.2 s of copying on tmpfs: long enough to be killed in the
-	# middle, whatever the machine's speed within reason.
-	mktree sized s 40 8M
+# kill_mid_copy N LO HI OPTION...: N times, start `cptree OPTION... s d`,
+# kill -9 it after LO to HI milliseconds, and check that no partially
+# written file carries a final name under d; at least one kill must have
+# landed while it ran.
+kill_mid_copy() {
+	local n=$1 lo=$2 hi=$3 hits=0 i p
+	shift 3
 	for ((i = 0; i < n; i++)); do
-		cptree -j 2 s d 2>/dev/null &
-		local p=$!
-		sleep "0.0$((RANDOM % 8 + 1))"
+		cptree "$@" s d 2>/dev/null &
+		p=$!
+		sleep "$(printf '0.%03d' $((RANDOM % (hi - lo + 1) + lo)))"
 		kill -9 $p 2>/dev/null && hits=$((hits + 1))
 		wait $p 2>/dev/null || true
 		[ -d d ] && assert_no_partial d
@@ -176,23 +177,22 @@ assert_no_partial() {
 	[ "$hits" -gt 0 ]
 }
 
+@test "kill -9 mid-copy: no partially written file carries its final name" {
+	local n
+	n=$(rounds 5 50)
+	# About 0.2 s of copying on tmpfs: long enough to be killed in the
+	# middle, whatever the machine's speed within reason.
+	mktree sized s 40 8M
+	kill_mid_copy "$n" 10 80 -j 2
+}
+
 @test "kill -9 in the middle of large files copied in pieces: no partial file under a final name" {
-	local n hits=0
+	local n
 	n=$(rounds 4 30)
 	# Three files of 256 MiB, each copied in 64 MiB pieces by four
 	# threads: 0.3 s or more on tmpfs; killed within its first 0.15 s.
 	mktree sized s 3 256M
-	for ((i = 0; i < n; i++)); do
-		cptree -a -j 4 s d 2>/dev/null &
-		local p=$!
-		sleep "$(printf '0.%03d' $((RANDOM % 140 + 10)))"
-		kill -9 $p 2>/dev/null && hits=$((hits + 1))
-		wait $p 2>/dev/null || true
-		[ -d d ] && assert_no_partial d
-		rm -rf d
-	done
-	echo "killed mid-copy: $hits of $n"
-	[ "$hits" -gt 0 ]
+	kill_mid_copy "$n" 10 149 -a -j 4
 }
 
 @test "a large file changing while copied in pieces is copied again, never left torn" {
