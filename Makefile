@@ -6,22 +6,50 @@
 #   make asan check      the same suite built with ASan+UBSan, in build-asan/
 #   make bench           bench/run (peer comparisons; slow)
 #   make check-hostile   the long race and fault campaigns
-#   make install         PREFIX (default /usr/local) and DESTDIR honoured
+#   make install         tools, libraries, header, treeutils.pc, man pages and
+#                        shell completions; PREFIX (default /usr/local),
+#                        DESTDIR, BINDIR, LIBDIR, INCLUDEDIR (INCDIR is an
+#                        alias), MANDIR, PKGCONFIGDIR, BASHCOMPDIR, ZSHCOMPDIR
+#   make uninstall       removes exactly what make install put there
+#   make deb-check       builds the Debian packages, lints, installs them with
+#                        dpkg, runs every tool's --version, removes them
+#   make deb-check-chroot  the same build in a fresh Debian 12 chroot that
+#                        holds only build-essential and the Build-Depends (slow)
 #   make clean
 #
-# CI passes WERROR=-Werror.
+# Packages. make, make all and make install need no network and install
+# nothing: they check the build dependencies and name what is missing.
+# demo, check, bench and deb-check install what they need first (as root;
+# as non-root they print the apt-get line). NO_DEPS=1 skips all of it.
+# The package lists are in scripts/deps.sh.
+#
+# Flags. CPPFLAGS, CFLAGS and LDFLAGS are used as given (CFLAGS defaults to
+# -O2 -g), after the project's own, so the caller's win; a Debian build
+# passes dpkg-buildflags' hardening flags here. CI passes WERROR=-Werror.
 
-PREFIX  ?= /usr/local
-DESTDIR ?=
-BINDIR  ?= $(PREFIX)/bin
-LIBDIR  ?= $(PREFIX)/lib
-INCDIR  ?= $(PREFIX)/include
-MANDIR  ?= $(PREFIX)/share/man
+# The version, in one place: --version, treeutils.pc and the library's file
+# name come from here; tests check debian/changelog and NEWS against it.
+VERSION   := 0.1.0
+# The N of libtreeutils.so.N. The rule for changing it is in libtreeutils(3)
+# and the README: any incompatible change of what treeutils.h declares.
+SOVERSION := 0
+SONAME    := libtreeutils.so.$(SOVERSION)
+
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCDIR       ?= $(PREFIX)/include
+INCLUDEDIR   ?= $(INCDIR)
+DATADIR      ?= $(PREFIX)/share
+MANDIR       ?= $(DATADIR)/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR  ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR   ?= $(DATADIR)/zsh/site-functions
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WERROR  ?=
-VERSION := 0.1.0
 
 # "make asan <anything>" builds everything with the sanitizers, in its own tree,
 # so a sanitizer build never mixes objects with the normal one. A build
@@ -38,10 +66,10 @@ else
 SANFLAGS :=
 endif
 
-TU_CFLAGS  = -std=gnu17 -Wall -Wextra $(WERROR) -fPIC -D_GNU_SOURCE \
-             -DTU_VERSION='"$(VERSION)"' -Ilib -Itools/common $(SANFLAGS) $(CFLAGS)
-TU_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
-TU_LDLIBS  = -pthread $(shell pkg-config --libs libarchive) -lacl $(LDLIBS)
+TU_CPPFLAGS = -D_GNU_SOURCE -DTU_VERSION='"$(VERSION)"' -Ilib -Itools/common $(CPPFLAGS)
+TU_CFLAGS   = -std=gnu17 -Wall -Wextra $(WERROR) -fPIC $(SANFLAGS) $(CFLAGS)
+TU_LDFLAGS  = $(SANFLAGS) $(LDFLAGS)
+TU_LDLIBS   = -pthread $(shell pkg-config --libs libarchive 2>/dev/null || echo -larchive) -lacl $(LDLIBS)
 
 LIB_SRC    := $(wildcard lib/*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -50,33 +78,84 @@ COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 TOOLS      := $(filter-out common,$(notdir $(wildcard tools/*)))
 TOOL_BINS  := $(TOOLS:%=$(BUILD)/bin/%)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-HELPER_SRC := $(wildcard tests/helpers/*.c)
-HELPER_BINS:= $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/helpers/%)
+# Programs the tests run (tests/helpers: tree makers and racers; the hostile
+# suite's own), all in BUILD/helpers, which tests/run puts on PATH.
+HELPER_SRC := $(wildcard tests/helpers/*.c tests/hostile/*.c)
+HELPER_BINS:= $(patsubst %.c,$(BUILD)/helpers/%,$(notdir $(HELPER_SRC)))
+# LD_PRELOAD fault shims, tests/data/NAME.c -> BUILD/shims/NAME.so.
+SHIM_SRC   := $(wildcard tests/data/*.c)
+SHIMS      := $(SHIM_SRC:tests/data/%.c=$(BUILD)/shims/%.so)
+BENCH_BINS := $(BUILD)/bench/spooky_bench
+MAN1       := $(TOOLS:%=man/%.1)
 
 STATIC_LIB := $(BUILD)/lib/libtreeutils.a
 SHARED_LIB := $(BUILD)/lib/libtreeutils.so
+# The unit tests' variant of the static library: the same code with the test
+# hooks of lib/dedup.h and lib/hashstore.h compiled in (TU_TEST_HOOKS). The
+# shipped libraries have none; it is never installed.
+TEST_OBJ   := $(LIB_SRC:%.c=$(BUILD)/test-lib/%.o)
+TEST_LIB   := $(BUILD)/lib/libtreeutils-test.a
 
 .SECONDARY:
-.PHONY: all check demo bench asan install clean deps unit cli hostile check-hostile
+.PHONY: all check demo bench asan install uninstall clean deps unit cli hostile \
+	check-hostile helpers deb-check deb-check-chroot
+
 all: $(STATIC_LIB) $(SHARED_LIB) $(TOOL_BINS)
 
-# Dependencies are installed by the project itself (scripts/deps.sh), so a fresh
-# machine needs nothing but make and this tree.
-deps:
-	@scripts/deps.sh --quiet
+# ---- packages ------------------------------------------------------------------
+# Which groups of scripts/deps.sh the goals asked for need: build alone is
+# only checked; anything more is installed.
+DEP_GROUPS := build
+ifneq ($(filter check unit cli hostile check-hostile helpers,$(MAKECMDGOALS)),)
+DEP_GROUPS += test
+endif
+ifneq ($(filter demo,$(MAKECMDGOALS)),)
+DEP_GROUPS += demo
+endif
+ifneq ($(filter bench,$(MAKECMDGOALS)),)
+DEP_GROUPS += bench
+endif
+ifneq ($(filter deb-check deb-check-chroot,$(MAKECMDGOALS)),)
+DEP_GROUPS += deb
+endif
+ifeq ($(DEP_GROUPS),build)
+DEP_MODE := --check
+endif
 
+deps:
+ifneq ($(NO_DEPS),1)
+	@scripts/deps.sh --quiet $(DEP_MODE) $(DEP_GROUPS)
+endif
+
+# ---- compiling -----------------------------------------------------------------
 $(BUILD)/%.o: %.c | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(TU_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(TU_CPPFLAGS) $(TU_CFLAGS) $(OBJFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/test-lib/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(TU_CPPFLAGS) -DTU_TEST_HOOKS $(TU_CFLAGS) -fvisibility=hidden -MMD -MP -c $< -o $@
+
+# The library exports only what treeutils.h marks TU_API; a tool's globals
+# (argp_program_version_hook, which libc reads) must stay visible.
+$(LIB_OBJ): OBJFLAGS := -fvisibility=hidden
+$(UNIT_OBJ): OBJFLAGS := -DTU_TEST_HOOKS
 
 $(STATIC_LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
-$(SHARED_LIB): $(LIB_OBJ)
+$(TEST_LIB): $(TEST_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libtreeutils.so.0 $(TU_LDFLAGS) -o $@ $^ $(TU_LDLIBS)
+	rm -f $@ && $(AR) rcs $@ $^
+
+# Only what treeutils.h declares with TU_API is exported (tests/cli/abi.bats).
+$(SHARED_LIB): $(LIB_OBJ) lib/treeutils.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/treeutils.map \
+		-Wl,-z,defs $(TU_LDFLAGS) -o $@ $(LIB_OBJ) $(TU_LDLIBS)
 
 # Each tool is tools/<tool>/*.c plus the shared front-end code, linked against
 # the static library so build/bin/<tool> runs from the build tree as it is.
@@ -87,7 +166,7 @@ $(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/$(1)/*.c)) $(COM
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(COMMON_OBJ) $(STATIC_LIB)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(COMMON_OBJ) $(TEST_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(TU_LDFLAGS) -o $@ $^ -lcmocka $(TU_LDLIBS)
 
@@ -95,38 +174,85 @@ $(BUILD)/helpers/%: $(BUILD)/tests/helpers/%.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(TU_LDFLAGS) -o $@ $^ $(TU_LDLIBS)
 
+$(BUILD)/helpers/%: $(BUILD)/tests/hostile/%.o $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(TU_LDFLAGS) -o $@ $^ $(TU_LDLIBS)
+
+# A shim is preloaded into the tools, sanitizer builds included, so it is
+# built without the sanitizers (it defines _GNU_SOURCE itself).
+$(BUILD)/shims/%.so: tests/data/%.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu17 -Wall -Wextra $(WERROR) -shared -fPIC $(CPPFLAGS) $(CFLAGS) \
+		$(LDFLAGS) -o $@ $< -ldl
+
+$(BUILD)/bench/spooky_bench: $(BUILD)/bench/spooky_bench.o $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(TU_LDFLAGS) -o $@ $^ $(TU_LDLIBS)
+
+helpers: $(HELPER_BINS) $(SHIMS)
+
+# ---- running -------------------------------------------------------------------
 asan: all
 
-unit: all $(UNIT_BINS) $(HELPER_BINS)
+unit: all $(UNIT_BINS) helpers
 	tests/run unit $(BUILD)
 
-cli: all $(HELPER_BINS)
+cli: all helpers
 	tests/run cli $(BUILD)
 
-hostile: all $(HELPER_BINS)
+hostile: all helpers
 	tests/run hostile $(BUILD)
 
-check: all $(UNIT_BINS) $(HELPER_BINS)
+check: all $(UNIT_BINS) helpers
 	tests/run all $(BUILD)
 
-check-hostile: all $(HELPER_BINS)
+check-hostile: all helpers
 	TU_HOSTILE_LONG=1 tests/run hostile $(BUILD)
 
-demo: all
+demo: all | deps
 	scripts/demo.sh $(BUILD)
 
-bench: all $(HELPER_BINS)
+bench: all helpers $(BENCH_BINS)
 	bench/run
 
+# ---- installing ----------------------------------------------------------------
+# Shared libraries are 0644, as Debian wants them. Completions are written by
+# hand, one per tool (completions/bash/TOOL, completions/zsh/_TOOL).
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0755 $(TOOL_BINS) $(DESTDIR)$(BINDIR)/
-	install -m 0644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/
-	install -m 0755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/libtreeutils.so.$(VERSION)
-	ln -sf libtreeutils.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libtreeutils.so.0
-	ln -sf libtreeutils.so.0 $(DESTDIR)$(LIBDIR)/libtreeutils.so
-	install -m 0644 lib/treeutils.h $(DESTDIR)$(INCDIR)/
-	install -m 0644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/libtreeutils.a
+	install -m 0644 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/libtreeutils.so.$(VERSION)
+	ln -sf libtreeutils.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtreeutils.so
+	install -m 0644 lib/treeutils.h $(DESTDIR)$(INCLUDEDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		lib/treeutils.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/treeutils.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/treeutils.pc
+	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/libtreeutils.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 0644 $(TOOLS:%=completions/bash/%) $(DESTDIR)$(BASHCOMPDIR)/
+	install -m 0644 $(TOOLS:%=completions/zsh/_%) $(DESTDIR)$(ZSHCOMPDIR)/
+
+# Files and links only: the directories are shared with everything else
+# installed under PREFIX.
+uninstall:
+	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%)
+	rm -f $(DESTDIR)$(LIBDIR)/libtreeutils.a $(DESTDIR)$(LIBDIR)/libtreeutils.so \
+		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libtreeutils.so.$(VERSION)
+	rm -f $(DESTDIR)$(INCLUDEDIR)/treeutils.h $(DESTDIR)$(PKGCONFIGDIR)/treeutils.pc
+	rm -f $(TOOLS:%=$(DESTDIR)$(MANDIR)/man1/%.1) $(DESTDIR)$(MANDIR)/man3/libtreeutils.3
+	rm -f $(TOOLS:%=$(DESTDIR)$(BASHCOMPDIR)/%) $(TOOLS:%=$(DESTDIR)$(ZSHCOMPDIR)/_%)
+
+# ---- Debian packages -----------------------------------------------------------
+deb-check: | deps
+	scripts/deb-check.sh
+
+deb-check-chroot: | deps
+	scripts/deb-check.sh --chroot
 
 clean:
 	rm -rf build build-asan

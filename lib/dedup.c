@@ -83,8 +83,10 @@
 		   STATX_SIZE | STATX_MTIME | STATX_CTIME | STATX_NLINK | STATX_MNT_ID)
 #define STATE_MASK SCAN_MASK
 
+#ifdef TU_TEST_HOOKS
 void (*tu_dedup_hook)(enum tu_dedup_hook_point p, int dirfd, const char *name);
 unsigned long tu_dedup_link_max;
+#endif
 
 /* One directory walked. */
 struct ddir {

@@ -18,6 +18,7 @@ enum tu_dedup_hook_point {
 					   check it once more */
 };
 
+#ifdef TU_TEST_HOOKS
 /* Called at each point with the duplicate's directory and name (the kept
    file's at TU_DEDUP_BEFORE_GROUP_CHECK), so a test
    can change the tree at that instant, deterministically. */
@@ -26,5 +27,11 @@ extern void (*tu_dedup_hook)(enum tu_dedup_hook_point p, int dirfd, const char *
 /* A link limit lower than the filesystem's: linking to a file that has this
    many links already fails with EMLINK. 0: the filesystem's own. */
 extern unsigned long tu_dedup_link_max;
+#else
+/* The shipped library has no hooks (the unit tests link a variant built
+   with TU_TEST_HOOKS): these constants make the calls dead code. */
+static void (*const tu_dedup_hook)(enum tu_dedup_hook_point p, int dirfd, const char *name) = 0;
+static const unsigned long tu_dedup_link_max = 0;
+#endif
 
 #endif

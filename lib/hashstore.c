@@ -30,7 +30,9 @@
 #define __NR_removexattrat 466
 #endif
 
+#ifdef TU_TEST_HOOKS
 void (*tu_hash_read_hook)(int fd, uint64_t done);
+#endif
 
 /* ---- xattr records ---------------------------------------------------------- */
 

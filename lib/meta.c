@@ -200,9 +200,10 @@ static int set_owner(const struct target *t, const struct stat *st)
 	/* Not root: keep the group if we are a member of it, and say that
 	   the owner could not be kept. */
 	if (t->fd >= 0)
-		(void)fchown(t->fd, (uid_t)-1, st->st_gid);
+		r = fchown(t->fd, (uid_t)-1, st->st_gid);
 	else
-		(void)fchownat(t->dirfd, t->name, (uid_t)-1, st->st_gid, AT_SYMLINK_NOFOLLOW);
+		r = fchownat(t->dirfd, t->name, (uid_t)-1, st->st_gid, AT_SYMLINK_NOFOLLOW);
+	(void)r;	/* not a member: the owner's EPERM says enough */
 	return -EPERM;
 }
 

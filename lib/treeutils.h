@@ -30,6 +30,27 @@
 extern "C" {
 #endif
 
+/* TU_API marks what libtreeutils exports: the library is built with
+   -fvisibility=hidden and a version script (lib/treeutils.map), so a
+   function declared here without TU_API is missing from the shared library,
+   and nothing that is not declared here is in it. */
+#ifdef __GNUC__
+#define TU_API __attribute__((visibility("default")))
+#else
+#define TU_API
+#endif
+
+/* TU_ATOMIC(uint64_t) is a counter the library adds to from its threads
+   while the caller reads it. C++ has no _Atomic: there it is the same bytes
+   (same size and alignment as _Atomic uint64_t), to be read with
+   __atomic_load_n(&x, __ATOMIC_RELAXED) or std::atomic_ref. Use
+   TU_ATOMIC, never _Atomic, in this header. */
+#ifdef __cplusplus
+#define TU_ATOMIC(T) alignas(sizeof(T)) T
+#else
+#define TU_ATOMIC(T) _Atomic T
+#endif
+
 #define TU_CONTINUE 0
 #define TU_STOP     1
 
@@ -51,30 +72,30 @@ typedef void tu_entry_fn(const char *path, bool is_dir, void *ctx);
 /* Counters a front end may read at any time from another thread (for
    --progress); the library only adds to them. */
 struct tu_stats {
-	_Atomic uint64_t entries;
-	_Atomic uint64_t bytes;
-	_Atomic uint64_t errors;
+	TU_ATOMIC(uint64_t) entries;
+	TU_ATOMIC(uint64_t) bytes;
+	TU_ATOMIC(uint64_t) errors;
 };
 
 /* ---- random names -------------------------------------------------------- */
 
 /* Fill OUT with NHEX lowercase hex digits from getrandom(2) and a NUL.
    OUT must hold NHEX + 1 bytes. Returns 0 or -errno. */
-int tu_random_hex(char *out, size_t nhex);
+TU_API int tu_random_hex(char *out, size_t nhex);
 
 /* Prefix of every temporary or hidden name the tools make. Names that start
    with it and carry TU_TMP_HEX hex digits after it are ours. */
 #define TU_TMP_PREFIX ".tu-"
 #define TU_TMP_HEX    32
 /* True if NAME is one of our temporary names. */
-bool tu_is_tmp_name(const char *name);
+TU_API bool tu_is_tmp_name(const char *name);
 
 /* ---- names ---------------------------------------------------------------- */
 
 /* Length of the valid UTF-8 sequence that starts at S (1 to 4 bytes), or 0
    if it is not valid UTF-8 (overlong, surrogate, past U+10FFFF, cut short).
    Used to escape names in messages and in the hash cache's sidecar. */
-size_t tu_utf8_len(const unsigned char *s);
+TU_API size_t tu_utf8_len(const unsigned char *s);
 
 /* ---- rmtree --------------------------------------------------------------- */
 
@@ -98,7 +119,7 @@ struct tu_rmtree_opts {
 
 #define TU_RMTREE_TIMEOUT 10.0
 
-void tu_rmtree_opts_init(struct tu_rmtree_opts *o);
+TU_API void tu_rmtree_opts_init(struct tu_rmtree_opts *o);
 
 /* Remove PATH and everything below it. A symlink is removed as a link, never
    followed. Returns 0 when PATH is gone (or, with force, was never there),
@@ -106,7 +127,7 @@ void tu_rmtree_opts_init(struct tu_rmtree_opts *o);
    another -errno when nothing could be done (also reported), and with
    all_or_nothing -ECANCELED when blockers were found and nothing was
    removed. */
-int tu_rmtree(const char *path, const struct tu_rmtree_opts *o);
+TU_API int tu_rmtree(const char *path, const struct tu_rmtree_opts *o);
 
 
 /* ---- hashcache ------------------------------------------------------------ */
@@ -188,14 +209,14 @@ typedef void tu_hash_fn(const char *path, const struct tu_hash_info *h, void *ct
 
 /* Counters a front end may read at any time; the library only adds to them. */
 struct tu_hashcache_counts {
-	_Atomic uint64_t files;		/* regular files dealt with */
-	_Atomic uint64_t cached;	/* answered by a valid record */
-	_Atomic uint64_t hashed;	/* files whose data was read */
-	_Atomic uint64_t bytes_read;	/* bytes of file data read */
-	_Atomic uint64_t stored;	/* records written */
-	_Atomic uint64_t not_stored;	/* records that could not be written */
-	_Atomic uint64_t skipped;	/* symlinks, special files (never opened) */
-	_Atomic uint64_t status[TU_HASH_NSTATUS];
+	TU_ATOMIC(uint64_t) files;		/* regular files dealt with */
+	TU_ATOMIC(uint64_t) cached;	/* answered by a valid record */
+	TU_ATOMIC(uint64_t) hashed;	/* files whose data was read */
+	TU_ATOMIC(uint64_t) bytes_read;	/* bytes of file data read */
+	TU_ATOMIC(uint64_t) stored;	/* records written */
+	TU_ATOMIC(uint64_t) not_stored;	/* records that could not be written */
+	TU_ATOMIC(uint64_t) skipped;	/* symlinks, special files (never opened) */
+	TU_ATOMIC(uint64_t) status[TU_HASH_NSTATUS];
 };
 
 struct tu_hashcache_opts {
@@ -216,7 +237,7 @@ struct tu_hashcache_opts {
 	void *ctx;		/* passed to the callbacks */
 };
 
-void tu_hashcache_opts_init(struct tu_hashcache_opts *o);
+TU_API void tu_hashcache_opts_init(struct tu_hashcache_opts *o);
 
 /* Deal with PATH, a regular file or a directory walked recursively, as
    O->mode says. Symlinks inside the tree are never followed and special
@@ -224,23 +245,23 @@ void tu_hashcache_opts_init(struct tu_hashcache_opts *o);
    trailing slash. Returns 0 when every file was dealt with, else the first
    failure as -errno (every failure is reported to O->error). Warnings do
    not count as failures. */
-int tu_hashcache_tree(const char *path, const struct tu_hashcache_opts *o);
+TU_API int tu_hashcache_tree(const char *path, const struct tu_hashcache_opts *o);
 
 /* A cache session for single files; safe to share between threads. O is
    copied. 0 or -errno. */
 struct tu_hashcache;
-int tu_hashcache_open(struct tu_hashcache **hc, const struct tu_hashcache_opts *o);
-void tu_hashcache_close(struct tu_hashcache *hc);
+TU_API int tu_hashcache_open(struct tu_hashcache **hc, const struct tu_hashcache_opts *o);
+TU_API void tu_hashcache_close(struct tu_hashcache *hc);
 
 /* The sidecar state of one directory, held by DIRFD (not closed, and kept
    open by the caller until tu_hashdir_close). DISPLAY prefixes names in
    messages (NULL: names alone). Loaded on first use. One thread at a time. */
 struct tu_hashdir;
-int tu_hashdir_open(struct tu_hashcache *hc, int dirfd, const char *display,
+TU_API int tu_hashdir_open(struct tu_hashcache *hc, int dirfd, const char *display,
 		    struct tu_hashdir **hd);
 /* Write the sidecar if it changed (unless no_store), report records that
    could not be stored, and free HD. 0 or -errno. */
-int tu_hashdir_close(struct tu_hashdir *hd);
+TU_API int tu_hashdir_close(struct tu_hashdir *hd);
 
 /* The hash of the regular file open for reading as FD, named NAME in HD's
    directory (HD and NAME may be NULL: then only the xattr is used). As the
@@ -249,7 +270,7 @@ int tu_hashdir_close(struct tu_hashdir *hd);
    O_NOATIME where you may: reading through it is ours, opening is yours.
    Returns 0, -EAGAIN if the file changed while it was read (nothing
    stored), -EINVAL if FD is not a regular file, or another -errno. */
-int tu_hashcache_get_fd(struct tu_hashcache *hc, struct tu_hashdir *hd, int fd,
+TU_API int tu_hashcache_get_fd(struct tu_hashcache *hc, struct tu_hashdir *hd, int fd,
 			const char *name, struct tu_hash_info *out);
 
 /* What the caller's own statx said of a file, for tu_hashcache_get_at().
@@ -273,7 +294,7 @@ struct tu_hash_state {
    cached file), -ENODATA when there is no valid record (none, stale, racy,
    unreadable; OUT->status TU_HASH_MISSING; nothing counted), or -errno
    from that fallback open. */
-int tu_hashcache_get_at(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
+TU_API int tu_hashcache_get_at(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
 			const char *name, const struct tu_hash_state *st,
 			struct tu_hash_info *out);
 
@@ -323,18 +344,18 @@ typedef void tu_dedup_group_fn(const char *const *paths, size_t n, uint64_t size
 
 /* Counters; the library only adds to them. */
 struct tu_dedup_counts {
-	_Atomic uint64_t files;		/* regular files within the size limits */
-	_Atomic uint64_t groups;	/* groups of identical files found */
-	_Atomic uint64_t linked;	/* names replaced by a hard link */
-	_Atomic uint64_t reflinked;	/* files whose extents were shared */
-	_Atomic uint64_t bytes_freed;	/* sizes of inodes whose last link went */
-	_Atomic uint64_t bytes_shared;	/* bytes FIDEDUPERANGE shared */
-	_Atomic uint64_t prefixes;	/* files whose first block was read */
-	_Atomic uint64_t hashed;	/* files read whole to hash them */
-	_Atomic uint64_t cached;	/* hashes answered by the hash cache */
-	_Atomic uint64_t compared;	/* byte comparisons made */
-	_Atomic uint64_t changed;	/* files skipped: changed during the run */
-	_Atomic uint64_t leftovers;	/* our temporary names removed */
+	TU_ATOMIC(uint64_t) files;		/* regular files within the size limits */
+	TU_ATOMIC(uint64_t) groups;	/* groups of identical files found */
+	TU_ATOMIC(uint64_t) linked;	/* names replaced by a hard link */
+	TU_ATOMIC(uint64_t) reflinked;	/* files whose extents were shared */
+	TU_ATOMIC(uint64_t) bytes_freed;	/* sizes of inodes whose last link went */
+	TU_ATOMIC(uint64_t) bytes_shared;	/* bytes FIDEDUPERANGE shared */
+	TU_ATOMIC(uint64_t) prefixes;	/* files whose first block was read */
+	TU_ATOMIC(uint64_t) hashed;	/* files read whole to hash them */
+	TU_ATOMIC(uint64_t) cached;	/* hashes answered by the hash cache */
+	TU_ATOMIC(uint64_t) compared;	/* byte comparisons made */
+	TU_ATOMIC(uint64_t) changed;	/* files skipped: changed during the run */
+	TU_ATOMIC(uint64_t) leftovers;	/* our temporary names removed */
 };
 
 struct tu_dedup_opts {
@@ -363,12 +384,12 @@ struct tu_dedup_opts {
 	void *ctx;
 };
 
-void tu_dedup_opts_init(struct tu_dedup_opts *o);
+TU_API void tu_dedup_opts_init(struct tu_dedup_opts *o);
 
 /* Deduplicate the regular files under DIRS[0..NDIRS). Returns 0 when every
    entry was dealt with, else the first failure as -errno (each reported to
    O->error), or -errno when nothing could start. */
-int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *o);
+TU_API int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *o);
 
 /* ---- links ------------------------------------------------------------------ */
 
@@ -389,16 +410,16 @@ struct tu_links_opts {
 	void *ctx;
 };
 
-void tu_links_opts_init(struct tu_links_opts *o);
+TU_API void tu_links_opts_init(struct tu_links_opts *o);
 
 /* Every inode under DIRS with nlink > 1, grouped, in (device, inode) order.
    0, or the first failure as -errno (each reported). */
-int tu_links(const char *const *dirs, size_t ndirs, const struct tu_links_opts *o);
+TU_API int tu_links(const char *const *dirs, size_t ndirs, const struct tu_links_opts *o);
 
 /* Every path under DIRS that is FILE (FILE itself not followed if it is a
    symlink): one call of O->group (none if FILE is not a non-directory we can
    stat; that is reported). 0 or -errno. */
-int tu_paths_of(const char *file, const char *const *dirs, size_t ndirs,
+TU_API int tu_paths_of(const char *file, const char *const *dirs, size_t ndirs,
 		const struct tu_links_opts *o);
 
 /* ---- cptree ------------------------------------------------------------------ */
@@ -487,14 +508,14 @@ struct tu_cptree_opts {
 
 #define TU_CPTREE_TIMEOUT 10.0
 
-void tu_cptree_opts_init(struct tu_cptree_opts *o);
+TU_API void tu_cptree_opts_init(struct tu_cptree_opts *o);
 
 /* Copy SOURCE to DEST. DEST must not exist or be an empty directory; DEST
    inside SOURCE and DEST = SOURCE are refused. Returns 0 when everything was
    copied; -EIO when the copy ran but some entries failed (each reported; with
    atomic, DEST was then not made); another -errno when nothing could start
    (reported; nothing was written). */
-int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts *o);
+TU_API int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts *o);
 
 #ifdef __cplusplus
 }

@@ -1,31 +1,79 @@
 #!/usr/bin/env bash
-# Installs the Debian packages treeutils needs to build, test, demo and bench.
-# Idempotent and non-interactive: it asks dpkg what is missing and installs only
-# that. As non-root it prints the exact apt-get line and fails.
-#   scripts/deps.sh            install what is missing (verbose)
-#   scripts/deps.sh --quiet    the same, silent when nothing is missing
-#   scripts/deps.sh --list     print the package list and exit
+# deps.sh: the Debian packages treeutils needs, in groups, and their install.
+# Idempotent and non-interactive: it asks dpkg what is missing and installs
+# only that. It must never install anything with --check, and never anything
+# outside the groups asked for.
+#
+#   scripts/deps.sh [OPTIONS] [GROUP...]
+#
+# Groups (default: build test demo, what `make check` and `make demo` need):
+#   build   compile the library and the tools (make, make all, make install)
+#   test    the unit, CLI and hostile suites (make check, make asan check)
+#   demo    make demo
+#   bench   the peers bench/run measures (make bench)
+#   deb     build and lint the Debian packages (make deb-check)
+#   all     every group
+#
+# Options:
+#   --check   install nothing: name what is missing and fail if anything is
+#             (what make, make all and make install do)
+#   --quiet   silent when nothing is missing
+#   --list    print the packages of the groups and exit
+#
+# As non-root, a missing package is an error that prints the exact apt-get
+# line to run as root.
 set -euo pipefail
 
-packages=(
-	# build
-	gcc make pkg-config libc6-dev libarchive-dev libacl1-dev libattr1-dev
-	# unit and CLI tests
-	libcmocka-dev bats bats-assert bats-support bats-file
-	# tools the tests and oracles call
-	attr acl e2fsprogs btrfs-progs xfsprogs dosfstools fusefat util-linux coreutils
-	findutils rsync strace libcap2-bin python3 time bc xxd binutils
-	# peers measured by bench/run
-	hyperfine jdupes rdfind rmlint fdupes xxhash b3sum
+declare -A group=(
+	[build]="gcc make pkg-config libc6-dev libarchive-dev libacl1-dev"
+	[test]="libcmocka-dev bats bats-assert bats-support bats-file
+		attr acl e2fsprogs btrfs-progs xfsprogs dosfstools fusefat util-linux
+		coreutils findutils diffutils rsync strace libcap2-bin python3 time bc
+		xxd binutils g++ mandoc groff-base"
+	[demo]="rsync attr e2fsprogs coreutils findutils diffutils"
+	[bench]="hyperfine jdupes rdfind rmlint fdupes xxhash b3sum strace time python3"
+	[deb]="dpkg-dev debhelper fakeroot lintian"
 )
+order=(build test demo bench deb)
 
-quiet=0
-case "${1:-}" in
-	--list) printf '%s\n' "${packages[@]}"; exit 0 ;;
-	--quiet) quiet=1 ;;
-	"") ;;
-	*) echo "usage: scripts/deps.sh [--quiet|--list]" >&2; exit 2 ;;
-esac
+usage() {
+	echo "usage: scripts/deps.sh [--check] [--quiet] [--list] [build|test|demo|bench|deb|all]..." >&2
+	exit 2
+}
+
+check=0 quiet=0 list=0 groups=()
+for a in "$@"; do
+	case $a in
+		--check) check=1 ;;
+		--quiet) quiet=1 ;;
+		--list) list=1 ;;
+		all) groups+=("${order[@]}") ;;
+		-*) usage ;;
+		*) [ -n "${group[$a]+set}" ] || usage; groups+=("$a") ;;
+	esac
+done
+[ ${#groups[@]} -gt 0 ] || groups=(build test demo)
+
+# The packages of the groups asked for, each once, in order.
+packages=()
+declare -A seen=()
+for g in "${groups[@]}"; do
+	for p in ${group[$g]}; do
+		[ -n "${seen[$p]+set}" ] && continue
+		seen[$p]=1
+		packages+=("$p")
+	done
+done
+
+if [ $list = 1 ]; then
+	printf '%s\n' "${packages[@]}"
+	exit 0
+fi
+
+if ! command -v dpkg-query >/dev/null; then
+	[ $quiet = 1 ] || echo "deps: no dpkg here; not checking packages (${groups[*]})" >&2
+	exit 0
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -34,11 +82,16 @@ for p in "${packages[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-	[ $quiet = 1 ] || echo "deps: all ${#packages[@]} packages present"
+	[ $quiet = 1 ] || echo "deps: all ${#packages[@]} packages present (${groups[*]})"
 	exit 0
 fi
 
 cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ $check = 1 ]; then
+	echo "deps: missing Debian packages for ${groups[*]}: ${missing[*]}" >&2
+	echo "deps: install them (as root: apt-get update && $cmd), or build with NO_DEPS=1" >&2
+	exit 1
+fi
 if [ "$(id -u)" != 0 ]; then
 	echo "deps: missing Debian packages: ${missing[*]}" >&2
 	echo "deps: run as root: apt-get update && $cmd" >&2

@@ -95,13 +95,11 @@ data_reads() {
 	grep -F "<$2/" "$1" | grep -vF '.spookyhashes>' || true
 }
 
-# build_shim SOURCE: compile tests/data/SOURCE into an LD_PRELOAD fault shim
-# at $SHIM, once per test file (call it from setup_file).
+# build_shim SOURCE: the LD_PRELOAD fault shim make built from
+# tests/data/SOURCE, as $SHIM (call it from setup_file).
 build_shim() {
-	local top
-	top=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-	export SHIM=$BATS_FILE_TMPDIR/${1%.c}.so
-	cc -shared -fPIC -O2 -o "$SHIM" "$top/tests/data/$1" -ldl
+	export SHIM=$TU_BUILD/shims/${1%.c}.so
+	[ -f "$SHIM" ] || { echo "no $SHIM: run make check (or make helpers)" >&2; return 1; }
 	# A sanitizer build wants its runtime first; the shim is harmless.
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 }

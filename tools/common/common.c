@@ -13,9 +13,24 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *argp_program_version = "treeutils " TU_VERSION;
 const char *argp_program_bug_address = "the treeutils issue tracker";
 const char *tu_prog = "treeutils";
+
+/* --version, in the GNU form: program, package and version on the first
+   line, then the copyright and the licence (TU_VERSION comes from the
+   Makefile's VERSION, the one place it is kept). */
+static void print_version(FILE *f, struct argp_state *state)
+{
+	(void)state;
+	fprintf(f, "%s (treeutils) %s\n"
+		"Copyright (C) 2026 The treeutils authors.\n"
+		"License Apache-2.0: Apache License, Version 2.0 "
+		"<https://www.apache.org/licenses/LICENSE-2.0>.\n"
+		"This is free software: you are free to change and redistribute it.\n"
+		"There is NO WARRANTY, to the extent permitted by law.\n",
+		tu_prog, TU_VERSION);
+}
+void (*argp_program_version_hook)(FILE *, struct argp_state *) = print_version;
 
 void tu_cli_init(const char *prog)
 {
