@@ -100,7 +100,7 @@ TEST_LIB   := $(BUILD)/lib/libtreeutils-test.a
 
 .SECONDARY:
 .PHONY: all check demo bench asan install uninstall clean deps unit cli hostile \
-	check-hostile helpers deb-check deb-check-chroot
+	check-hostile helpers deb-check deb-check-chroot print-version print-tools print-soversion
 
 all: $(STATIC_LIB) $(SHARED_LIB) $(TOOL_BINS)
 
@@ -117,8 +117,11 @@ endif
 ifneq ($(filter bench,$(MAKECMDGOALS)),)
 DEP_GROUPS += bench
 endif
-ifneq ($(filter deb-check deb-check-chroot,$(MAKECMDGOALS)),)
+ifneq ($(filter deb-check,$(MAKECMDGOALS)),)
 DEP_GROUPS += deb
+endif
+ifneq ($(filter deb-check-chroot,$(MAKECMDGOALS)),)
+DEP_GROUPS += deb chroot
 endif
 ifeq ($(DEP_GROUPS),build)
 DEP_MODE := --check
@@ -253,6 +256,14 @@ deb-check: | deps
 
 deb-check-chroot: | deps
 	scripts/deb-check.sh --chroot
+
+# For scripts and tests: the one VERSION, and the tools.
+print-version:
+	@echo $(VERSION)
+print-tools:
+	@echo $(TOOLS)
+print-soversion:
+	@echo $(SOVERSION)
 
 clean:
 	rm -rf build build-asan

@@ -12,6 +12,7 @@
 #   demo    make demo
 #   bench   the peers bench/run measures (make bench)
 #   deb     build and lint the Debian packages (make deb-check)
+#   chroot  build them in a fresh Debian 12 chroot (make deb-check-chroot)
 #   all     every group
 #
 # Options:
@@ -29,15 +30,16 @@ declare -A group=(
 	[test]="libcmocka-dev bats bats-assert bats-support bats-file
 		attr acl e2fsprogs btrfs-progs xfsprogs dosfstools fusefat util-linux
 		coreutils findutils diffutils rsync strace libcap2-bin python3 time bc
-		xxd binutils g++ mandoc groff-base"
+		xxd binutils g++ mandoc groff-base zsh"
 	[demo]="rsync attr e2fsprogs coreutils findutils diffutils"
 	[bench]="hyperfine jdupes rdfind rmlint fdupes xxhash b3sum strace time python3"
 	[deb]="dpkg-dev debhelper fakeroot lintian"
+	[chroot]="mmdebstrap"
 )
-order=(build test demo bench deb)
+order=(build test demo bench deb chroot)
 
 usage() {
-	echo "usage: scripts/deps.sh [--check] [--quiet] [--list] [build|test|demo|bench|deb|all]..." >&2
+	echo "usage: scripts/deps.sh [--check] [--quiet] [--list] [build|test|demo|bench|deb|chroot|all]..." >&2
 	exit 2
 }
 
