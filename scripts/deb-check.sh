@@ -62,16 +62,33 @@ if [ $chroot = 1 ]; then
 	[ "$(id -u)" = 0 ] || die "needs root (mmdebstrap, chroot)"
 	say "building in a fresh Debian 12 chroot (build-essential + Build-Depends)"
 	start=$(date +%s)
-	# buildd variant: Essential, apt and build-essential. The hooks add the
-	# Build-Depends from debian/control (apt-get build-dep), build, then
-	# install the packages with apt (so their Depends resolve from Debian),
-	# run every tool, and copy the packages out.
+	# buildd variant: Essential, apt and build-essential. In the chroot,
+	# in-chroot.sh adds the Build-Depends from debian/control (apt-get
+	# build-dep), builds, installs the packages with apt (so their Depends
+	# resolve from Debian) and runs every tool; the packages are copied out.
+	name=$(basename "$src")
+	debs_in=
+	for p in "${packages[@]}"; do
+		debs_in+="/build/${p}_${version}_*.deb "
+	done
+	cat >"$work/in-chroot.sh" <<SH
+set -eu
+cd /build/$name
+apt-get build-dep -y -qq ./ >/build/build-dep.log 2>&1 || { tail -20 /build/build-dep.log; exit 1; }
+echo "deb-check: in the chroot: \$(dpkg-query -W -f='\${binary:Package}\n' | wc -l) packages"
+dpkg-buildpackage -us -uc -b >/build/build.log 2>&1 || { tail -40 /build/build.log; exit 1; }
+apt-get install -y -qq $debs_in >/build/install.log 2>&1 ||
+	{ tail -20 /build/install.log; exit 1; }
+for t in $tools; do
+	first=\$(/usr/bin/\$t --version | head -n 1)
+	[ "\$first" = "\$t (treeutils) $version" ] || { echo "\$t --version says '\$first'"; exit 1; }
+	echo "\$first"
+done
+SH
 	mmdebstrap --variant=buildd --quiet \
-		--customize-hook="copy-in $src /build" \
-		--customize-hook='chroot "$1" apt-get build-dep -y -qq /build/'"$(basename "$src")" \
-		--customize-hook='chroot "$1" sh -c "cd /build/'"$(basename "$src")"' && dpkg-buildpackage -us -uc -b >/build/build.log 2>&1 || { tail -40 /build/build.log; exit 1; }"' \
-		--customize-hook='chroot "$1" sh -c "apt-get install -y -qq /build/*.deb >/dev/null"' \
-		--customize-hook='chroot "$1" sh -c "for t in '"$tools"'; do $t --version | head -n 1 || exit 1; done"' \
+		--customize-hook='mkdir -p "$1/build"' \
+		--customize-hook="copy-in $src $work/in-chroot.sh /build" \
+		--customize-hook='chroot "$1" sh /build/in-chroot.sh' \
 		--customize-hook='copy-out /build '"$work/out" \
 		bookworm "$work/chroot" >&2
 	rm -rf "$work/chroot"
