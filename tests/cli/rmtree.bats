@@ -391,7 +391,7 @@ make_tree() {
 	assert_output --partial "Usage: rmtree"
 	run rmtree --version
 	assert_success
-	assert_output --regexp '^treeutils [0-9]+\.[0-9]+\.[0-9]+$'
+	assert_line --index 0 --regexp '^rmtree \(treeutils\) [0-9]+\.[0-9]+\.[0-9]+$'
 }
 
 @test "--progress writes a progress line to stderr and nothing to stdout" {
