@@ -54,6 +54,7 @@ struct rm {
 	struct tu_ident base_id;
 	bool hidden;			/* the base was renamed to base_name */
 	const char *display;		/* the argument as given: messages about it */
+	char *display_buf;
 	char *walk_root;		/* display without trailing slashes: the
 					   prefix of every path below it */
 	char *base_display;		/* where the base lies now */
@@ -962,16 +963,23 @@ static int rmtree_name(struct rm *rm)
 	return rmtree_dir(rm);
 }
 
-static int rm_init(struct rm *rm, const struct tu_rmtree_opts *o, const char *display)
+static int rm_init(struct rm *rm, const struct tu_rmtree_opts *o, const char *arg)
 {
-	*rm = (struct rm){ .o = o, .parent_fd = -1, .base_fd = -1, .display = display };
+	*rm = (struct rm){ .o = o, .parent_fd = -1, .base_fd = -1 };
 	pthread_mutex_init(&rm->out_lock, NULL);
 	pthread_mutex_init(&rm->given_up.lock, NULL);
-	/* Paths below the base are joined to the argument once, without its
-	   trailing slashes; the argument itself is shown as given. */
-	rm->walk_root = strdup(display);
-	if (!rm->walk_root)
+	/* The argument is shown as given, except that a run of trailing
+	   slashes is shown as one, as rm shows it ('a///' is 'a/'). Paths
+	   below it are joined to it without its trailing slashes. */
+	rm->display_buf = strdup(arg);
+	rm->walk_root = strdup(arg);
+	if (!rm->display_buf || !rm->walk_root)
 		return -ENOMEM;
+	size_t n = strlen(arg);
+	if (n > 2 && arg[n - 1] == '/')
+		while (n > 1 && arg[n - 2] == '/')
+			rm->display_buf[--n] = '\0';
+	rm->display = rm->display_buf;
 	size_t dl = strlen(rm->walk_root);
 	while (dl > 1 && rm->walk_root[dl - 1] == '/')
 		rm->walk_root[--dl] = '\0';
@@ -983,6 +991,7 @@ static void rm_free(struct rm *rm)
 	free(rm->given_up.keys);
 	free(rm->base_display);
 	free(rm->walk_root);
+	free(rm->display_buf);
 	pthread_mutex_destroy(&rm->out_lock);
 	pthread_mutex_destroy(&rm->given_up.lock);
 }
@@ -1030,11 +1039,12 @@ int tu_rmtree(const char *path, const struct tu_rmtree_opts *o)
 	if (r >= 0)
 		rm.parent_fd = r;
 	if (last && strcmp(last, "/") == 0) {
-		report_path(&rm, path, "remove", EPERM, "refusing to remove the root directory");
+		report_path(&rm, rm.display, "remove", EPERM,
+			    "refusing to remove the root directory");
 		r = -EPERM;
 		goto out;
 	} else if (last && is_dot_or_dotdot(last)) {
-		report_path(&rm, path, "remove", EINVAL, "refusing to remove '.' or '..'");
+		report_path(&rm, rm.display, "remove", EINVAL, "refusing to remove '.' or '..'");
 		r = -EINVAL;
 		goto out;
 	}
@@ -1042,7 +1052,7 @@ int tu_rmtree(const char *path, const struct tu_rmtree_opts *o)
 		if (is_missing(r) && o->force)
 			r = 0;
 		else
-			report_path(&rm, path, "remove", -r, NULL);
+			report_path(&rm, rm.display, "remove", -r, NULL);
 		goto out;
 	}
 	rm.top_name = last;

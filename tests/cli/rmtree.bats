@@ -628,7 +628,8 @@ make_tree() {
 	mkdir -p v/w
 	run rmtree -v ./v//
 	assert_line "removed directory './v/w'"
-	assert_line "removed directory './v//'"
+	# A run of trailing slashes is shown as one, as rm shows it.
+	assert_line "removed directory './v/'"
 }
 
 @test "issue 13: rmtree -n as non-root does not claim 'would remove' for what the real run cannot remove" {
