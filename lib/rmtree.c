@@ -6,9 +6,18 @@
  * base directory under a random name and retried there, so its parents can
  * go; a directory that fills up again is read again until the timeout.
  *
+ * Two entry points share one engine: tu_rmtree(path) opens the parent of
+ * PATH and hands over to the same code as tu_rmtree_at(dirfd, name). The
+ * caller's may_remove() predicate, and mounts left alone (unless
+ * cross_mounts), keep entries where they are, and with them every directory
+ * above them: such directories are never renamed away. --all-or-nothing and
+ * the dry run share one check pass, so a dry run lists only what the
+ * permission checks let go.
+ *
  * This file must never follow a symlink, never act on a path string inside
- * the tree, and never remove anything outside the directory it was given:
- * every removal is one name relative to a held directory fd.
+ * the tree, never change the directory that holds the base, and never
+ * remove anything outside the directory it was given: every removal is one
+ * name relative to a held directory fd.
  */
 #define TU_INTERNAL
 #include "walk.h"
@@ -373,6 +382,22 @@ static void mount_left_alone(struct rm *rm, struct tu_walk_dir *d, const struct 
 	atomic_fetch_or(tu_walk_dir_flags(d), RM_HOLDS);
 }
 
+/* The base was renamed away (--hide, --all-or-nothing) and must come back
+   to its own name, as when something in it stays by design. */
+static void restore_base(struct rm *rm)
+{
+	if (!rm->hidden)
+		return;
+	int r = tu_rename_noreplace(rm->parent_fd, rm->base_name, rm->parent_fd, rm->top_name);
+	if (r < 0) {
+		char *why = NULL;
+		if (asprintf(&why, "kept at '%s'", rm->base_display) < 0)
+			why = NULL;
+		report_path(rm, rm->display, "restore", -r, why);
+		free(why);
+	}
+}
+
 /* ---- the delete pass ----------------------------------------------------- */
 
 static int rm_enter(struct tu_walk_dir *d, void *ctx)
@@ -423,23 +448,6 @@ static int rm_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	return TU_WALK_NEXT;
 }
 
-/* The base is kept (something in it stays by design): it goes back to its
-   own name if it was hidden. */
-static void base_kept(struct rm *rm, struct tu_walk_dir *d)
-{
-	kept(rm, d, NULL, true);
-	if (!rm->hidden)
-		return;
-	int r = tu_rename_noreplace(rm->parent_fd, rm->base_name, rm->parent_fd, rm->top_name);
-	if (r < 0) {
-		char *why = NULL;
-		if (asprintf(&why, "kept at '%s'", rm->base_display) < 0)
-			why = NULL;
-		report_path(rm, rm->display, "restore", -r, why);
-		free(why);
-	}
-}
-
 /* The base is empty: remove it from its parent, if it is still the one we
    hold there (the parent lies outside the tree, and someone who may write
    it may have put something else under the name). */
@@ -474,7 +482,8 @@ static int rm_leave(struct tu_walk_dir *d, void *ctx)
 		/* Not even tried: it is not empty, and it must stay where it
 		   is, so it is never renamed away either. */
 		if (is_root) {
-			base_kept(rm, d);
+			kept(rm, d, NULL, true);
+			restore_base(rm);	/* back to its own name if hidden */
 		} else {
 			atomic_fetch_or(tu_walk_dir_flags(tu_walk_dir_parent(d)), RM_HOLDS);
 			kept(rm, d, NULL, true);
@@ -817,21 +826,6 @@ static char *join_display(const char *display, const char *name)
 	if (asprintf(&out, "%.*s%s", slash ? (int)(slash - display + 1) : 0, display, name) < 0)
 		return NULL;
 	return out;
-}
-
-/* The base was renamed away for --all-or-nothing and must come back. */
-static void restore_base(struct rm *rm)
-{
-	if (!rm->hidden)
-		return;
-	int r = tu_rename_noreplace(rm->parent_fd, rm->base_name, rm->parent_fd, rm->top_name);
-	if (r < 0) {
-		char *why = NULL;
-		if (asprintf(&why, "kept at '%s'", rm->base_display) < 0)
-			why = NULL;
-		report_path(rm, rm->display, "restore", -r, why);
-		free(why);
-	}
 }
 
 /* Is the directory held by FD still the one the caller expects? */
