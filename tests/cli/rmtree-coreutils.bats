@@ -365,17 +365,16 @@ nobody_dir() {
 }
 
 @test "rm/rm-readdir-fail: a directory that cannot be read is reported, stays, and nothing else is said" {
-	# An LD_PRELOAD shim fails getdents64 on the directory named "dir",
-	# after handing out its first batch when TU_READDIR_PARTIAL is set.
+	# An LD_PRELOAD shim fails getdents64 on the directory whose inode is
+	# TU_FAULT_INO, after handing out a first short batch when
+	# TU_READDIR_PARTIAL is set.
 	cat >"$BATS_TEST_TMPDIR/getdents.c" <<-'EOF'
 	#define _GNU_SOURCE
 	#include <dirent.h>
 	#include <dlfcn.h>
 	#include <errno.h>
-	#include <limits.h>
-	#include <stdio.h>
 	#include <stdlib.h>
-	#include <string.h>
+	#include <sys/stat.h>
 	#include <unistd.h>
 	ssize_t getdents64(int fd, void *buf, size_t len)
 	{
@@ -383,11 +382,11 @@ nobody_dir() {
 		static int calls;
 		if (!real)
 			real = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT, "getdents64");
-		char proc[64], path[PATH_MAX];
-		snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-		ssize_t n = readlink(proc, path, sizeof path - 1);
-		if (n > 4 && strcmp(path + n - 4, "/dir") == 0) {
-			if (getenv("TU_READDIR_PARTIAL") && calls++ == 0)
+		const char *ino = getenv("TU_FAULT_INO");
+		struct stat st;
+		if (ino && fstat(fd, &st) == 0 && st.st_ino == strtoull(ino, NULL, 10)) {
+			const char *partial = getenv("TU_READDIR_PARTIAL");
+			if (partial && *partial && calls++ == 0)
 				return real(fd, buf, len < 64 ? len : 64);
 			errno = EIO;
 			return -1;
@@ -400,7 +399,8 @@ nobody_dir() {
 	for partial in "" 1; do
 		mkdir -p dir/notempty dir/b dir/c
 		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
-			TU_READDIR_PARTIAL=$partial LD_PRELOAD=$BATS_TEST_TMPDIR/getdents.so \
+			TU_FAULT_INO=$(stat -c %i dir) TU_READDIR_PARTIAL=$partial \
+			LD_PRELOAD=$BATS_TEST_TMPDIR/getdents.so \
 			run rmtree dir
 		assert_failure 1
 		assert_output "rmtree: cannot read directory 'dir': Input/output error"
