@@ -28,6 +28,7 @@
  * data, mtime or atime, and never print.
  */
 #define TU_INTERNAL
+#include "hashcache.h"
 #include "hashstore.h"
 #include "spooky.h"
 #include "walk.h"
@@ -52,8 +53,11 @@
 /* A temporary sidecar left by a crash is removed once this old. */
 #define STALE_TMP_AGE	(10 * 60 * NS_PER_S)
 
-#define META_MASK (STATX_TYPE | STATX_MODE | STATX_UID | STATX_SIZE | STATX_MTIME | \
-		   STATX_CTIME | STATX_INO)
+#define META_MASK (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_NLINK | \
+		   STATX_SIZE | STATX_MTIME | STATX_CTIME | STATX_INO)
+/* A read that saw only the ctime move (another run's record write) is tried
+   this many times more. */
+#define CTIME_RETRIES	2
 
 struct tu_hashcache {
 	struct tu_hashcache_opts o;
@@ -88,12 +92,19 @@ struct tu_hashdir {
 	unsigned long sc_pending;	/* records put in it, to be written */
 	int nostore_err;		/* first reason records were not stored */
 	unsigned long nostore_n;
+	const char *nostore_why;	/* the detail to say with it, if not errno's */
+	bool dir_known;			/* dir_uid, dir_mode: fstat of fd, on first need */
+	uid_t dir_uid;
+	mode_t dir_mode;
+	bool sc_said;			/* the sidecar's trouble was said once */
 };
 
 /* What a file looks like now. */
 struct fmeta {
 	mode_t mode;
 	uid_t uid;
+	gid_t gid;
+	uint32_t nlink;
 	uint64_t size;
 	int64_t mtime, ctime;
 	uint64_t ino;
@@ -114,6 +125,8 @@ struct cand {
 			atomic_fetch_add(&(hc)->o.counts->field, (n));		\
 	} while (0)
 
+void (*tu_hash_read_hook)(int fd, uint64_t done);
+
 /* ---- small helpers ------------------------------------------------------------ */
 
 static int64_t ts_ns(const struct statx_timestamp *t)
@@ -129,6 +142,8 @@ static void meta_from_statx(const struct statx *sx, struct fmeta *m)
 {
 	m->mode = sx->stx_mode;
 	m->uid = sx->stx_uid;
+	m->gid = sx->stx_gid;
+	m->nlink = sx->stx_nlink;
 	m->size = sx->stx_size;
 	m->mtime = ts_ns(&sx->stx_mtime);
 	m->ctime = ts_ns(&sx->stx_ctime);
@@ -195,6 +210,16 @@ static enum match rec_match(const struct tu_hashrec *r, const struct fmeta *m, b
 	if (r->size != m->size || r->mtime_ns != m->mtime)
 		return M_STALE;
 	if (sidecar && (r->ctime_ns != m->ctime || r->ino != m->ino))
+		return M_STALE;
+	/* The racy rule for ctime: an xattr cannot hold the ctime its own
+	   write gives, but it holds when it was written. A ctime later than
+	   that (beyond the granularity) is a change since: content rewritten
+	   with size and mtime put back, a chmod, a new link. A version 1
+	   record has no such time: it must be read again to be believed. */
+	if (!sidecar && r->written_ns == 0)
+		return M_RACY;
+	if (!sidecar && m->ctime > r->written_ns &&
+	    m->ctime - r->written_ns > (gran > TU_XATTR_STAMP_SLACK ? gran : TU_XATTR_STAMP_SLACK))
 		return M_STALE;
 	if (m->mtime % NS_PER_S == 0 && gran < GRAN_COARSE)
 		gran = GRAN_COARSE;
@@ -369,20 +394,37 @@ static struct tu_sidecar *sidecar(struct tu_hashdir *hd)
 	hd->prune_ok = hd->files_seen == 0;
 	int r = tu_sidecar_load(hd->fd, &hd->sc, sidecar_warn, hd);
 	if (r < 0) {
+		/* Said once here; records that cannot go in it are not said
+		   again (report_not_stored), and are no failure: the name is
+		   not ours to use. */
 		hd->sc_err = -r;
+		hd->sc_said = true;
 		warn(hd, TU_SIDECAR_NAME, "read cache", -r,
-		     r == -EINVAL || r == -ELOOP ? "not a regular file; left alone" :
-		     "left alone; no records stored in it");
+		     r == -EINVAL || r == -ELOOP ? "not a regular file; left alone, no "
+		     "records kept in this directory" : "left alone; no records stored in it");
 	}
 	return hd->sc;
 }
 
 static void not_stored(struct tu_hashdir *hd, int err, unsigned long n)
 {
+	COUNT(hd->hc, not_stored, n);
+	/* The sidecar could not be had, and that was said when it was
+	   looked for. */
+	if (hd->sc_said && err == hd->sc_err)
+		return;
 	if (!hd->nostore_err)
 		hd->nostore_err = err;
 	hd->nostore_n += n;
-	COUNT(hd->hc, not_stored, n);
+}
+
+/* As not_stored, with what to say instead of the errno's text (a refusal
+   of ours: a warning, exit 0). */
+static void not_stored_why(struct tu_hashdir *hd, int err, const char *why)
+{
+	if (!hd->nostore_why || hd->nostore_err == err)
+		hd->nostore_why = why;
+	not_stored(hd, err, 1);
 }
 
 /* Say once per directory which records could not be stored, and why. A
@@ -395,8 +437,9 @@ static void report_not_stored(struct tu_hashdir *hd)
 	if (!hd->nostore_n)
 		return;
 	char detail[128];
-	snprintf(detail, sizeof detail, "%lu hash record%s not stored", hd->nostore_n,
-		 hd->nostore_n == 1 ? "" : "s");
+	snprintf(detail, sizeof detail, "%lu hash record%s not stored%s%s", hd->nostore_n,
+		 hd->nostore_n == 1 ? "" : "s", hd->nostore_why ? ": " : "",
+		 hd->nostore_why ? hd->nostore_why : "");
 	if (!is_refusal(err)) {
 		report(hd, NULL, NULL, "store hashes in", err, detail);
 		return;
@@ -520,25 +563,43 @@ static int hash_data(struct tu_hashcache *hc, int fd, uint64_t size, unsigned ch
 	return r;
 }
 
-/* Read FD (in state PRE) and fill REC. -EAGAIN if it changed meanwhile. */
-static int compute(struct tu_hashcache *hc, int fd, const struct fmeta *pre,
-		   struct tu_hashrec *rec)
+/* Whether A and B differ in ctime alone: what another run writing its
+   record (an xattr) does to a file we are reading. A write to the data
+   moves the mtime too. */
+static bool only_ctime_moved(const struct fmeta *a, const struct fmeta *b)
 {
-	memset(rec, 0, sizeof *rec);
-	/* Before the first byte: a write after this moment gets an mtime of
-	   at least this (less the granularity). */
-	rec->hashed_ns = now_coarse_ns();
-	uint64_t done;
-	int r = hash_data(hc, fd, pre->size, rec->digest, &done);
-	COUNT(hc, hashed, 1);
-	if (r < 0)
-		return r;
-	struct fmeta post;
-	r = meta_fd(fd, &post);
-	if (r < 0)
-		return r;
-	if (!same_state(pre, &post) || done != post.size)
-		return -EAGAIN;
+	return a->ino == b->ino && a->size == b->size && a->mtime == b->mtime &&
+	       a->ctime != b->ctime;
+}
+
+/* Read FD (in state *PRE, updated when it is read again) and fill REC.
+   -EAGAIN if it changed meanwhile. A read during which only the ctime
+   moved is done again (CTIME_RETRIES), since a record written by another
+   run does that; any other change fails at once. */
+static int compute(struct tu_hashcache *hc, int fd, struct fmeta *pre, struct tu_hashrec *rec)
+{
+	for (int tries = 0;; tries++) {
+		memset(rec, 0, sizeof *rec);
+		/* Before the first byte: a write after this moment gets an mtime
+		   of at least this (less the granularity). */
+		rec->hashed_ns = now_coarse_ns();
+		uint64_t done;
+		if (tries > 0 && lseek(fd, 0, SEEK_SET) < 0)
+			return -errno;
+		int r = hash_data(hc, fd, pre->size, rec->digest, &done);
+		COUNT(hc, hashed, 1);
+		if (r < 0)
+			return r;
+		struct fmeta post;
+		r = meta_fd(fd, &post);
+		if (r < 0)
+			return r;
+		if (same_state(pre, &post) && done == post.size)
+			break;
+		if (tries == CTIME_RETRIES || !only_ctime_moved(pre, &post) || done != post.size)
+			return -EAGAIN;
+		*pre = post;
+	}
 	rec->size = pre->size;
 	rec->mtime_ns = pre->mtime;
 	rec->ctime_ns = pre->ctime;
@@ -628,24 +689,37 @@ static int lookup(struct job *j, struct cand *best)
 	struct tu_sidecar *sc = sidecar(j->hd);
 	if (!sc)
 		return 0;
+	/* Whoever could write the sidecar could forge its records: they are
+	   believed only as hashstore says (tu_sidecar_trusted). */
 	const struct tu_hashrec *rec = tu_sidecar_find(sc, j->name);
-	if (rec)
+	if (rec && tu_sidecar_trusted(sc, rec, j->meta.uid))
 		offer(best, rec, rec_match(rec, &j->meta, true, gran), true);
 	/* Hard links in one directory: another name's record of this inode,
 	   if it is valid, answers for this name too. */
 	for (rec = NULL; best->m != M_FRESH && (rec = tu_sidecar_find_ino(sc, j->meta.ino, rec));)
-		if (rec_match(rec, &j->meta, true, gran) == M_FRESH)
+		if (rec_match(rec, &j->meta, true, gran) == M_FRESH &&
+		    tu_sidecar_trusted(sc, rec, j->meta.uid))
 			offer(best, rec, M_FRESH, true);
+	if (tu_sidecar_take_distrust(sc))
+		warn(j->hd, TU_SIDECAR_NAME, "read cache", EPERM, "records not trusted: the "
+		     "file is owned by neither root nor the owner of the files they describe, "
+		     "or others may write it; ignored");
 	return 0;
 }
 
 /* Put REC as NAME's record in HD's sidecar, written when HD is closed.
-   False (counted as not stored) if it cannot be. */
-static bool sidecar_put(struct tu_hashdir *hd, const char *name, const struct tu_hashrec *rec)
+   M: the file now. False (counted as not stored) if it cannot be. */
+static bool sidecar_put(struct tu_hashdir *hd, const char *name, const struct tu_hashrec *rec,
+			const struct fmeta *m)
 {
 	struct tu_sidecar *sc = sidecar(hd);
 	if (!sc) {
 		not_stored(hd, hd->sc_err, 1);
+		return false;
+	}
+	if (!tu_sidecar_may_publish(sc, m->uid, m->gid, m->mode)) {
+		not_stored_why(hd, EACCES, "the .spookyhashes file would show them to users "
+			       "who may not read the files");
 		return false;
 	}
 	if (tu_sidecar_put(sc, name, rec) < 0) {
@@ -654,6 +728,32 @@ static bool sidecar_put(struct tu_hashdir *hd, const char *name, const struct tu
 	}
 	hd->sc_pending++;
 	return true;
+}
+
+/* May root write an xattr record on J's file? A file with more than one
+   link may have a name outside the tree (a hard link planted where
+   fs.protected_hardlinks is 0): root writes on it only if nobody but root
+   and the file's owner could have made the name it was found under, that
+   is, the directory is root's or the file owner's and writable by its owner
+   alone (no group or other write bit, which an ACL granting write also
+   sets). With no directory known (dedup's deferred records), never. A
+   single-link file is in the tree and nowhere else. */
+static bool root_may_set_xattr(struct job *j)
+{
+	if (j->hc->euid != 0 || j->meta.nlink <= 1)
+		return true;
+	struct tu_hashdir *hd = j->hd;
+	if (!hd)
+		return false;
+	if (!hd->dir_known) {
+		struct stat st;
+		if (fstat(hd->fd, &st) < 0)
+			return false;
+		hd->dir_uid = st.st_uid;
+		hd->dir_mode = st.st_mode;
+		hd->dir_known = true;
+	}
+	return !(hd->dir_mode & 022) && (hd->dir_uid == 0 || hd->dir_uid == j->meta.uid);
 }
 
 /* Store REC for the file open as FD. Sets *STORED. */
@@ -669,8 +769,12 @@ static void store(struct job *j, int fd, const struct tu_hashrec *rec, bool *sto
 		return;
 	}
 	int r = -EOPNOTSUPP;
-	if (use_xattr(j)) {
-		r = tu_xattr_set_fd(fd, rec);
+	bool linked_out = use_xattr(j) && !root_may_set_xattr(j);
+	if (linked_out)
+		r = -EPERM;
+	if (use_xattr(j) && !linked_out) {
+		struct tu_hashrec xrec = *rec;
+		r = tu_xattr_set_fd(fd, &xrec);
 		if (r == 0) {
 			*stored = true;
 			COUNT(hc, stored, 1);
@@ -686,7 +790,11 @@ static void store(struct job *j, int fd, const struct tu_hashrec *rec, bool *sto
 	/* Auto: where the xattr is refused, or cannot be had, the sidecar
 	   takes the record. A read-only filesystem refuses both. */
 	if (!use_sidecar(j) || r == -EROFS) {
-		if (hd)
+		if (hd && linked_out)
+			not_stored_why(hd, EPERM, "files with more than one link, in a "
+				       "directory others may write: another name may lie outside "
+				       "the tree");
+		else if (hd)
 			not_stored(hd, -r, 1);
 		else
 			COUNT(hc, not_stored, 1);
@@ -698,7 +806,7 @@ static void store(struct job *j, int fd, const struct tu_hashrec *rec, bool *sto
 		j->deferred = true;
 		return;
 	}
-	*stored = sidecar_put(hd, j->name, rec);
+	*stored = sidecar_put(hd, j->name, rec, &j->meta);
 }
 
 static int clear_file(struct job *j, struct tu_hash_info *out)
@@ -1120,7 +1228,15 @@ int tu_hashdir_put(struct tu_hashdir *hd, const char *name, const struct tu_hash
 		not_stored(hd, EROFS, 1);
 		return -EROFS;
 	}
-	return sidecar_put(hd, name, r) ? 0 : -(hd->nostore_err ? hd->nostore_err : EIO);
+	struct fmeta m;
+	int e = meta_at(hd->fd, name, &m);
+	if (e == 0 && m.ino != r->ino)
+		e = -ESTALE;	/* not the file the record is of */
+	if (e < 0) {
+		not_stored(hd, -e, 1);
+		return e;
+	}
+	return sidecar_put(hd, name, r, &m) ? 0 : -(hd->nostore_err ? hd->nostore_err : EIO);
 }
 
 int tu_hashcache_get_at(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,

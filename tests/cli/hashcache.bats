@@ -17,11 +17,31 @@ make_tree() {
 }
 
 # Set every file's mtime a minute back (sub-second part kept non-zero). The
-# moment is fixed once per test, so aging again leaves the mtime of a file
-# already aged unchanged even when the clock has moved on to the next second.
+# moment is fixed once per test, and files already aged are not touched
+# again: a touch moves the ctime, which outdates an xattr record (the racy
+# rule for ctime).
 age() {
 	: "${AGE_AT:=$(($(date +%s) - 60))}"
-	find "$1" -type f ! -name .spookyhashes -exec touch -m -d "@$AGE_AT.123456789" {} +
+	find "$1" -type f ! -name .spookyhashes -newermt "@$AGE_AT.123456789" \
+		-exec touch -m -d "@$AGE_AT.123456789" {} +
+}
+
+# rot FILE TEXT: silent corruption, as a disk gives it. TEXT overwrites the
+# start of FILE with its size and mtime restored, and its xattr record is
+# restamped as written a minute ahead, so that the ctime the edit moved is
+# not past the record (bit rot moves no ctime at all).
+rot() {
+	touch -r "$1" "$1.ref"
+	printf '%s' "$2" | dd of="$1" conv=notrunc status=none
+	touch -m -r "$1.ref" "$1"
+	rm -f "$1.ref"
+	python3 - "$1" <<-'PY'
+	import os, struct, sys, time
+	v = bytearray(os.getxattr(sys.argv[1], "user.spookyhash"))
+	assert v[0] == 2 and len(v) == 49
+	v[41:49] = struct.pack("<q", time.time_ns() + 60 * 10**9)
+	os.setxattr(sys.argv[1], "user.spookyhash", bytes(v))
+	PY
 }
 
 # The message of a SpookyHash "L" reference vector: byte i is i mod 251.
@@ -117,14 +137,18 @@ a_message() {
 	[ "$(md5sum <t/f1)" = "$sum" ]
 }
 
-@test "the xattr record is 41 bytes: version 1, the digest, size, mtime and hash time" {
+@test "the xattr record is 49 bytes: version 2, the digest, size, mtime, hash time and write time" {
 	make_tree t
+	before=$(date +%s%N)
 	run hashcache t/f1
 	hash=${output%% *}
 	val=$(getfattr --absolute-names --only-values -e hex -n user.spookyhash t/f1 | xxd -p | tr -d '\n')
 	# getfattr --only-values writes raw bytes; xxd shows them as hex.
-	[ "${#val}" -eq 82 ]
-	[ "${val:0:2}" = 01 ]
+	[ "${#val}" -eq 98 ]
+	[ "${val:0:2}" = 02 ]
+	written=$(python3 -c 'import sys, struct; print(struct.unpack("<q", bytes.fromhex(sys.argv[1][82:98]))[0])' "$val")
+	[ "$written" -ge "$((before - 20000000))" ]
+	[ "$written" -le "$(date +%s%N)" ]
 	[ "${val:2:32}" = "$hash" ]
 	size_le=$(printf '%016x' "$(stat -c %s t/f1)" | fold -w2 | tac | tr -d '\n')
 	[ "${val:34:16}" = "$size_le" ]
@@ -140,14 +164,12 @@ a_message() {
 	assert_output 0
 }
 
-@test "content changed with size and mtime restored: --check says CORRUPT, exits 3, keeps the record" {
+@test "silent corruption (content changed, size, mtime and ctime not): --check says CORRUPT, exits 3, keeps the record" {
 	make_tree t
 	hashcache t >/dev/null
 	run hashcache t/a/f2
 	old=${output%% *}
-	touch -r t/a/f2 ref
-	printf 'TWO' | dd of=t/a/f2 conv=notrunc status=none
-	touch -m -r ref t/a/f2
+	rot t/a/f2 TWO
 	run hashcache --check t
 	[ "$status" -eq 3 ]
 	assert_line "CORRUPT  t/a/f2"
@@ -164,9 +186,7 @@ a_message() {
 @test "--check --fix replaces a CORRUPT record; the next check is clean" {
 	make_tree t
 	hashcache t >/dev/null
-	touch -r t/f1 ref
-	printf 'ONE' | dd of=t/f1 conv=notrunc status=none
-	touch -m -r ref t/f1
+	rot t/f1 ONE
 	run hashcache --check --fix t
 	[ "$status" -eq 3 ]
 	assert_line "CORRUPT  t/f1"
@@ -176,6 +196,53 @@ a_message() {
 	# The record now holds the new content's hash (computed afresh here).
 	run hashcache --show t/f1
 	assert_output "$(hashcache --no-store --store=file t/f1)"
+}
+
+ctime_rule_case() {
+	make_tree t
+	hashcache "$@" t >/dev/null
+	run hashcache "$@" t/a/f2
+	old=${output%% *}
+	sleep 0.05	# past the 10 ms granularity
+	touch -r t/a/f2 ref
+	printf 'TWO' | dd of=t/a/f2 conv=notrunc status=none
+	touch -m -r ref t/a/f2
+	run hashcache -v "$@" t/a/f2
+	assert_success
+	[ "$(counter hashed)" -eq 1 ]
+	new=${lines[0]%% *}
+	[ "$new" != "$old" ]
+	[ "$new" = "$(hashcache --no-store --store=file t/a/f2 | cut -d' ' -f1)" ]
+}
+
+@test "ctime rule, xattr store: content changed with size and mtime restored (touch -d) is read again" {
+	ctime_rule_case --store=xattr
+	# A check calls it what it is: a change, not corruption.
+	printf 'Two' | dd of=t/a/f2 conv=notrunc status=none
+	touch -m -r ref t/a/f2
+	run hashcache --check --store=xattr t
+	assert_success
+	assert_line "CHANGED  t/a/f2"
+	assert_line "OK  t/f1"
+}
+
+@test "ctime rule, sidecar store: content changed with size and mtime restored (touch -d) is read again" {
+	ctime_rule_case --store=file
+}
+
+@test "ctime rule: a version 1 xattr record (no write time) is read again once, then trusted" {
+	make_tree t
+	hashcache t >/dev/null
+	hash=$(hashcache --show t/f1 | cut -d' ' -f1)
+	v1=$(getfattr --absolute-names --only-values -n user.spookyhash t/f1 | xxd -p | tr -d '\n')
+	setfattr -n user.spookyhash -v "0x01${v1:2:80}" t/f1
+	run hashcache --show t/f1
+	assert_output "-  t/f1"
+	run hashcache -v t/f1
+	[ "$(counter hashed)" -eq 1 ]
+	assert_line "$hash  t/f1"
+	run hashcache -v t/f1
+	[ "$(counter hashed)" -eq 0 ]
 }
 
 @test "--check: a file modified normally is CHANGED, exit 0, and its record is updated" {

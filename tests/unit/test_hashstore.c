@@ -129,16 +129,35 @@ static void xattr_encoding_round_trips(void **state)
 	(void)state;
 	struct tu_hashrec r = rec(7, 0), back;
 	r.mtime_ns = -5;	/* before 1970 */
+	r.written_ns = 1234567890123456789LL;
 	unsigned char buf[TU_XATTR_LEN];
-	assert_int_equal(tu_xattr_encode(&r, buf), 41);
-	assert_int_equal(buf[0], 1);
+	assert_int_equal(tu_xattr_encode(&r, buf), 49);
+	assert_int_equal(buf[0], 2);
 	assert_memory_equal(buf + 1, r.digest, 16);
 	assert_int_equal(buf[17], (1007) & 0xff);	/* size, little-endian */
 	assert_int_equal(buf[18], (1007) >> 8);
+	assert_int_equal(buf[41], 1234567890123456789LL & 0xff);	/* written */
 	assert_int_equal(tu_xattr_decode(buf, sizeof buf, &back), 0);
 	r.ctime_ns = 0;		/* not in an xattr */
 	r.ino = 0;
 	assert_true(same_rec(&r, &back));
+	assert_true(back.written_ns == r.written_ns);
+}
+
+/* A version 1 record (41 bytes, before the written time) still decodes,
+   with written_ns 0, which hashcache.c takes as "read it again". */
+static void xattr_version_1_records_decode_without_a_written_time(void **state)
+{
+	(void)state;
+	struct tu_hashrec r = rec(3, 0), back;
+	r.written_ns = 99;
+	unsigned char buf[TU_XATTR_LEN];
+	tu_xattr_encode(&r, buf);
+	buf[0] = 1;
+	assert_int_equal(tu_xattr_decode(buf, TU_XATTR_V1_LEN, &back), 0);
+	assert_true(back.written_ns == 0);
+	assert_memory_equal(back.digest, r.digest, 16);
+	assert_int_equal(tu_xattr_decode(buf, TU_XATTR_LEN, &back), -EBADMSG);
 }
 
 static void xattr_decoding_refuses_what_is_not_ours(void **state)
@@ -148,10 +167,11 @@ static void xattr_decoding_refuses_what_is_not_ours(void **state)
 	unsigned char buf[TU_XATTR_LEN + 1];
 	tu_xattr_encode(&r, buf);
 	assert_int_equal(tu_xattr_decode(buf, 0, &back), -EBADMSG);
-	assert_int_equal(tu_xattr_decode(buf, 40, &back), -EBADMSG);
-	assert_int_equal(tu_xattr_decode(buf, 42, &back), -EBADMSG);
-	buf[0] = 2;
-	assert_int_equal(tu_xattr_decode(buf, 41, &back), -EPROTO);
+	assert_int_equal(tu_xattr_decode(buf, 41, &back), -EBADMSG);
+	assert_int_equal(tu_xattr_decode(buf, 48, &back), -EBADMSG);
+	assert_int_equal(tu_xattr_decode(buf, 50, &back), -EBADMSG);
+	buf[0] = 3;
+	assert_int_equal(tu_xattr_decode(buf, 49, &back), -EPROTO);
 }
 
 static void xattr_calls_by_name_and_by_fd_agree(void **state)
@@ -584,6 +604,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(xattr_encoding_round_trips),
+		cmocka_unit_test(xattr_version_1_records_decode_without_a_written_time),
 		cmocka_unit_test(xattr_decoding_refuses_what_is_not_ours),
 		cmocka_unit_test(xattr_calls_by_name_and_by_fd_agree),
 		cmocka_unit_test(names_are_escaped_readably),
