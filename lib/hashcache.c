@@ -1027,8 +1027,11 @@ static void remove_stale_tmp(struct tu_hashdir *hd, const char *name)
 	char head[16];
 	ssize_t n = read(fd, head, sizeof head);
 	struct fmeta again;
-	bool ours = n == (ssize_t)sizeof head && memcmp(head, "spookyhashes ", 13) == 0 &&
-		    meta_fd(fd, &again) == 0 && again.ino == m.ino;
+	/* Ours: it starts as a sidecar does, or it is empty and 0600, as a
+	   run killed right after making it leaves it (nothing to lose). */
+	bool looks_ours = (n == (ssize_t)sizeof head && memcmp(head, "spookyhashes ", 13) == 0) ||
+			  (n == 0 && (m.mode & 07777) == 0600);
+	bool ours = looks_ours && meta_fd(fd, &again) == 0 && again.ino == m.ino;
 	close(fd);
 	if (ours)
 		unlinkat(hd->fd, name, 0);
@@ -1228,13 +1231,14 @@ int tu_hashdir_put(struct tu_hashdir *hd, const char *name, const struct tu_hash
 		not_stored(hd, EROFS, 1);
 		return -EROFS;
 	}
+	/* Who may read the file decides whether its digest may go in the
+	   sidecar. A name gone meanwhile gets no record (nothing to say); one
+	   that is another inode now gets a record that will never match. */
 	struct fmeta m;
 	int e = meta_at(hd->fd, name, &m);
-	if (e == 0 && m.ino != r->ino)
-		e = -ESTALE;	/* not the file the record is of */
 	if (e < 0) {
-		not_stored(hd, -e, 1);
-		return e;
+		COUNT(hd->hc, not_stored, 1);
+		return 0;
 	}
 	return sidecar_put(hd, name, r, &m) ? 0 : -(hd->nostore_err ? hd->nostore_err : EIO);
 }

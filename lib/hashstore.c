@@ -371,6 +371,7 @@ int tu_sidecar_put(struct tu_sidecar *s, const char *name, const struct tu_hashr
 	if (rec && rec->r.ino == r->ino) {
 		rec->r = *r;
 		rec->seen = true;
+		rec->ours = true;
 		return 0;
 	}
 	/* A new inode under the name: a new record, so the inode table stays
@@ -923,20 +924,18 @@ int tu_sidecar_write(int dirfd, struct tu_sidecar *s)
 		free(text);
 		return fd;
 	}
-	/* Made 0600; the owner before the mode, since a chown may clear mode
-	   bits. A group we cannot give it keeps it 0600. */
-	int r = 0;
+	/* Made 0600 and written at once (a kill leaves as little as it can),
+	   then given its owner and then its mode: a chown may clear mode bits. */
+	int r = write_all(fd, text, len);
 	mode_t mode = s->wmode;
-	bool root = geteuid() == 0;
-	if ((root || (mode & 070)) && fchown(fd, s->wuid, s->wgid) < 0) {
-		if (root)
-			r = -errno;
-		mode &= 0600;
-	}
+	struct stat made;
+	if (r == 0 && fstat(fd, &made) < 0)
+		r = -errno;
+	if (r == 0 && (made.st_uid != s->wuid || made.st_gid != s->wgid) &&
+	    fchown(fd, s->wuid, s->wgid) < 0)
+		mode &= 0600;	/* FAT and friends keep one owner: ours, 0600 */
 	if (r == 0 && mode != 0600 && fchmod(fd, mode) < 0)
 		r = -errno;
-	if (r == 0)
-		r = write_all(fd, text, len);
 	/* The data must be on disk before the name points at it, or a crash
 	   could leave an empty .spookyhashes. */
 	if (r == 0 && fsync(fd) < 0)
