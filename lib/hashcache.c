@@ -1280,6 +1280,27 @@ int tu_hashcache_get_at(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirf
 	return 0;
 }
 
+int tu_hashcache_digest_path(struct tu_hashcache *hc, const char *path,
+			     struct tu_hash_info *out)
+{
+	memset(out, 0, sizeof *out);
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : 0;
+	if (fd < 0)
+		return -errno;
+	unsigned char digest[16];
+	uint64_t done;
+	int r = hash_data(hc, fd, 0, digest, &done);
+	COUNT(hc, hashed, 1);
+	if (path)
+		close(fd);
+	if (r < 0)
+		return r;
+	out->status = TU_HASH_HASHED;
+	out->size = done;
+	set_digest(out, digest);
+	return 0;
+}
+
 /* PATH names a directory (opened as DFD): walk it. */
 static int tree_walk(struct tu_hashcache *hc, int dfd, const char *display)
 {

@@ -177,10 +177,11 @@ a_message() {
 	# The record is kept: the default run still answers from it...
 	run hashcache --show t/a/f2
 	assert_output "$old  t/a/f2"
-	# ...and a second check finds the same corruption.
+	# ...and a second check finds the same corruption; -q hides only the
+	# OK lines.
 	run hashcache -q --check t
 	[ "$status" -eq 3 ]
-	assert_output ""
+	assert_output "CORRUPT  t/a/f2"
 }
 
 @test "--check --fix replaces a CORRUPT record; the next check is clean" {
@@ -702,4 +703,215 @@ ctime_rule_case() {
 	run hashcache --version
 	assert_success
 	assert_output --partial "treeutils"
+}
+
+# ---- issue 12/13: output that scripts can rely on ----------------------------------
+
+@test "--quiet hides only OK lines: --check -q still prints NEW, CHANGED and CORRUPT" {
+	make_tree t
+	hashcache t >/dev/null
+	echo changed >>t/f1
+	echo new >t/c/new
+	age t
+	rot t/a/f2 TWO
+	run hashcache -q --check t
+	[ "$status" -eq 3 ]
+	assert_line "CHANGED  t/f1"
+	assert_line "NEW  t/c/new"
+	assert_line "CORRUPT  t/a/f2"
+	refute_output --partial "OK  "
+	[ "${#lines[@]}" -eq 3 ]
+}
+
+@test "output in a stable order: sorted by path within each directory, so two runs diff clean" {
+	mkdir -p t
+	# Made in reverse order, so neither inode nor creation order is the
+	# name order.
+	for d in z y a-b a; do
+		mkdir -p "t/$d/sub"
+		for f in 9 5 1 b_ a; do echo "$d $f" >"t/$d/$f"; echo "$d sub $f" >"t/$d/sub/$f"; done
+	done
+	age t
+	run hashcache -j 4 t
+	assert_success
+	printf '%s\n' "${lines[@]}" | cut -c35- >got
+	python3 -c 'import sys; p = [l.rstrip("\n") for l in open(sys.argv[1])]; sys.stdout.write("".join(x + "\n" for x in sorted(p, key=lambda s: s.encode().split(b"/"))))' got >want
+	diff want got
+	[ "$(head -n 1 got)" = "t/a/1" ]
+	hashcache -j 4 --check t >check1
+	hashcache -j 1 --check t >check2
+	diff check1 check2
+}
+
+@test "stdout lines are written whole: two runs on one pipe never split each other's lines" {
+	mkdir t
+	long=$(printf 'n%.0s' $(seq 1 150))
+	for i in $(seq 1 400); do echo "$i" >"t/${long}_$i"; done
+	age t
+	hashcache t >/dev/null
+	{ hashcache t & hashcache t & hashcache t & wait; } | cat >out
+	[ "$(wc -l <out)" -eq 1200 ]
+	run grep -vc "^[0-9a-f]\{32\}  t/${long}_[0-9]*\$" out
+	assert_output 0
+}
+
+# ---- issue 13: -c, md5sum-style lists (checked against md5sum itself) ---------------
+
+# A list of FILES in both formats: ours in sums, md5sum's in md5s.
+make_lists() {
+	hashcache "$@" >sums
+	md5sum "$@" >md5s
+}
+
+@test "-c FILE checks an md5sum-format list as md5sum -c does: 'NAME: OK', exit 0" {
+	make_tree t
+	make_lists t/f1 t/a/f2 t/c/empty
+	run hashcache -c sums
+	assert_success
+	assert_output "$(md5sum -c md5s)"
+	assert_line "t/f1: OK"
+	# --check-list is -c.
+	run hashcache --check-list sums
+	assert_output "$(md5sum -c md5s)"
+	# The list itself is never hashed as a tree file (the old -c did).
+	refute_output --partial "sums"
+}
+
+@test "-c: a changed file is 'NAME: FAILED', with md5sum's closing warning, exit 1" {
+	make_tree t
+	make_lists t/f1 t/a/f2
+	echo different >t/f1
+	run hashcache -c sums
+	[ "$status" -eq 1 ]
+	md5out=$(md5sum -c md5s 2>&1) || true
+	assert_output "${md5out//md5sum:/hashcache:}"
+	assert_line "t/f1: FAILED"
+	assert_line "hashcache: WARNING: 1 computed checksum did NOT match"
+}
+
+@test "-c: a missing file is 'FAILED open or read' and counted, as with md5sum" {
+	make_tree t
+	make_lists t/f1 t/a/f2
+	rm t/a/f2
+	run hashcache -c sums
+	[ "$status" -eq 1 ]
+	assert_line "t/a/f2: FAILED open or read"
+	assert_line "hashcache: WARNING: 1 listed file could not be read"
+	run md5sum -c md5s
+	[ "$status" -eq 1 ]
+	assert_line "t/a/f2: FAILED open or read"
+}
+
+@test "-c --quiet prints only failures, --status prints nothing; the exit status tells (as md5sum)" {
+	make_tree t
+	make_lists t/f1 t/a/f2
+	run hashcache -c --quiet sums
+	assert_success
+	assert_output ""
+	echo different >t/f1
+	run hashcache -c --quiet sums
+	[ "$status" -eq 1 ]
+	md5out=$(md5sum -c --quiet md5s 2>&1) || true
+	assert_output "${md5out//md5sum:/hashcache:}"
+	run hashcache -c --status sums
+	[ "$status" -eq 1 ]
+	assert_output ""
+	run md5sum -c --status md5s
+	[ "$status" -eq 1 ]
+	assert_output ""
+}
+
+@test "-c: improperly formatted lines are counted, comments and blank lines skipped; none good is an error" {
+	make_tree t
+	make_lists t/f1
+	{ echo '# a comment'; echo; echo 'not a checksum line'; cat sums; } >mixed
+	{ echo '# a comment'; echo; echo 'not a checksum line'; cat md5s; } >mixed5
+	run hashcache -c mixed
+	assert_success
+	md5out=$(md5sum -c mixed5 2>&1)
+	assert_output "${md5out//md5sum:/hashcache:}"
+	assert_line "hashcache: WARNING: 1 line is improperly formatted"
+	echo 'garbage' >bad
+	run hashcache -c bad
+	[ "$status" -eq 1 ]
+	assert_output --partial "no properly formatted SpookyHash checksum lines found"
+	run md5sum -c bad
+	[ "$status" -eq 1 ]
+}
+
+@test "-c: names with a newline or backslash round-trip through the '\\' escape, as with md5sum" {
+	mkdir t
+	echo a >"t/new
+line"
+	echo b >'t/back\slash'
+	age t
+	make_lists t/*
+	grep -q '^\\' sums
+	run hashcache -c sums
+	assert_success
+	assert_output "$(md5sum -c md5s)"
+	assert_line '\t/new\nline: OK'
+	assert_line 't/back\slash: OK'
+}
+
+@test "-c: '-' reads the list from standard input, as does no operand; a name '-' is standard input" {
+	make_tree t
+	hashcache t >sums
+	run sh -c 'hashcache -c - <sums'
+	assert_success
+	[ "$(grep -c ': OK$' <<<"$output")" -eq 4 ]
+	run sh -c 'hashcache -c <sums'
+	assert_success
+	[ "$(grep -c ': OK$' <<<"$output")" -eq 4 ]
+	run sh -c 'printf data | hashcache -'
+	assert_success
+	[ "${output#*  }" = "-" ]
+	echo "$output" >stdin.sums
+	run sh -c 'printf data | hashcache -c stdin.sums'
+	assert_success
+	assert_output -- "-: OK"
+	run sh -c 'printf other | hashcache -c stdin.sums'
+	[ "$status" -eq 1 ]
+	assert_line -- "-: FAILED"
+}
+
+@test "-c with a directory operand checks the tree as --check does (what -c meant before)" {
+	make_tree t
+	hashcache t >/dev/null
+	run hashcache -c t
+	assert_success
+	assert_output "$(hashcache --check t)"
+	assert_line "OK  t/f1"
+}
+
+# ---- issue 13: --files0-from ------------------------------------------------------------
+
+@test "--files0-from=FILE takes NUL-ended operands from FILE or standard input" {
+	make_tree t
+	echo x >"t/odd
+name"
+	age t
+	printf 't/f1\0t/a\0t/odd\nname\0' >list0
+	run hashcache --files0-from=list0
+	assert_success
+	assert_output "$(hashcache t/f1 t/a "t/odd
+name")"
+	run sh -c 'printf "t/f1\0" | hashcache --files0-from=-'
+	assert_success
+	assert_output "$(hashcache t/f1)"
+}
+
+@test "--files0-from: a zero-length name is an error, the rest is done; operands too is bad usage" {
+	make_tree t
+	printf 't/f1\0\0t/a/f2\0' >list0
+	run hashcache --files0-from=list0
+	[ "$status" -eq 1 ]
+	assert_output --partial "invalid zero-length file name"
+	assert_output --partial "  t/f1"
+	assert_output --partial "  t/a/f2"
+	run hashcache --files0-from=list0 t
+	[ "$status" -eq 2 ]
+	assert_output --partial "cannot be combined with --files0-from"
+	run hashcache --files0-from=missing
+	[ "$status" -eq 2 ]
 }
