@@ -19,6 +19,10 @@
  * inodes), so it gets 2 s too. A racy record is not trusted: the file is read
  * again, and the new record, hashed later, usually is no longer racy.
  *
+ * The same rule holds for ctime in an xattr record, which cannot hold the
+ * ctime its own write gives the file but holds when it was written, W: a
+ * record is outdated when ctime - W > G. The sidecar holds ctime itself.
+ *
  * Data is read only through an fd opened with O_NOFOLLOW after statx said
  * "regular file", and stored only if a statx after the read shows the same
  * size, mtime and ctime as before it.

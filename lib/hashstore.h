@@ -4,17 +4,23 @@
  * when it had this size and mtime, hashed at this time". It lives in one of
  * two places (design.md section 5, hashcache(1) for the exact bytes):
  *
- *  - the xattr user.spookyhash of the file itself: 41 bytes, one value,
+ *  - the xattr user.spookyhash of the file itself: 49 bytes, one value,
  *    written with one fsetxattr on the open fd. Per inode, so hard links
- *    share it; it cannot hold ctime, because setting it changes ctime.
+ *    share it; it cannot hold ctime, because setting it changes ctime, but
+ *    it holds when it was written.
  *  - the sidecar .spookyhashes of the directory: a versioned text file, one
  *    record a line, keyed by name, also holding ctime and inode. It is read
- *    whole, changed in memory and rewritten whole through a temporary name,
- *    fsync and rename, never edited in place.
+ *    whole within a bound set by its directory, changed in memory and
+ *    rewritten whole through a temporary name, fsync and rename, never
+ *    edited in place.
  *
- * This file knows the formats and the system calls that move records. It
- * must never decide whether a record is trusted (hashcache.c does), never
- * read file data, and never print.
+ * This file knows the formats, the system calls that move records, and who
+ * may be believed and who may read: a sidecar's records are trusted only as
+ * its owner and mode allow (tu_sidecar_trusted), and it is written so that
+ * no digest reaches a reader of the file who could not read what it
+ * describes (tu_sidecar_may_publish). Whether a record still matches its
+ * file is hashcache.c's to decide. It must never read file data and never
+ * print.
  */
 #ifndef TU_HASHSTORE_H
 #define TU_HASHSTORE_H
