@@ -1,5 +1,6 @@
-/* hashcache.c: cached SpookyHash V2 digests of regular files, as walker
- * callbacks (the tree operation) and as a per-file call for other modules.
+/* hashcache.c: cached SpookyHash V2 digests of regular files: the cache of
+ * one file and the records of one directory, for the tree walk (hashtree.c)
+ * and as per-file calls for other modules (dedup).
  *
  * When is a record trusted? Its size and mtime (in the sidecar also ctime and
  * inode) must match the file now, and it must not be "racy" (git's racy-git
@@ -33,6 +34,7 @@
  */
 #define TU_INTERNAL
 #include "hashcache.h"
+#include "hashdir.h"
 #include "hashstore.h"
 #include "spooky.h"
 #include "walk.h"
@@ -54,65 +56,12 @@
 #define NS_PER_S	1000000000LL
 #define GRAN_FINE	(10 * 1000000LL)
 #define GRAN_COARSE	(2 * NS_PER_S)
-/* A temporary sidecar left by a crash is removed once this old. */
-#define STALE_TMP_AGE	(10 * 60 * NS_PER_S)
 
 #define META_MASK (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_NLINK | \
 		   STATX_SIZE | STATX_MTIME | STATX_CTIME | STATX_INO)
 /* A read that saw only the ctime move (another run's record write) is tried
    this many times more. */
 #define CTIME_RETRIES	2
-
-struct tu_hashcache {
-	struct tu_hashcache_opts o;
-	uid_t euid;
-	pthread_mutex_t out_lock;	/* the caller's callbacks, one at a time */
-	pthread_mutex_t pool_lock;
-	void **pool;			/* free read buffers, one per concurrent reader */
-	size_t npool, cappool;
-	_Atomic int failed;		/* first per-entry failure, as a positive errno */
-	_Atomic bool warned_erofs;	/* say "read-only" once, not per directory */
-	_Atomic bool warned_nosupp;
-};
-
-/* Cache state of one directory. In a walk it lives in the directory's slot
-   from enter() to leave(); the walker never runs two callbacks of one
-   directory at once, so it needs no lock. */
-struct tu_hashdir {
-	struct tu_hashcache *hc;
-	int fd;				/* refreshed in each callback: the walker
-					   may close and re-open directories */
-	struct tu_walk_dir *wd;		/* in a walk: builds paths for messages */
-	char *display;			/* otherwise: prefix of names in messages */
-	int64_t gran_ns;		/* timestamp granularity, see the top */
-	bool rdonly;			/* a read-only mount */
-	bool no_xattr;			/* user xattrs are refused here */
-	bool listing;			/* every entry will be seen: prune the sidecar */
-	bool incomplete;		/* the listing failed part way */
-	bool prune_ok;			/* the sidecar was loaded before any file */
-	unsigned long files_seen;
-	struct tu_sidecar *sc;		/* loaded on first use */
-	int sc_err;			/* it could not be: do not use or replace it */
-	unsigned long sc_pending;	/* records put in it, to be written */
-	int nostore_err;		/* first reason records were not stored */
-	unsigned long nostore_n;
-	const char *nostore_why;	/* the detail to say with it, if not errno's */
-	bool dir_known;			/* dir_uid, dir_mode: fstat of fd, on first need */
-	uid_t dir_uid;
-	mode_t dir_mode;
-	bool sc_said;			/* the sidecar's trouble was said once */
-};
-
-/* What a file looks like now. */
-struct fmeta {
-	mode_t mode;
-	uid_t uid;
-	gid_t gid;
-	uint32_t nlink;
-	uint64_t size;
-	int64_t mtime, ctime;
-	uint64_t ino;
-};
 
 enum match { M_NONE, M_STALE, M_RACY, M_FRESH };
 
@@ -122,12 +71,6 @@ struct cand {
 	bool sidecar;
 	struct tu_hashrec rec;
 };
-
-#define COUNT(hc, field, n)							\
-	do {									\
-		if ((hc)->o.counts)						\
-			atomic_fetch_add(&(hc)->o.counts->field, (n));		\
-	} while (0)
 
 void (*tu_hash_read_hook)(int fd, uint64_t done);
 
@@ -154,7 +97,7 @@ static void meta_from_statx(const struct statx *sx, struct fmeta *m)
 	m->ino = sx->stx_ino;
 }
 
-static int meta_at(int dirfd, const char *name, struct fmeta *m)
+int tu_hc_meta_at(int dirfd, const char *name, struct fmeta *m)
 {
 	struct statx sx;
 	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, META_MASK, &sx) < 0)
@@ -305,7 +248,7 @@ static char *path_of(const struct tu_hashdir *hd, const char *name)
 	return out;
 }
 
-static void note_failure(struct tu_hashcache *hc, int err)
+void tu_hc_note_failure(struct tu_hashcache *hc, int err)
 {
 	int expected = 0;
 	atomic_compare_exchange_strong(&hc->failed, &expected, err);
@@ -313,7 +256,7 @@ static void note_failure(struct tu_hashcache *hc, int err)
 		atomic_fetch_add(&hc->o.stats->errors, 1);
 }
 
-static void call_locked(struct tu_hashcache *hc, tu_error_fn *fn, const char *path,
+void tu_hc_call_locked(struct tu_hashcache *hc, tu_error_fn *fn, const char *path,
 			const char *op, int err, const char *detail)
 {
 	if (!fn)
@@ -335,9 +278,9 @@ static void report(struct tu_hashdir *hd, const char *path, const char *name, co
 		tu_walk_report(hd->wd, name, op, err, detail);
 		return;
 	}
-	note_failure(hc, err);
+	tu_hc_note_failure(hc, err);
 	char *p = path ? NULL : path_of(hd, name);
-	call_locked(hc, hc->o.error, path ? path : p, op, err, detail);
+	tu_hc_call_locked(hc, hc->o.error, path ? path : p, op, err, detail);
 	free(p);
 }
 
@@ -348,13 +291,13 @@ static void warn(struct tu_hashdir *hd, const char *name, const char *op, int er
 	if (!hc->o.warning)
 		return;
 	char *p = path_of(hd, name);
-	call_locked(hc, hc->o.warning, p, op, err, detail);
+	tu_hc_call_locked(hc, hc->o.warning, p, op, err, detail);
 	free(p);
 }
 
 /* ---- directories ---------------------------------------------------------------------- */
 
-static struct tu_hashdir *hashdir_new(struct tu_hashcache *hc, int fd,
+struct tu_hashdir *tu_hc_dir_new(struct tu_hashcache *hc, int fd,
 				      const struct tu_hashdir *parent)
 {
 	struct tu_hashdir *hd = calloc(1, sizeof *hd);
@@ -391,7 +334,7 @@ static void sidecar_warn(unsigned line, const char *why, void *ctx)
 
 /* HD's sidecar, loaded on first use; NULL if it cannot be read (then it is
    neither used nor replaced). */
-static struct tu_sidecar *sidecar(struct tu_hashdir *hd)
+struct tu_sidecar *tu_hc_dir_sidecar(struct tu_hashdir *hd)
 {
 	if (hd->sc || hd->sc_err)
 		return hd->sc;
@@ -463,7 +406,7 @@ static void report_not_stored(struct tu_hashdir *hd)
 
 /* Write the sidecar if it changed and report what was not stored. ABORTED:
    the walk is being abandoned; write nothing. */
-static int hashdir_finish(struct tu_hashdir *hd, bool aborted)
+int tu_hc_dir_finish(struct tu_hashdir *hd, bool aborted)
 {
 	struct tu_hashcache *hc = hd->hc;
 	int ret = 0;
@@ -495,7 +438,7 @@ static int hashdir_finish(struct tu_hashdir *hd, bool aborted)
 	return ret;
 }
 
-static void hashdir_free(struct tu_hashdir *hd)
+void tu_hc_dir_free(struct tu_hashdir *hd)
 {
 	if (!hd)
 		return;
@@ -690,7 +633,7 @@ static int lookup(struct job *j, struct cand *best)
 	}
 	if (best->m == M_FRESH || !use_sidecar(j) || !j->hd || !j->name)
 		return 0;
-	struct tu_sidecar *sc = sidecar(j->hd);
+	struct tu_sidecar *sc = tu_hc_dir_sidecar(j->hd);
 	if (!sc)
 		return 0;
 	/* Whoever could write the sidecar could forge its records: they are
@@ -716,7 +659,7 @@ static int lookup(struct job *j, struct cand *best)
 static bool sidecar_put(struct tu_hashdir *hd, const char *name, const struct tu_hashrec *rec,
 			const struct fmeta *m)
 {
-	struct tu_sidecar *sc = sidecar(hd);
+	struct tu_sidecar *sc = tu_hc_dir_sidecar(hd);
 	if (!sc) {
 		not_stored(hd, hd->sc_err, 1);
 		return false;
@@ -851,7 +794,7 @@ static int clear_file(struct job *j, struct tu_hash_info *out)
 		}
 	}
 	if (use_sidecar(j)) {
-		struct tu_sidecar *sc = sidecar(j->hd);
+		struct tu_sidecar *sc = tu_hc_dir_sidecar(j->hd);
 		if (sc) {
 			if (hc->o.no_store)
 				cleared |= tu_sidecar_find(sc, j->name) != NULL;
@@ -976,12 +919,12 @@ static void count_file(struct tu_hashcache *hc, const struct tu_hash_info *h)
 
 /* NAME in HD, known only by name: statx it, and deal with it if it is a
    regular file. PATH: what to call it in output (NULL: built). */
-static void process_name(struct tu_hashdir *hd, const char *name, const char *path)
+void tu_hc_dir_name(struct tu_hashdir *hd, const char *name, const char *path)
 {
 	struct tu_hashcache *hc = hd->hc;
 	struct job j;
 	job_init(&j, hc, hd, hd->fd, name, -1);
-	int r = meta_at(hd->fd, name, &j.meta);
+	int r = tu_hc_meta_at(hd->fd, name, &j.meta);
 	if (r == -ENOENT)
 		return;		/* gone meanwhile: nothing to say about it */
 	if (r < 0) {
@@ -1016,14 +959,14 @@ static void process_name(struct tu_hashdir *hd, const char *name, const char *pa
 
 /* A TU_TMP_PREFIX name: ours if it is a sidecar a crash left behind. Such a
    file is removed once it is old enough that no run can still be writing it. */
-static void remove_stale_tmp(struct tu_hashdir *hd, const char *name)
+void tu_hc_dir_tmp_name(struct tu_hashdir *hd, const char *name)
 {
 	struct tu_hashcache *hc = hd->hc;
 	if (hc->o.no_store || hc->o.mode == TU_HASHCACHE_SHOW || hd->rdonly)
 		return;
 	struct fmeta m;
-	if (meta_at(hd->fd, name, &m) < 0 || !S_ISREG(m.mode) || m.uid != hc->euid ||
-	    now_coarse_ns() - m.mtime < STALE_TMP_AGE)
+	if (tu_hc_meta_at(hd->fd, name, &m) < 0 || !S_ISREG(m.mode) || m.uid != hc->euid ||
+	    now_coarse_ns() - m.mtime < TU_HC_STALE_TMP_AGE)
 		return;
 	int fd = openat(hd->fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
@@ -1039,89 +982,6 @@ static void remove_stale_tmp(struct tu_hashdir *hd, const char *name)
 	close(fd);
 	if (ours)
 		unlinkat(hd->fd, name, 0);
-}
-
-/* ---- the walk ------------------------------------------------------------------------------- */
-
-static struct tu_hashdir *slot_hd(struct tu_walk_dir *d)
-{
-	struct tu_hashdir *hd = *(struct tu_hashdir **)tu_walk_dir_slot(d);
-	if (hd)
-		hd->fd = tu_walk_dir_fd(d);
-	return hd;
-}
-
-static int hc_enter(struct tu_walk_dir *d, void *ctx)
-{
-	struct tu_hashcache *hc = ctx;
-	struct tu_walk_dir *pd = tu_walk_dir_parent(d);
-	struct tu_hashdir *parent = pd ? *(struct tu_hashdir **)tu_walk_dir_slot(pd) : NULL;
-	/* A mount below may be another filesystem: learn it afresh. */
-	if (tu_walk_dir_is_mount(d))
-		parent = NULL;
-	struct tu_hashdir *hd = hashdir_new(hc, tu_walk_dir_fd(d), parent);
-	if (!hd) {
-		tu_walk_report(d, NULL, "read directory", ENOMEM, NULL);
-		return TU_WALK_SKIP;
-	}
-	hd->wd = d;
-	hd->listing = true;
-	*(struct tu_hashdir **)tu_walk_dir_slot(d) = hd;
-	/* Where records will come from the sidecar, load it before any file,
-	   so records of names that are gone can be pruned. */
-	enum tu_hashcache_store st = hc->o.store;
-	if (st == TU_STORE_FILE || (st == TU_STORE_AUTO && hd->no_xattr) ||
-	    (hc->o.mode == TU_HASHCACHE_CLEAR && st != TU_STORE_XATTR))
-		sidecar(hd);
-	return TU_WALK_NEXT;
-}
-
-static int hc_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
-{
-	struct tu_hashcache *hc = ctx;
-	if (e->is_dir)
-		return TU_WALK_DESCEND;
-	struct tu_hashdir *hd = slot_hd(d);
-	if (strcmp(e->name, TU_SIDECAR_NAME) == 0)
-		return TU_WALK_NEXT;
-	if (tu_is_tmp_name(e->name)) {
-		remove_stale_tmp(hd, e->name);
-		return TU_WALK_NEXT;
-	}
-	/* d_type decides first: a symlink, FIFO, socket or device is never
-	   looked at further, let alone opened. */
-	if (e->type != DT_REG && e->type != DT_UNKNOWN) {
-		COUNT(hc, skipped, 1);
-		return TU_WALK_NEXT;
-	}
-	process_name(hd, e->name, NULL);
-	return TU_WALK_NEXT;
-}
-
-static int hc_leave(struct tu_walk_dir *d, void *ctx)
-{
-	(void)ctx;
-	struct tu_hashdir *hd = slot_hd(d);
-	if (!hd)
-		return TU_WALK_NEXT;
-	hashdir_finish(hd, tu_walk_dir_aborted(d));
-	hashdir_free(hd);
-	*(struct tu_hashdir **)tu_walk_dir_slot(d) = NULL;
-	return TU_WALK_NEXT;
-}
-
-static int hc_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ctx)
-{
-	struct tu_hashcache *hc = ctx;
-	if (d && strcmp(e->op, "read directory") == 0) {
-		struct tu_hashdir *hd = *(struct tu_hashdir **)tu_walk_dir_slot(d);
-		if (hd)
-			hd->incomplete = true;	/* prune nothing */
-	}
-	if (tu_walk_err_vanished(e) || tu_walk_err_skipped_mount(e))
-		return TU_CONTINUE;
-	note_failure(hc, e->err);
-	return tu_call_locked(hc->o.error, hc->o.ctx, &hc->out_lock, e);
 }
 
 /* ---- entry points ------------------------------------------------------------------------------- */
@@ -1161,7 +1021,7 @@ int tu_hashdir_open(struct tu_hashcache *hc, int dirfd, const char *display,
 		    struct tu_hashdir **out)
 {
 	*out = NULL;
-	struct tu_hashdir *hd = hashdir_new(hc, dirfd, NULL);
+	struct tu_hashdir *hd = tu_hc_dir_new(hc, dirfd, NULL);
 	if (!hd)
 		return -ENOMEM;
 	if (display && !(hd->display = strdup(display))) {
@@ -1176,8 +1036,8 @@ int tu_hashdir_close(struct tu_hashdir *hd)
 {
 	if (!hd)
 		return 0;
-	int r = hashdir_finish(hd, false);
-	hashdir_free(hd);
+	int r = tu_hc_dir_finish(hd, false);
+	tu_hc_dir_free(hd);
 	return r;
 }
 
@@ -1239,7 +1099,7 @@ int tu_hashdir_put(struct tu_hashdir *hd, const char *name, const struct tu_hash
 	   sidecar. A name gone meanwhile gets no record (nothing to say); one
 	   that is another inode now gets a record that will never match. */
 	struct fmeta m;
-	int e = meta_at(hd->fd, name, &m);
+	int e = tu_hc_meta_at(hd->fd, name, &m);
 	if (e < 0) {
 		COUNT(hd->hc, not_stored, 1);
 		return 0;
@@ -1303,127 +1163,4 @@ int tu_hashcache_digest_path(struct tu_hashcache *hc, const char *path,
 	out->size = done;
 	set_digest(out, digest);
 	return 0;
-}
-
-/* PATH names a directory (opened as DFD): walk it. */
-static int tree_walk(struct tu_hashcache *hc, int dfd, const char *display)
-{
-	static const struct tu_walk_ops ops = {
-		.enter = hc_enter, .entry = hc_entry, .leave = hc_leave, .error = hc_walk_error,
-	};
-	struct tu_walk_opts wo = {
-		.jobs = hc->o.jobs,
-		.one_file_system = hc->o.one_file_system,
-		/* Inode order walks the inode table, and on most
-		   filesystems the data, in order. */
-		.sort_by_inode = true,
-	};
-	/* The root's own path is "/" itself, not "" + "/" + name. */
-	int r = tu_walk(dfd, strcmp(display, "/") == 0 ? "" : display, &wo, &ops, hc);
-	if (r < 0 && r != -ECANCELED) {
-		note_failure(hc, -r);
-		call_locked(hc, hc->o.error, display, "walk", -r, NULL);
-	}
-	return r;
-}
-
-/* PATH names a regular file, NAME in PFD. */
-static void tree_file(struct tu_hashcache *hc, int pfd, const char *name, const char *display)
-{
-	struct tu_hashdir *hd = hashdir_new(hc, pfd, NULL);
-	if (!hd) {
-		note_failure(hc, ENOMEM);
-		call_locked(hc, hc->o.error, display, "hash", ENOMEM, NULL);
-		return;
-	}
-	/* Messages about the directory name it as the argument does. */
-	const char *slash = strrchr(display, '/');
-	if (slash)
-		hd->display = slash == display ? strdup("/") :
-			      strndup(display, (size_t)(slash - display));
-	process_name(hd, name, display);
-	hashdir_finish(hd, false);
-	hashdir_free(hd);
-}
-
-int tu_hashcache_tree(const char *path, const struct tu_hashcache_opts *o)
-{
-	struct tu_hashcache *hc;
-	int r = tu_hashcache_open(&hc, o);
-	if (r < 0)
-		return r;
-	size_t len = strlen(path);
-	char *buf = malloc(len + 2);
-	char *display = strdup(path);
-	int pfd = -1;
-	if (!buf || !display) {
-		r = -ENOMEM;
-		goto out;
-	}
-	/* Messages show the argument without trailing slashes. */
-	size_t dl = len;
-	while (dl > 1 && display[dl - 1] == '/')
-		display[--dl] = '\0';
-	/* "link/" asks for what the link points to, as with ls or find. */
-	bool follow = len > 1 && path[len - 1] == '/';
-	if (len == 0) {
-		r = -ENOENT;
-		note_failure(hc, ENOENT);
-		call_locked(hc, o->error, path, "open", ENOENT, NULL);
-		goto out;
-	}
-	const char *last;
-	r = tu_open_parent(path, buf, len + 2, &last);
-	if (r < 0) {
-		note_failure(hc, -r);
-		call_locked(hc, o->error, display, "open", -r, NULL);
-		goto out;
-	}
-	pfd = r;
-	struct fmeta m = { 0 };
-	r = meta_at(pfd, last, &m);
-	if (r == 0 && S_ISLNK(m.mode) && follow) {
-		int dfd = openat(pfd, last, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
-		if (dfd < 0) {
-			r = -errno;
-		} else {
-			tree_walk(hc, dfd, display);
-			close(dfd);
-			r = 0;
-			goto done;
-		}
-	}
-	if (r < 0) {
-		note_failure(hc, -r);
-		call_locked(hc, o->error, display, "open", -r, NULL);
-		goto out;
-	}
-	if (S_ISDIR(m.mode)) {
-		struct tu_ident id;
-		int dfd = tu_dir_open_at(pfd, last, &id);
-		if (dfd < 0) {
-			r = dfd;
-			note_failure(hc, -r);
-			call_locked(hc, o->error, display, "open directory", -r, NULL);
-			goto out;
-		}
-		tree_walk(hc, dfd, display);
-		close(dfd);
-	} else if (S_ISREG(m.mode)) {
-		tree_file(hc, pfd, last, display);
-	} else {
-		COUNT(hc, skipped, 1);
-		call_locked(hc, o->warning, display, "hash", S_ISLNK(m.mode) ? ELOOP : EINVAL,
-			    S_ISLNK(m.mode) ? "a symbolic link, not followed (write 'LINK/' "
-			    "to walk the directory it points to)" : "not a regular file; skipped");
-	}
-done:
-	r = -atomic_load(&hc->failed);
-out:
-	if (pfd >= 0)
-		close(pfd);
-	free(buf);
-	free(display);
-	tu_hashcache_close(hc);
-	return r;
 }
