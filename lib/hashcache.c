@@ -47,16 +47,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #define HASH_BUF	(1 << 20)	/* per worker, reused: no allocation per file */
-#define NS_PER_S	1000000000LL
-#define GRAN_FINE	(10 * 1000000LL)
-#define GRAN_COARSE	(2 * NS_PER_S)
-
 #define META_MASK (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_NLINK | \
 		   STATX_SIZE | STATX_MTIME | STATX_CTIME | STATX_INO)
 /* A read that saw only the ctime move (another run's record write) is tried
@@ -128,29 +122,6 @@ static int64_t now_coarse_ns(void)
 	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
-/* Timestamp granularity by filesystem type (see the top of the file). */
-static int64_t fs_granularity(unsigned long type)
-{
-	switch (type) {
-	case 0x4d44:		/* FAT (msdos, vfat): 2 s */
-	case 0x2011bab0:	/* exFAT */
-	case 0x65735546:	/* FUSE: FAT, NTFS, sshfs... nothing is known */
-	case 0x6969:		/* NFS: the server's clock stamps files */
-	case 0xff534d42:	/* CIFS */
-	case 0xfe534d42:	/* SMB2 */
-	case 0x517b:		/* SMB */
-	case 0x00c36400:	/* Ceph */
-	case 0x01021997:	/* 9p */
-	case 0x5346414f:	/* AFS */
-	case 0x4244:		/* HFS: 1 s */
-	case 0x482b:		/* HFS+: 1 s */
-	case 0x9660:		/* ISO 9660: 1 s */
-		return GRAN_COARSE;
-	default:
-		return GRAN_FINE;
-	}
-}
-
 static enum match rec_match(const struct tu_hashrec *r, const struct fmeta *m, bool sidecar,
 			    int64_t gran)
 {
@@ -183,13 +154,6 @@ static void offer(struct cand *best, const struct tu_hashrec *r, enum match m, b
 	best->m = m;
 	best->rec = *r;
 	best->sidecar = sidecar;
-}
-
-/* Refusals by the place, not failures of the work: the front end warns and
-   exits 0. Anything else (ENOSPC, EIO, ...) is an error. */
-static bool is_refusal(int err)
-{
-	return err == EROFS || err == EACCES || err == EPERM || err == EOPNOTSUPP;
 }
 
 static void set_digest(struct tu_hash_info *h, const unsigned char digest[16])
@@ -228,223 +192,6 @@ static void buf_put(struct tu_hashcache *hc, void *b)
 	}
 	pthread_mutex_unlock(&hc->pool_lock);
 	free(b);
-}
-
-/* ---- messages ----------------------------------------------------------------------- */
-
-/* The path of NAME in HD (NAME NULL: HD itself), for messages only. */
-static char *path_of(const struct tu_hashdir *hd, const char *name)
-{
-	if (hd->wd)
-		return tu_walk_path(hd->wd, name);
-	char *out = NULL;
-	if (!name)
-		out = strdup(hd->display ? hd->display : ".");
-	else if (!hd->display)
-		out = strdup(name);
-	else if (asprintf(&out, "%s%s%s", hd->display,
-			  strcmp(hd->display, "/") == 0 ? "" : "/", name) < 0)
-		out = NULL;
-	return out;
-}
-
-void tu_hc_note_failure(struct tu_hashcache *hc, int err)
-{
-	int expected = 0;
-	atomic_compare_exchange_strong(&hc->failed, &expected, err);
-	if (hc->o.stats)
-		atomic_fetch_add(&hc->o.stats->errors, 1);
-}
-
-void tu_hc_call_locked(struct tu_hashcache *hc, tu_error_fn *fn, const char *path,
-			const char *op, int err, const char *detail)
-{
-	if (!fn)
-		return;
-	struct tu_err e = { .op = op, .err = err, .path = path ? path : "?", .detail = detail };
-	pthread_mutex_lock(&hc->out_lock);
-	fn(&e, hc->o.ctx);
-	pthread_mutex_unlock(&hc->out_lock);
-}
-
-/* A failure with NAME in HD (NULL: HD itself), or with PATH when given. */
-static void report(struct tu_hashdir *hd, const char *path, const char *name, const char *op,
-		   int err, const char *detail)
-{
-	struct tu_hashcache *hc = hd->hc;
-	if (hd->wd && !path) {
-		/* Through the walker, so a STOP answer stops the walk;
-		   hc_walk_error() counts it. */
-		tu_walk_report(hd->wd, name, op, err, detail);
-		return;
-	}
-	tu_hc_note_failure(hc, err);
-	char *p = path ? NULL : path_of(hd, name);
-	tu_hc_call_locked(hc, hc->o.error, path ? path : p, op, err, detail);
-	free(p);
-}
-
-static void warn(struct tu_hashdir *hd, const char *name, const char *op, int err,
-		 const char *detail)
-{
-	struct tu_hashcache *hc = hd->hc;
-	if (!hc->o.warning)
-		return;
-	char *p = path_of(hd, name);
-	tu_hc_call_locked(hc, hc->o.warning, p, op, err, detail);
-	free(p);
-}
-
-/* ---- directories ---------------------------------------------------------------------- */
-
-struct tu_hashdir *tu_hc_dir_new(struct tu_hashcache *hc, int fd,
-				      const struct tu_hashdir *parent)
-{
-	struct tu_hashdir *hd = calloc(1, sizeof *hd);
-	if (!hd)
-		return NULL;
-	hd->hc = hc;
-	hd->fd = fd;
-	if (parent) {
-		hd->gran_ns = parent->gran_ns;
-		hd->rdonly = parent->rdonly;
-		hd->no_xattr = parent->no_xattr;
-		return hd;
-	}
-	struct statfs sf;
-	if (fstatfs(fd, &sf) == 0) {
-		hd->gran_ns = fs_granularity((unsigned long)sf.f_type);
-		hd->rdonly = (sf.f_flags & ST_RDONLY) != 0;
-	} else {
-		hd->gran_ns = GRAN_COARSE;
-	}
-	return hd;
-}
-
-static void sidecar_warn(unsigned line, const char *why, void *ctx)
-{
-	struct tu_hashdir *hd = ctx;
-	char detail[160];
-	if (line)
-		snprintf(detail, sizeof detail, "line %u: %s; ignored", line, why);
-	else
-		snprintf(detail, sizeof detail, "%s; ignored", why);
-	warn(hd, TU_SIDECAR_NAME, "read cache", EBADMSG, detail);
-}
-
-/* HD's sidecar, loaded on first use; NULL if it cannot be read (then it is
-   neither used nor replaced). */
-struct tu_sidecar *tu_hc_dir_sidecar(struct tu_hashdir *hd)
-{
-	if (hd->sc || hd->sc_err)
-		return hd->sc;
-	hd->prune_ok = hd->files_seen == 0;
-	int r = tu_sidecar_load(hd->fd, &hd->sc, sidecar_warn, hd);
-	if (r < 0) {
-		/* Said once here; records that cannot go in it are not said
-		   again (report_not_stored), and are no failure: the name is
-		   not ours to use. */
-		hd->sc_err = -r;
-		hd->sc_said = true;
-		warn(hd, TU_SIDECAR_NAME, "read cache", -r,
-		     r == -EINVAL || r == -ELOOP ? "not a regular file; left alone, no "
-		     "records kept in this directory" : "left alone; no records stored in it");
-	}
-	return hd->sc;
-}
-
-static void not_stored(struct tu_hashdir *hd, int err, unsigned long n)
-{
-	COUNT(hd->hc, not_stored, n);
-	/* The sidecar could not be had, and that was said when it was
-	   looked for. */
-	if (hd->sc_said && err == hd->sc_err)
-		return;
-	if (!hd->nostore_err)
-		hd->nostore_err = err;
-	hd->nostore_n += n;
-}
-
-/* As not_stored, with what to say instead of the errno's text (a refusal
-   of ours: a warning, exit 0). */
-static void not_stored_why(struct tu_hashdir *hd, int err, const char *why)
-{
-	if (!hd->nostore_why || hd->nostore_err == err)
-		hd->nostore_why = why;
-	not_stored(hd, err, 1);
-}
-
-/* Say once per directory which records could not be stored, and why. A
-   read-only mount, or a filesystem without user xattrs under --store=xattr,
-   is said once per run. */
-static void report_not_stored(struct tu_hashdir *hd)
-{
-	struct tu_hashcache *hc = hd->hc;
-	int err = hd->nostore_err;
-	if (!hd->nostore_n)
-		return;
-	char detail[128];
-	snprintf(detail, sizeof detail, "%lu hash record%s not stored%s%s", hd->nostore_n,
-		 hd->nostore_n == 1 ? "" : "s", hd->nostore_why ? ": " : "",
-		 hd->nostore_why ? hd->nostore_why : "");
-	if (!is_refusal(err)) {
-		report(hd, NULL, NULL, "store hashes in", err, detail);
-		return;
-	}
-	if (err == EROFS) {
-		if (atomic_exchange(&hc->warned_erofs, true))
-			return;
-		snprintf(detail, sizeof detail, "hashes are printed, not stored");
-	} else if (err == EOPNOTSUPP) {
-		if (atomic_exchange(&hc->warned_nosupp, true))
-			return;
-		snprintf(detail, sizeof detail, "no user xattrs here; --store=auto or "
-			 "--store=file would use a .spookyhashes file");
-	}
-	warn(hd, NULL, "store hashes in", err, detail);
-}
-
-/* Write the sidecar if it changed and report what was not stored. ABORTED:
-   the walk is being abandoned; write nothing. */
-int tu_hc_dir_finish(struct tu_hashdir *hd, bool aborted)
-{
-	struct tu_hashcache *hc = hd->hc;
-	int ret = 0;
-	bool may_write = !aborted && hd->sc && !hc->o.no_store &&
-			 hc->o.mode != TU_HASHCACHE_SHOW;
-	if (may_write && hd->listing && !hd->incomplete && hd->prune_ok)
-		tu_sidecar_prune(hd->sc);
-	if (may_write && tu_sidecar_dirty(hd->sc)) {
-		int r = hd->rdonly ? -EROFS : tu_sidecar_write(hd->fd, hd->sc);
-		if (r == 0) {
-			COUNT(hc, stored, hd->sc_pending);
-		} else if (hc->o.mode == TU_HASHCACHE_CLEAR) {
-			report(hd, NULL, TU_SIDECAR_NAME, "clear", -r, NULL);
-			ret = r;
-		} else if (hd->sc_pending) {
-			not_stored(hd, -r, hd->sc_pending);
-		} else if (!is_refusal(-r)) {
-			/* Only bad lines were to be dropped: a rewrite that
-			   fails for want of space is worth saying. */
-			report(hd, NULL, TU_SIDECAR_NAME, "rewrite", -r, NULL);
-			ret = r;
-		}
-		hd->sc_pending = 0;
-	}
-	if (!aborted)
-		report_not_stored(hd);
-	if (hd->nostore_n && !is_refusal(hd->nostore_err) && ret == 0)
-		ret = -hd->nostore_err;
-	return ret;
-}
-
-void tu_hc_dir_free(struct tu_hashdir *hd)
-{
-	if (!hd)
-		return;
-	tu_sidecar_free(hd->sc);
-	free(hd->display);
-	free(hd);
 }
 
 /* ---- one file ------------------------------------------------------------------------------ */
@@ -598,7 +345,7 @@ static void bad_xattr(struct job *j, int r)
 {
 	if (!j->hd)
 		return;
-	warn(j->hd, j->name, "read cache", EBADMSG,
+	tu_hc_warn(j->hd, j->name, "read cache", EBADMSG,
 	     r == -EPROTO ? "user.spookyhash record of an unknown version; ignored" :
 			    "malformed user.spookyhash record; ignored");
 }
@@ -648,7 +395,7 @@ static int lookup(struct job *j, struct cand *best)
 		    tu_sidecar_trusted(sc, rec, j->meta.uid))
 			offer(best, rec, M_FRESH, true);
 	if (tu_sidecar_take_distrust(sc))
-		warn(j->hd, TU_SIDECAR_NAME, "read cache", EPERM, "records not trusted: the "
+		tu_hc_warn(j->hd, TU_SIDECAR_NAME, "read cache", EPERM, "records not trusted: the "
 		     "file is owned by neither root nor the owner of the files they describe, "
 		     "or others may write it; ignored");
 	return 0;
@@ -661,16 +408,16 @@ static bool sidecar_put(struct tu_hashdir *hd, const char *name, const struct tu
 {
 	struct tu_sidecar *sc = tu_hc_dir_sidecar(hd);
 	if (!sc) {
-		not_stored(hd, hd->sc_err, 1);
+		tu_hc_not_stored(hd, hd->sc_err, 1);
 		return false;
 	}
 	if (!tu_sidecar_may_publish(sc, m->uid, m->gid, m->mode)) {
-		not_stored_why(hd, EACCES, "the .spookyhashes file would show them to users "
+		tu_hc_not_stored_why(hd, EACCES, "the .spookyhashes file would show them to users "
 			       "who may not read the files");
 		return false;
 	}
 	if (tu_sidecar_put(sc, name, rec) < 0) {
-		not_stored(hd, ENOMEM, 1);
+		tu_hc_not_stored(hd, ENOMEM, 1);
 		return false;
 	}
 	hd->sc_pending++;
@@ -712,7 +459,7 @@ static void store(struct job *j, int fd, const struct tu_hashrec *rec, bool *sto
 	if (hc->o.no_store)
 		return;
 	if (hd && hd->rdonly) {
-		not_stored(hd, EROFS, 1);
+		tu_hc_not_stored(hd, EROFS, 1);
 		return;
 	}
 	int r = -EOPNOTSUPP;
@@ -738,11 +485,11 @@ static void store(struct job *j, int fd, const struct tu_hashrec *rec, bool *sto
 	   takes the record. A read-only filesystem refuses both. */
 	if (!use_sidecar(j) || r == -EROFS) {
 		if (hd && linked_out)
-			not_stored_why(hd, EPERM, "files with more than one link, in a "
+			tu_hc_not_stored_why(hd, EPERM, "files with more than one link, in a "
 				       "directory others may write: another name may lie outside "
 				       "the tree");
 		else if (hd)
-			not_stored(hd, -r, 1);
+			tu_hc_not_stored(hd, -r, 1);
 		else
 			COUNT(hc, not_stored, 1);
 		return;
@@ -928,7 +675,7 @@ void tu_hc_dir_name(struct tu_hashdir *hd, const char *name, const char *path)
 	if (r == -ENOENT)
 		return;		/* gone meanwhile: nothing to say about it */
 	if (r < 0) {
-		report(hd, path, name, "stat", -r, NULL);
+		tu_hc_report(hd, path, name, "stat", -r, NULL);
 		return;
 	}
 	if (!S_ISREG(j.meta.mode)) {
@@ -944,13 +691,13 @@ void tu_hc_dir_name(struct tu_hashdir *hd, const char *name, const char *path)
 	if (r == -ENOENT)
 		return;
 	if (r < 0) {
-		report(hd, path, name, j.op ? j.op : "hash", -r, j.detail);
+		tu_hc_report(hd, path, name, j.op ? j.op : "hash", -r, j.detail);
 		return;
 	}
 	count_file(hc, &h);
 	if (!hc->o.file)
 		return;
-	char *p = path ? NULL : path_of(hd, name);
+	char *p = path ? NULL : tu_hc_path_of(hd, name);
 	pthread_mutex_lock(&hc->out_lock);
 	hc->o.file(path ? path : p ? p : name, &h, hc->o.ctx);
 	pthread_mutex_unlock(&hc->out_lock);
@@ -1092,7 +839,7 @@ int tu_hashdir_put(struct tu_hashdir *hd, const char *name, const struct tu_hash
 	if (hd->hc->o.no_store)
 		return 0;
 	if (hd->rdonly) {
-		not_stored(hd, EROFS, 1);
+		tu_hc_not_stored(hd, EROFS, 1);
 		return -EROFS;
 	}
 	/* Who may read the file decides whether its digest may go in the

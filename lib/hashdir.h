@@ -18,6 +18,12 @@
 #include <stdatomic.h>
 #include <sys/types.h>
 
+#define NS_PER_S	1000000000LL
+/* Timestamp granularity: on filesystems with coarse or foreign clocks, and
+   on the others (see hashcache.c's top). */
+#define GRAN_FINE	(10 * 1000000LL)
+#define GRAN_COARSE	(2 * NS_PER_S)
+
 /* A temporary sidecar left by a crash is removed once this old. */
 #define TU_HC_STALE_TMP_AGE	(10 * 60 * 1000000000LL)
 
@@ -87,6 +93,24 @@ void tu_hc_note_failure(struct tu_hashcache *hc, int err);
 /* Give the caller's FN (error or warning) one message, under the lock. */
 void tu_hc_call_locked(struct tu_hashcache *hc, tu_error_fn *fn, const char *path,
 		       const char *op, int err, const char *detail);
+
+/* The path of NAME in HD (NAME NULL: HD itself), for messages only;
+   malloc'd, NULL when out of memory. */
+char *tu_hc_path_of(const struct tu_hashdir *hd, const char *name);
+/* A failure with NAME in HD (NULL: HD itself), or with PATH when given:
+   through the walker in a walk (so a STOP answer stops it), else to the
+   caller's error callback. */
+void tu_hc_report(struct tu_hashdir *hd, const char *path, const char *name, const char *op,
+		  int err, const char *detail);
+/* A warning about NAME in HD. */
+void tu_hc_warn(struct tu_hashdir *hd, const char *name, const char *op, int err,
+		const char *detail);
+/* N records of HD could not be stored, for ERR: said once per directory by
+   tu_hc_dir_finish (a refusal as a warning, else as a failure). */
+void tu_hc_not_stored(struct tu_hashdir *hd, int err, unsigned long n);
+/* One record not stored, for a refusal of ours: WHY is said instead of
+   ERR's text. */
+void tu_hc_not_stored_why(struct tu_hashdir *hd, int err, const char *why);
 
 /* A directory's cache state for FD; PARENT (may be NULL) lends what is known
    of the filesystem. NULL: no memory. */
