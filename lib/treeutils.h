@@ -261,8 +261,10 @@ int tu_hashcache_digest_path(struct tu_hashcache *hc, const char *path,
 			     struct tu_hash_info *out);
 
 /* What the caller's own statx said of a file, for tu_hashcache_get_at().
-   CTIME_NS and INO matter only with a sidecar (HD given); UID only decides
-   whether the fallback open below may use O_NOATIME. */
+   INO matters only with a sidecar (HD given); CTIME_NS with both stores
+   (an xattr record is outdated by a ctime later than its writing); UID
+   decides whether a sidecar record is trusted, and whether the fallback
+   open below may use O_NOATIME. */
 struct tu_hash_state {
 	uint64_t size;
 	int64_t mtime_ns;
