@@ -507,7 +507,13 @@ static int clear_file(struct job *j, struct tu_hash_info *out)
 {
 	struct tu_hashcache *hc = j->hc;
 	bool cleared = false;
-	if (use_xattr(j)) {
+	/* Removing a record changes the ctime as writing one does: the same
+	   rule keeps root from doing it through a planted hard link. */
+	if (use_xattr(j) && !root_may_set_xattr(j)) {
+		if (j->hd)
+			tu_hc_warn(j->hd, j->name, "clear", EPERM, "more than one link, in a "
+				   "directory others may write: its record is left alone");
+	} else if (use_xattr(j)) {
 		struct tu_hashrec rec;
 		int r;
 		if (hc->o.no_store) {

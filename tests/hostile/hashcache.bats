@@ -407,6 +407,16 @@ teardown() {
 	done
 	run hashcache --store=xattr t
 	assert_output --partial "more than one link, in a directory others may write"
+	# Nor is a record on it removed through the planted name.
+	setfattr -n user.spookyhash -v 0x00 outside
+	ctime=$(stat -c %Z.%z outside)
+	sleep 0.05
+	run hashcache --clear t
+	assert_success
+	assert_output --partial "its record is left alone"
+	[ "$(stat -c %Z.%z outside)" = "$ctime" ]
+	getfattr --absolute-names -n user.spookyhash outside >/dev/null
+	setfattr -x user.spookyhash outside
 	# Root's own directory, writable by root alone: its links get records.
 	mkdir own
 	ln outside own/link
