@@ -281,7 +281,8 @@ static int compute(struct tu_hashcache *hc, int fd, struct fmeta *pre, struct tu
 		if (tries > 0 && lseek(fd, 0, SEEK_SET) < 0)
 			return -errno;
 		int r = hash_data(hc, fd, pre->size, rec->digest, &done);
-		COUNT(hc, hashed, 1);
+		if (tries == 0)
+			COUNT(hc, hashed, 1);	/* files read, not reads */
 		if (r < 0)
 			return r;
 		struct fmeta post;
