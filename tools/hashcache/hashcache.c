@@ -301,6 +301,8 @@ static int path_cmp(const void *pa, const void *pb)
    pipe is never interleaved with another process's. */
 static void flush_lines(struct cli *c)
 {
+	if (c->nlines == 0)
+		return;
 	qsort(c->lines, c->nlines, sizeof *c->lines, path_cmp);
 	char group[PIPE_BUF];
 	size_t glen = 0;
