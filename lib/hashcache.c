@@ -1,5 +1,6 @@
-/* hashcache.c: cached SpookyHash V2 digests of regular files, as walker
- * callbacks (the tree operation) and as a per-file call for other modules.
+/* hashcache.c: cached SpookyHash V2 digests of regular files: the cache of
+ * one file and the records of one directory, for the tree walk (hashtree.c)
+ * and as per-file calls for other modules (dedup).
  *
  * When is a record trusted? Its size and mtime (in the sidecar also ctime and
  * inode) must match the file now, and it must not be "racy" (git's racy-git
@@ -19,6 +20,10 @@
  * inodes), so it gets 2 s too. A racy record is not trusted: the file is read
  * again, and the new record, hashed later, usually is no longer racy.
  *
+ * The same rule holds for ctime in an xattr record, which cannot hold the
+ * ctime its own write gives the file but holds when it was written, W: a
+ * record is outdated when ctime - W > G. The sidecar holds ctime itself.
+ *
  * Data is read only through an fd opened with O_NOFOLLOW after statx said
  * "regular file", and stored only if a statx after the read shows the same
  * size, mtime and ctime as before it.
@@ -28,6 +33,8 @@
  * data, mtime or atime, and never print.
  */
 #define TU_INTERNAL
+#include "hashcache.h"
+#include "hashdir.h"
 #include "hashstore.h"
 #include "spooky.h"
 #include "walk.h"
@@ -40,64 +47,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #define HASH_BUF	(1 << 20)	/* per worker, reused: no allocation per file */
-#define NS_PER_S	1000000000LL
-#define GRAN_FINE	(10 * 1000000LL)
-#define GRAN_COARSE	(2 * NS_PER_S)
-/* A temporary sidecar left by a crash is removed once this old. */
-#define STALE_TMP_AGE	(10 * 60 * NS_PER_S)
-
-#define META_MASK (STATX_TYPE | STATX_MODE | STATX_UID | STATX_SIZE | STATX_MTIME | \
-		   STATX_CTIME | STATX_INO)
-
-struct tu_hashcache {
-	struct tu_hashcache_opts o;
-	uid_t euid;
-	pthread_mutex_t out_lock;	/* the caller's callbacks, one at a time */
-	pthread_mutex_t pool_lock;
-	void **pool;			/* free read buffers, one per concurrent reader */
-	size_t npool, cappool;
-	_Atomic int failed;		/* first per-entry failure, as a positive errno */
-	_Atomic bool warned_erofs;	/* say "read-only" once, not per directory */
-	_Atomic bool warned_nosupp;
-};
-
-/* Cache state of one directory. In a walk it lives in the directory's slot
-   from enter() to leave(); the walker never runs two callbacks of one
-   directory at once, so it needs no lock. */
-struct tu_hashdir {
-	struct tu_hashcache *hc;
-	int fd;				/* refreshed in each callback: the walker
-					   may close and re-open directories */
-	struct tu_walk_dir *wd;		/* in a walk: builds paths for messages */
-	char *display;			/* otherwise: prefix of names in messages */
-	int64_t gran_ns;		/* timestamp granularity, see the top */
-	bool rdonly;			/* a read-only mount */
-	bool no_xattr;			/* user xattrs are refused here */
-	bool listing;			/* every entry will be seen: prune the sidecar */
-	bool incomplete;		/* the listing failed part way */
-	bool prune_ok;			/* the sidecar was loaded before any file */
-	unsigned long files_seen;
-	struct tu_sidecar *sc;		/* loaded on first use */
-	int sc_err;			/* it could not be: do not use or replace it */
-	unsigned long sc_pending;	/* records put in it, to be written */
-	int nostore_err;		/* first reason records were not stored */
-	unsigned long nostore_n;
-};
-
-/* What a file looks like now. */
-struct fmeta {
-	mode_t mode;
-	uid_t uid;
-	uint64_t size;
-	int64_t mtime, ctime;
-	uint64_t ino;
-};
+#define META_MASK (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_NLINK | \
+		   STATX_SIZE | STATX_MTIME | STATX_CTIME | STATX_INO)
+/* A read that saw only the ctime move (another run's record write) is tried
+   this many times more. */
+#define CTIME_RETRIES	2
 
 enum match { M_NONE, M_STALE, M_RACY, M_FRESH };
 
@@ -108,11 +66,9 @@ struct cand {
 	struct tu_hashrec rec;
 };
 
-#define COUNT(hc, field, n)							\
-	do {									\
-		if ((hc)->o.counts)						\
-			atomic_fetch_add(&(hc)->o.counts->field, (n));		\
-	} while (0)
+#ifdef TU_TEST_HOOKS
+void (*tu_hash_read_hook)(int fd, uint64_t done);
+#endif
 
 /* ---- small helpers ------------------------------------------------------------ */
 
@@ -129,13 +85,15 @@ static void meta_from_statx(const struct statx *sx, struct fmeta *m)
 {
 	m->mode = sx->stx_mode;
 	m->uid = sx->stx_uid;
+	m->gid = sx->stx_gid;
+	m->nlink = sx->stx_nlink;
 	m->size = sx->stx_size;
 	m->mtime = ts_ns(&sx->stx_mtime);
 	m->ctime = ts_ns(&sx->stx_ctime);
 	m->ino = sx->stx_ino;
 }
 
-static int meta_at(int dirfd, const char *name, struct fmeta *m)
+int tu_hc_meta_at(int dirfd, const char *name, struct fmeta *m)
 {
 	struct statx sx;
 	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, META_MASK, &sx) < 0)
@@ -166,35 +124,22 @@ static int64_t now_coarse_ns(void)
 	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
-/* Timestamp granularity by filesystem type (see the top of the file). */
-static int64_t fs_granularity(unsigned long type)
-{
-	switch (type) {
-	case 0x4d44:		/* FAT (msdos, vfat): 2 s */
-	case 0x2011bab0:	/* exFAT */
-	case 0x65735546:	/* FUSE: FAT, NTFS, sshfs... nothing is known */
-	case 0x6969:		/* NFS: the server's clock stamps files */
-	case 0xff534d42:	/* CIFS */
-	case 0xfe534d42:	/* SMB2 */
-	case 0x517b:		/* SMB */
-	case 0x00c36400:	/* Ceph */
-	case 0x01021997:	/* 9p */
-	case 0x5346414f:	/* AFS */
-	case 0x4244:		/* HFS: 1 s */
-	case 0x482b:		/* HFS+: 1 s */
-	case 0x9660:		/* ISO 9660: 1 s */
-		return GRAN_COARSE;
-	default:
-		return GRAN_FINE;
-	}
-}
-
 static enum match rec_match(const struct tu_hashrec *r, const struct fmeta *m, bool sidecar,
 			    int64_t gran)
 {
 	if (r->size != m->size || r->mtime_ns != m->mtime)
 		return M_STALE;
 	if (sidecar && (r->ctime_ns != m->ctime || r->ino != m->ino))
+		return M_STALE;
+	/* The racy rule for ctime: an xattr cannot hold the ctime its own
+	   write gives, but it holds when it was written. A ctime later than
+	   that (beyond the granularity) is a change since: content rewritten
+	   with size and mtime put back, a chmod, a new link. A version 1
+	   record has no such time: it must be read again to be believed. */
+	if (!sidecar && r->written_ns == 0)
+		return M_RACY;
+	if (!sidecar && m->ctime > r->written_ns &&
+	    m->ctime - r->written_ns > (gran > TU_XATTR_STAMP_SLACK ? gran : TU_XATTR_STAMP_SLACK))
 		return M_STALE;
 	if (m->mtime % NS_PER_S == 0 && gran < GRAN_COARSE)
 		gran = GRAN_COARSE;
@@ -211,13 +156,6 @@ static void offer(struct cand *best, const struct tu_hashrec *r, enum match m, b
 	best->m = m;
 	best->rec = *r;
 	best->sidecar = sidecar;
-}
-
-/* Refusals by the place, not failures of the work: the front end warns and
-   exits 0. Anything else (ENOSPC, EIO, ...) is an error. */
-static bool is_refusal(int err)
-{
-	return err == EROFS || err == EACCES || err == EPERM || err == EOPNOTSUPP;
 }
 
 static void set_digest(struct tu_hash_info *h, const unsigned char digest[16])
@@ -256,205 +194,6 @@ static void buf_put(struct tu_hashcache *hc, void *b)
 	}
 	pthread_mutex_unlock(&hc->pool_lock);
 	free(b);
-}
-
-/* ---- messages ----------------------------------------------------------------------- */
-
-/* The path of NAME in HD (NAME NULL: HD itself), for messages only. */
-static char *path_of(const struct tu_hashdir *hd, const char *name)
-{
-	if (hd->wd)
-		return tu_walk_path(hd->wd, name);
-	char *out = NULL;
-	if (!name)
-		out = strdup(hd->display ? hd->display : ".");
-	else if (!hd->display)
-		out = strdup(name);
-	else if (asprintf(&out, "%s%s%s", hd->display,
-			  strcmp(hd->display, "/") == 0 ? "" : "/", name) < 0)
-		out = NULL;
-	return out;
-}
-
-static void note_failure(struct tu_hashcache *hc, int err)
-{
-	int expected = 0;
-	atomic_compare_exchange_strong(&hc->failed, &expected, err);
-	if (hc->o.stats)
-		atomic_fetch_add(&hc->o.stats->errors, 1);
-}
-
-static void call_locked(struct tu_hashcache *hc, tu_error_fn *fn, const char *path,
-			const char *op, int err, const char *detail)
-{
-	if (!fn)
-		return;
-	struct tu_err e = { .op = op, .err = err, .path = path ? path : "?", .detail = detail };
-	pthread_mutex_lock(&hc->out_lock);
-	fn(&e, hc->o.ctx);
-	pthread_mutex_unlock(&hc->out_lock);
-}
-
-/* A failure with NAME in HD (NULL: HD itself), or with PATH when given. */
-static void report(struct tu_hashdir *hd, const char *path, const char *name, const char *op,
-		   int err, const char *detail)
-{
-	struct tu_hashcache *hc = hd->hc;
-	if (hd->wd && !path) {
-		/* Through the walker, so a STOP answer stops the walk;
-		   hc_walk_error() counts it. */
-		tu_walk_report(hd->wd, name, op, err, detail);
-		return;
-	}
-	note_failure(hc, err);
-	char *p = path ? NULL : path_of(hd, name);
-	call_locked(hc, hc->o.error, path ? path : p, op, err, detail);
-	free(p);
-}
-
-static void warn(struct tu_hashdir *hd, const char *name, const char *op, int err,
-		 const char *detail)
-{
-	struct tu_hashcache *hc = hd->hc;
-	if (!hc->o.warning)
-		return;
-	char *p = path_of(hd, name);
-	call_locked(hc, hc->o.warning, p, op, err, detail);
-	free(p);
-}
-
-/* ---- directories ---------------------------------------------------------------------- */
-
-static struct tu_hashdir *hashdir_new(struct tu_hashcache *hc, int fd,
-				      const struct tu_hashdir *parent)
-{
-	struct tu_hashdir *hd = calloc(1, sizeof *hd);
-	if (!hd)
-		return NULL;
-	hd->hc = hc;
-	hd->fd = fd;
-	if (parent) {
-		hd->gran_ns = parent->gran_ns;
-		hd->rdonly = parent->rdonly;
-		hd->no_xattr = parent->no_xattr;
-		return hd;
-	}
-	struct statfs sf;
-	if (fstatfs(fd, &sf) == 0) {
-		hd->gran_ns = fs_granularity((unsigned long)sf.f_type);
-		hd->rdonly = (sf.f_flags & ST_RDONLY) != 0;
-	} else {
-		hd->gran_ns = GRAN_COARSE;
-	}
-	return hd;
-}
-
-static void sidecar_warn(unsigned line, const char *why, void *ctx)
-{
-	struct tu_hashdir *hd = ctx;
-	char detail[160];
-	if (line)
-		snprintf(detail, sizeof detail, "line %u: %s; ignored", line, why);
-	else
-		snprintf(detail, sizeof detail, "%s; ignored", why);
-	warn(hd, TU_SIDECAR_NAME, "read cache", EBADMSG, detail);
-}
-
-/* HD's sidecar, loaded on first use; NULL if it cannot be read (then it is
-   neither used nor replaced). */
-static struct tu_sidecar *sidecar(struct tu_hashdir *hd)
-{
-	if (hd->sc || hd->sc_err)
-		return hd->sc;
-	hd->prune_ok = hd->files_seen == 0;
-	int r = tu_sidecar_load(hd->fd, &hd->sc, sidecar_warn, hd);
-	if (r < 0) {
-		hd->sc_err = -r;
-		warn(hd, TU_SIDECAR_NAME, "read cache", -r,
-		     r == -EINVAL || r == -ELOOP ? "not a regular file; left alone" :
-		     "left alone; no records stored in it");
-	}
-	return hd->sc;
-}
-
-static void not_stored(struct tu_hashdir *hd, int err, unsigned long n)
-{
-	if (!hd->nostore_err)
-		hd->nostore_err = err;
-	hd->nostore_n += n;
-	COUNT(hd->hc, not_stored, n);
-}
-
-/* Say once per directory which records could not be stored, and why. A
-   read-only mount, or a filesystem without user xattrs under --store=xattr,
-   is said once per run. */
-static void report_not_stored(struct tu_hashdir *hd)
-{
-	struct tu_hashcache *hc = hd->hc;
-	int err = hd->nostore_err;
-	if (!hd->nostore_n)
-		return;
-	char detail[128];
-	snprintf(detail, sizeof detail, "%lu hash record%s not stored", hd->nostore_n,
-		 hd->nostore_n == 1 ? "" : "s");
-	if (!is_refusal(err)) {
-		report(hd, NULL, NULL, "store hashes in", err, detail);
-		return;
-	}
-	if (err == EROFS) {
-		if (atomic_exchange(&hc->warned_erofs, true))
-			return;
-		snprintf(detail, sizeof detail, "hashes are printed, not stored");
-	} else if (err == EOPNOTSUPP) {
-		if (atomic_exchange(&hc->warned_nosupp, true))
-			return;
-		snprintf(detail, sizeof detail, "no user xattrs here; --store=auto or "
-			 "--store=file would use a .spookyhashes file");
-	}
-	warn(hd, NULL, "store hashes in", err, detail);
-}
-
-/* Write the sidecar if it changed and report what was not stored. ABORTED:
-   the walk is being abandoned; write nothing. */
-static int hashdir_finish(struct tu_hashdir *hd, bool aborted)
-{
-	struct tu_hashcache *hc = hd->hc;
-	int ret = 0;
-	bool may_write = !aborted && hd->sc && !hc->o.no_store &&
-			 hc->o.mode != TU_HASHCACHE_SHOW;
-	if (may_write && hd->listing && !hd->incomplete && hd->prune_ok)
-		tu_sidecar_prune(hd->sc);
-	if (may_write && tu_sidecar_dirty(hd->sc)) {
-		int r = hd->rdonly ? -EROFS : tu_sidecar_write(hd->fd, hd->sc);
-		if (r == 0) {
-			COUNT(hc, stored, hd->sc_pending);
-		} else if (hc->o.mode == TU_HASHCACHE_CLEAR) {
-			report(hd, NULL, TU_SIDECAR_NAME, "clear", -r, NULL);
-			ret = r;
-		} else if (hd->sc_pending) {
-			not_stored(hd, -r, hd->sc_pending);
-		} else if (!is_refusal(-r)) {
-			/* Only bad lines were to be dropped: a rewrite that
-			   fails for want of space is worth saying. */
-			report(hd, NULL, TU_SIDECAR_NAME, "rewrite", -r, NULL);
-			ret = r;
-		}
-		hd->sc_pending = 0;
-	}
-	if (!aborted)
-		report_not_stored(hd);
-	if (hd->nostore_n && !is_refusal(hd->nostore_err) && ret == 0)
-		ret = -hd->nostore_err;
-	return ret;
-}
-
-static void hashdir_free(struct tu_hashdir *hd)
-{
-	if (!hd)
-		return;
-	tu_sidecar_free(hd->sc);
-	free(hd->display);
-	free(hd);
 }
 
 /* ---- one file ------------------------------------------------------------------------------ */
@@ -520,25 +259,44 @@ static int hash_data(struct tu_hashcache *hc, int fd, uint64_t size, unsigned ch
 	return r;
 }
 
-/* Read FD (in state PRE) and fill REC. -EAGAIN if it changed meanwhile. */
-static int compute(struct tu_hashcache *hc, int fd, const struct fmeta *pre,
-		   struct tu_hashrec *rec)
+/* Whether A and B differ in ctime alone: what another run writing its
+   record (an xattr) does to a file we are reading. A write to the data
+   moves the mtime too. */
+static bool only_ctime_moved(const struct fmeta *a, const struct fmeta *b)
 {
-	memset(rec, 0, sizeof *rec);
-	/* Before the first byte: a write after this moment gets an mtime of
-	   at least this (less the granularity). */
-	rec->hashed_ns = now_coarse_ns();
-	uint64_t done;
-	int r = hash_data(hc, fd, pre->size, rec->digest, &done);
-	COUNT(hc, hashed, 1);
-	if (r < 0)
-		return r;
-	struct fmeta post;
-	r = meta_fd(fd, &post);
-	if (r < 0)
-		return r;
-	if (!same_state(pre, &post) || done != post.size)
-		return -EAGAIN;
+	return a->ino == b->ino && a->size == b->size && a->mtime == b->mtime &&
+	       a->ctime != b->ctime;
+}
+
+/* Read FD (in state *PRE, updated when it is read again) and fill REC.
+   -EAGAIN if it changed meanwhile. A read during which only the ctime
+   moved is done again (CTIME_RETRIES), since a record written by another
+   run does that; any other change fails at once. */
+static int compute(struct tu_hashcache *hc, int fd, struct fmeta *pre, struct tu_hashrec *rec)
+{
+	for (int tries = 0;; tries++) {
+		memset(rec, 0, sizeof *rec);
+		/* Before the first byte: a write after this moment gets an mtime
+		   of at least this (less the granularity). */
+		rec->hashed_ns = now_coarse_ns();
+		uint64_t done;
+		if (tries > 0 && lseek(fd, 0, SEEK_SET) < 0)
+			return -errno;
+		int r = hash_data(hc, fd, pre->size, rec->digest, &done);
+		if (tries == 0)
+			COUNT(hc, hashed, 1);	/* files read, not reads */
+		if (r < 0)
+			return r;
+		struct fmeta post;
+		r = meta_fd(fd, &post);
+		if (r < 0)
+			return r;
+		if (same_state(pre, &post) && done == post.size)
+			break;
+		if (tries == CTIME_RETRIES || !only_ctime_moved(pre, &post) || done != post.size)
+			return -EAGAIN;
+		*pre = post;
+	}
 	rec->size = pre->size;
 	rec->mtime_ns = pre->mtime;
 	rec->ctime_ns = pre->ctime;
@@ -590,7 +348,7 @@ static void bad_xattr(struct job *j, int r)
 {
 	if (!j->hd)
 		return;
-	warn(j->hd, j->name, "read cache", EBADMSG,
+	tu_hc_warn(j->hd, j->name, "read cache", EBADMSG,
 	     r == -EPROTO ? "user.spookyhash record of an unknown version; ignored" :
 			    "malformed user.spookyhash record; ignored");
 }
@@ -625,35 +383,74 @@ static int lookup(struct job *j, struct cand *best)
 	}
 	if (best->m == M_FRESH || !use_sidecar(j) || !j->hd || !j->name)
 		return 0;
-	struct tu_sidecar *sc = sidecar(j->hd);
+	struct tu_sidecar *sc = tu_hc_dir_sidecar(j->hd);
 	if (!sc)
 		return 0;
+	/* Whoever could write the sidecar could forge its records: they are
+	   believed only as hashstore says (tu_sidecar_trusted). */
 	const struct tu_hashrec *rec = tu_sidecar_find(sc, j->name);
-	if (rec)
+	if (rec && tu_sidecar_trusted(sc, rec, j->meta.uid))
 		offer(best, rec, rec_match(rec, &j->meta, true, gran), true);
 	/* Hard links in one directory: another name's record of this inode,
 	   if it is valid, answers for this name too. */
 	for (rec = NULL; best->m != M_FRESH && (rec = tu_sidecar_find_ino(sc, j->meta.ino, rec));)
-		if (rec_match(rec, &j->meta, true, gran) == M_FRESH)
+		if (rec_match(rec, &j->meta, true, gran) == M_FRESH &&
+		    tu_sidecar_trusted(sc, rec, j->meta.uid))
 			offer(best, rec, M_FRESH, true);
+	if (tu_sidecar_take_distrust(sc))
+		tu_hc_warn(j->hd, TU_SIDECAR_NAME, "read cache", EPERM, "records not trusted: the "
+		     "file is owned by neither root nor the owner of the files they describe, "
+		     "or others may write it; ignored");
 	return 0;
 }
 
 /* Put REC as NAME's record in HD's sidecar, written when HD is closed.
-   False (counted as not stored) if it cannot be. */
-static bool sidecar_put(struct tu_hashdir *hd, const char *name, const struct tu_hashrec *rec)
+   M: the file now. False (counted as not stored) if it cannot be. */
+static bool sidecar_put(struct tu_hashdir *hd, const char *name, const struct tu_hashrec *rec,
+			const struct fmeta *m)
 {
-	struct tu_sidecar *sc = sidecar(hd);
+	struct tu_sidecar *sc = tu_hc_dir_sidecar(hd);
 	if (!sc) {
-		not_stored(hd, hd->sc_err, 1);
+		tu_hc_not_stored(hd, hd->sc_err, 1);
+		return false;
+	}
+	if (!tu_sidecar_may_publish(sc, m->uid, m->gid, m->mode)) {
+		tu_hc_not_stored_why(hd, EACCES, "the .spookyhashes file would show them to users "
+			       "who may not read the files");
 		return false;
 	}
 	if (tu_sidecar_put(sc, name, rec) < 0) {
-		not_stored(hd, ENOMEM, 1);
+		tu_hc_not_stored(hd, ENOMEM, 1);
 		return false;
 	}
 	hd->sc_pending++;
 	return true;
+}
+
+/* May root write an xattr record on J's file? A file with more than one
+   link may have a name outside the tree (a hard link planted where
+   fs.protected_hardlinks is 0): root writes on it only if nobody but root
+   and the file's owner could have made the name it was found under, that
+   is, the directory is root's or the file owner's and writable by its owner
+   alone (no group or other write bit, which an ACL granting write also
+   sets). With no directory known (dedup's deferred records), never. A
+   single-link file is in the tree and nowhere else. */
+static bool root_may_set_xattr(struct job *j)
+{
+	if (j->hc->euid != 0 || j->meta.nlink <= 1)
+		return true;
+	struct tu_hashdir *hd = j->hd;
+	if (!hd)
+		return false;
+	if (!hd->dir_known) {
+		struct stat st;
+		if (fstat(hd->fd, &st) < 0)
+			return false;
+		hd->dir_uid = st.st_uid;
+		hd->dir_mode = st.st_mode;
+		hd->dir_known = true;
+	}
+	return !(hd->dir_mode & 022) && (hd->dir_uid == 0 || hd->dir_uid == j->meta.uid);
 }
 
 /* Store REC for the file open as FD. Sets *STORED. */
@@ -665,12 +462,16 @@ static void store(struct job *j, int fd, const struct tu_hashrec *rec, bool *sto
 	if (hc->o.no_store)
 		return;
 	if (hd && hd->rdonly) {
-		not_stored(hd, EROFS, 1);
+		tu_hc_not_stored(hd, EROFS, 1);
 		return;
 	}
 	int r = -EOPNOTSUPP;
-	if (use_xattr(j)) {
-		r = tu_xattr_set_fd(fd, rec);
+	bool linked_out = use_xattr(j) && !root_may_set_xattr(j);
+	if (linked_out)
+		r = -EPERM;
+	if (use_xattr(j) && !linked_out) {
+		struct tu_hashrec xrec = *rec;
+		r = tu_xattr_set_fd(fd, &xrec);
 		if (r == 0) {
 			*stored = true;
 			COUNT(hc, stored, 1);
@@ -686,8 +487,12 @@ static void store(struct job *j, int fd, const struct tu_hashrec *rec, bool *sto
 	/* Auto: where the xattr is refused, or cannot be had, the sidecar
 	   takes the record. A read-only filesystem refuses both. */
 	if (!use_sidecar(j) || r == -EROFS) {
-		if (hd)
-			not_stored(hd, -r, 1);
+		if (hd && linked_out)
+			tu_hc_not_stored_why(hd, EPERM, "files with more than one link, in a "
+				       "directory others may write: another name may lie outside "
+				       "the tree");
+		else if (hd)
+			tu_hc_not_stored(hd, -r, 1);
 		else
 			COUNT(hc, not_stored, 1);
 		return;
@@ -698,14 +503,20 @@ static void store(struct job *j, int fd, const struct tu_hashrec *rec, bool *sto
 		j->deferred = true;
 		return;
 	}
-	*stored = sidecar_put(hd, j->name, rec);
+	*stored = sidecar_put(hd, j->name, rec, &j->meta);
 }
 
 static int clear_file(struct job *j, struct tu_hash_info *out)
 {
 	struct tu_hashcache *hc = j->hc;
 	bool cleared = false;
-	if (use_xattr(j)) {
+	/* Removing a record changes the ctime as writing one does: the same
+	   rule keeps root from doing it through a planted hard link. */
+	if (use_xattr(j) && !root_may_set_xattr(j)) {
+		if (j->hd)
+			tu_hc_warn(j->hd, j->name, "clear", EPERM, "more than one link, in a "
+				   "directory others may write: its record is left alone");
+	} else if (use_xattr(j)) {
 		struct tu_hashrec rec;
 		int r;
 		if (hc->o.no_store) {
@@ -739,7 +550,7 @@ static int clear_file(struct job *j, struct tu_hash_info *out)
 		}
 	}
 	if (use_sidecar(j)) {
-		struct tu_sidecar *sc = sidecar(j->hd);
+		struct tu_sidecar *sc = tu_hc_dir_sidecar(j->hd);
 		if (sc) {
 			if (hc->o.no_store)
 				cleared |= tu_sidecar_find(sc, j->name) != NULL;
@@ -864,16 +675,16 @@ static void count_file(struct tu_hashcache *hc, const struct tu_hash_info *h)
 
 /* NAME in HD, known only by name: statx it, and deal with it if it is a
    regular file. PATH: what to call it in output (NULL: built). */
-static void process_name(struct tu_hashdir *hd, const char *name, const char *path)
+void tu_hc_dir_name(struct tu_hashdir *hd, const char *name, const char *path)
 {
 	struct tu_hashcache *hc = hd->hc;
 	struct job j;
 	job_init(&j, hc, hd, hd->fd, name, -1);
-	int r = meta_at(hd->fd, name, &j.meta);
+	int r = tu_hc_meta_at(hd->fd, name, &j.meta);
 	if (r == -ENOENT)
 		return;		/* gone meanwhile: nothing to say about it */
 	if (r < 0) {
-		report(hd, path, name, "stat", -r, NULL);
+		tu_hc_report(hd, path, name, "stat", -r, NULL);
 		return;
 	}
 	if (!S_ISREG(j.meta.mode)) {
@@ -889,13 +700,13 @@ static void process_name(struct tu_hashdir *hd, const char *name, const char *pa
 	if (r == -ENOENT)
 		return;
 	if (r < 0) {
-		report(hd, path, name, j.op ? j.op : "hash", -r, j.detail);
+		tu_hc_report(hd, path, name, j.op ? j.op : "hash", -r, j.detail);
 		return;
 	}
 	count_file(hc, &h);
 	if (!hc->o.file)
 		return;
-	char *p = path ? NULL : path_of(hd, name);
+	char *p = path ? NULL : tu_hc_path_of(hd, name);
 	pthread_mutex_lock(&hc->out_lock);
 	hc->o.file(path ? path : p ? p : name, &h, hc->o.ctx);
 	pthread_mutex_unlock(&hc->out_lock);
@@ -904,14 +715,14 @@ static void process_name(struct tu_hashdir *hd, const char *name, const char *pa
 
 /* A TU_TMP_PREFIX name: ours if it is a sidecar a crash left behind. Such a
    file is removed once it is old enough that no run can still be writing it. */
-static void remove_stale_tmp(struct tu_hashdir *hd, const char *name)
+void tu_hc_dir_tmp_name(struct tu_hashdir *hd, const char *name)
 {
 	struct tu_hashcache *hc = hd->hc;
 	if (hc->o.no_store || hc->o.mode == TU_HASHCACHE_SHOW || hd->rdonly)
 		return;
 	struct fmeta m;
-	if (meta_at(hd->fd, name, &m) < 0 || !S_ISREG(m.mode) || m.uid != hc->euid ||
-	    now_coarse_ns() - m.mtime < STALE_TMP_AGE)
+	if (tu_hc_meta_at(hd->fd, name, &m) < 0 || !S_ISREG(m.mode) || m.uid != hc->euid ||
+	    now_coarse_ns() - m.mtime < TU_HC_STALE_TMP_AGE)
 		return;
 	int fd = openat(hd->fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
@@ -919,94 +730,14 @@ static void remove_stale_tmp(struct tu_hashdir *hd, const char *name)
 	char head[16];
 	ssize_t n = read(fd, head, sizeof head);
 	struct fmeta again;
-	bool ours = n == (ssize_t)sizeof head && memcmp(head, "spookyhashes ", 13) == 0 &&
-		    meta_fd(fd, &again) == 0 && again.ino == m.ino;
+	/* Ours: it starts as a sidecar does, or it is empty and 0600, as a
+	   run killed right after making it leaves it (nothing to lose). */
+	bool looks_ours = (n == (ssize_t)sizeof head && memcmp(head, "spookyhashes ", 13) == 0) ||
+			  (n == 0 && (m.mode & 07777) == 0600);
+	bool ours = looks_ours && meta_fd(fd, &again) == 0 && again.ino == m.ino;
 	close(fd);
 	if (ours)
 		unlinkat(hd->fd, name, 0);
-}
-
-/* ---- the walk ------------------------------------------------------------------------------- */
-
-static struct tu_hashdir *slot_hd(struct tu_walk_dir *d)
-{
-	struct tu_hashdir *hd = *(struct tu_hashdir **)tu_walk_dir_slot(d);
-	if (hd)
-		hd->fd = tu_walk_dir_fd(d);
-	return hd;
-}
-
-static int hc_enter(struct tu_walk_dir *d, void *ctx)
-{
-	struct tu_hashcache *hc = ctx;
-	struct tu_walk_dir *pd = tu_walk_dir_parent(d);
-	struct tu_hashdir *parent = pd ? *(struct tu_hashdir **)tu_walk_dir_slot(pd) : NULL;
-	/* A mount below may be another filesystem: learn it afresh. */
-	if (tu_walk_dir_is_mount(d))
-		parent = NULL;
-	struct tu_hashdir *hd = hashdir_new(hc, tu_walk_dir_fd(d), parent);
-	if (!hd) {
-		tu_walk_report(d, NULL, "read directory", ENOMEM, NULL);
-		return TU_WALK_SKIP;
-	}
-	hd->wd = d;
-	hd->listing = true;
-	*(struct tu_hashdir **)tu_walk_dir_slot(d) = hd;
-	/* Where records will come from the sidecar, load it before any file,
-	   so records of names that are gone can be pruned. */
-	enum tu_hashcache_store st = hc->o.store;
-	if (st == TU_STORE_FILE || (st == TU_STORE_AUTO && hd->no_xattr) ||
-	    (hc->o.mode == TU_HASHCACHE_CLEAR && st != TU_STORE_XATTR))
-		sidecar(hd);
-	return TU_WALK_NEXT;
-}
-
-static int hc_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
-{
-	struct tu_hashcache *hc = ctx;
-	if (e->is_dir)
-		return TU_WALK_DESCEND;
-	struct tu_hashdir *hd = slot_hd(d);
-	if (strcmp(e->name, TU_SIDECAR_NAME) == 0)
-		return TU_WALK_NEXT;
-	if (tu_is_tmp_name(e->name)) {
-		remove_stale_tmp(hd, e->name);
-		return TU_WALK_NEXT;
-	}
-	/* d_type decides first: a symlink, FIFO, socket or device is never
-	   looked at further, let alone opened. */
-	if (e->type != DT_REG && e->type != DT_UNKNOWN) {
-		COUNT(hc, skipped, 1);
-		return TU_WALK_NEXT;
-	}
-	process_name(hd, e->name, NULL);
-	return TU_WALK_NEXT;
-}
-
-static int hc_leave(struct tu_walk_dir *d, void *ctx)
-{
-	(void)ctx;
-	struct tu_hashdir *hd = slot_hd(d);
-	if (!hd)
-		return TU_WALK_NEXT;
-	hashdir_finish(hd, tu_walk_dir_aborted(d));
-	hashdir_free(hd);
-	*(struct tu_hashdir **)tu_walk_dir_slot(d) = NULL;
-	return TU_WALK_NEXT;
-}
-
-static int hc_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ctx)
-{
-	struct tu_hashcache *hc = ctx;
-	if (d && strcmp(e->op, "read directory") == 0) {
-		struct tu_hashdir *hd = *(struct tu_hashdir **)tu_walk_dir_slot(d);
-		if (hd)
-			hd->incomplete = true;	/* prune nothing */
-	}
-	if (tu_walk_err_vanished(e) || tu_walk_err_skipped_mount(e))
-		return TU_CONTINUE;
-	note_failure(hc, e->err);
-	return tu_call_locked(hc->o.error, hc->o.ctx, &hc->out_lock, e);
 }
 
 /* ---- entry points ------------------------------------------------------------------------------- */
@@ -1046,7 +777,7 @@ int tu_hashdir_open(struct tu_hashcache *hc, int dirfd, const char *display,
 		    struct tu_hashdir **out)
 {
 	*out = NULL;
-	struct tu_hashdir *hd = hashdir_new(hc, dirfd, NULL);
+	struct tu_hashdir *hd = tu_hc_dir_new(hc, dirfd, NULL);
 	if (!hd)
 		return -ENOMEM;
 	if (display && !(hd->display = strdup(display))) {
@@ -1061,8 +792,8 @@ int tu_hashdir_close(struct tu_hashdir *hd)
 {
 	if (!hd)
 		return 0;
-	int r = hashdir_finish(hd, false);
-	hashdir_free(hd);
+	int r = tu_hc_dir_finish(hd, false);
+	tu_hc_dir_free(hd);
 	return r;
 }
 
@@ -1117,10 +848,19 @@ int tu_hashdir_put(struct tu_hashdir *hd, const char *name, const struct tu_hash
 	if (hd->hc->o.no_store)
 		return 0;
 	if (hd->rdonly) {
-		not_stored(hd, EROFS, 1);
+		tu_hc_not_stored(hd, EROFS, 1);
 		return -EROFS;
 	}
-	return sidecar_put(hd, name, r) ? 0 : -(hd->nostore_err ? hd->nostore_err : EIO);
+	/* Who may read the file decides whether its digest may go in the
+	   sidecar. A name gone meanwhile gets no record (nothing to say); one
+	   that is another inode now gets a record that will never match. */
+	struct fmeta m;
+	int e = tu_hc_meta_at(hd->fd, name, &m);
+	if (e < 0) {
+		COUNT(hd->hc, not_stored, 1);
+		return 0;
+	}
+	return sidecar_put(hd, name, r, &m) ? 0 : -(hd->nostore_err ? hd->nostore_err : EIO);
 }
 
 int tu_hashcache_get_at(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
@@ -1160,125 +900,23 @@ int tu_hashcache_get_at(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirf
 	return 0;
 }
 
-/* PATH names a directory (opened as DFD): walk it. */
-static int tree_walk(struct tu_hashcache *hc, int dfd, const char *display)
+int tu_hashcache_digest_path(struct tu_hashcache *hc, const char *path,
+			     struct tu_hash_info *out)
 {
-	static const struct tu_walk_ops ops = {
-		.enter = hc_enter, .entry = hc_entry, .leave = hc_leave, .error = hc_walk_error,
-	};
-	struct tu_walk_opts wo = {
-		.jobs = hc->o.jobs,
-		.one_file_system = hc->o.one_file_system,
-		/* Inode order walks the inode table, and on most
-		   filesystems the data, in order. */
-		.sort_by_inode = true,
-	};
-	/* The root's own path is "/" itself, not "" + "/" + name. */
-	int r = tu_walk(dfd, strcmp(display, "/") == 0 ? "" : display, &wo, &ops, hc);
-	if (r < 0 && r != -ECANCELED) {
-		note_failure(hc, -r);
-		call_locked(hc, hc->o.error, display, "walk", -r, NULL);
-	}
-	return r;
-}
-
-/* PATH names a regular file, NAME in PFD. */
-static void tree_file(struct tu_hashcache *hc, int pfd, const char *name, const char *display)
-{
-	struct tu_hashdir *hd = hashdir_new(hc, pfd, NULL);
-	if (!hd) {
-		note_failure(hc, ENOMEM);
-		call_locked(hc, hc->o.error, display, "hash", ENOMEM, NULL);
-		return;
-	}
-	/* Messages about the directory name it as the argument does. */
-	const char *slash = strrchr(display, '/');
-	if (slash)
-		hd->display = slash == display ? strdup("/") :
-			      strndup(display, (size_t)(slash - display));
-	process_name(hd, name, display);
-	hashdir_finish(hd, false);
-	hashdir_free(hd);
-}
-
-int tu_hashcache_tree(const char *path, const struct tu_hashcache_opts *o)
-{
-	struct tu_hashcache *hc;
-	int r = tu_hashcache_open(&hc, o);
+	memset(out, 0, sizeof *out);
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : 0;
+	if (fd < 0)
+		return -errno;
+	unsigned char digest[16];
+	uint64_t done;
+	int r = hash_data(hc, fd, 0, digest, &done);
+	COUNT(hc, hashed, 1);
+	if (path)
+		close(fd);
 	if (r < 0)
 		return r;
-	size_t len = strlen(path);
-	char *buf = malloc(len + 2);
-	char *display = strdup(path);
-	int pfd = -1;
-	if (!buf || !display) {
-		r = -ENOMEM;
-		goto out;
-	}
-	/* Messages show the argument without trailing slashes. */
-	size_t dl = len;
-	while (dl > 1 && display[dl - 1] == '/')
-		display[--dl] = '\0';
-	/* "link/" asks for what the link points to, as with ls or find. */
-	bool follow = len > 1 && path[len - 1] == '/';
-	if (len == 0) {
-		r = -ENOENT;
-		note_failure(hc, ENOENT);
-		call_locked(hc, o->error, path, "open", ENOENT, NULL);
-		goto out;
-	}
-	const char *last;
-	r = tu_open_parent(path, buf, len + 2, &last);
-	if (r < 0) {
-		note_failure(hc, -r);
-		call_locked(hc, o->error, display, "open", -r, NULL);
-		goto out;
-	}
-	pfd = r;
-	struct fmeta m = { 0 };
-	r = meta_at(pfd, last, &m);
-	if (r == 0 && S_ISLNK(m.mode) && follow) {
-		int dfd = openat(pfd, last, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
-		if (dfd < 0) {
-			r = -errno;
-		} else {
-			tree_walk(hc, dfd, display);
-			close(dfd);
-			r = 0;
-			goto done;
-		}
-	}
-	if (r < 0) {
-		note_failure(hc, -r);
-		call_locked(hc, o->error, display, "open", -r, NULL);
-		goto out;
-	}
-	if (S_ISDIR(m.mode)) {
-		struct tu_ident id;
-		int dfd = tu_dir_open_at(pfd, last, &id);
-		if (dfd < 0) {
-			r = dfd;
-			note_failure(hc, -r);
-			call_locked(hc, o->error, display, "open directory", -r, NULL);
-			goto out;
-		}
-		tree_walk(hc, dfd, display);
-		close(dfd);
-	} else if (S_ISREG(m.mode)) {
-		tree_file(hc, pfd, last, display);
-	} else {
-		COUNT(hc, skipped, 1);
-		call_locked(hc, o->warning, display, "hash", S_ISLNK(m.mode) ? ELOOP : EINVAL,
-			    S_ISLNK(m.mode) ? "a symbolic link, not followed (write 'LINK/' "
-			    "to walk the directory it points to)" : "not a regular file; skipped");
-	}
-done:
-	r = -atomic_load(&hc->failed);
-out:
-	if (pfd >= 0)
-		close(pfd);
-	free(buf);
-	free(display);
-	tu_hashcache_close(hc);
-	return r;
+	out->status = TU_HASH_HASHED;
+	out->size = done;
+	set_digest(out, digest);
+	return 0;
 }

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef __NR_getxattrat
@@ -28,10 +30,6 @@
 #endif
 #ifndef __NR_removexattrat
 #define __NR_removexattrat 466
-#endif
-
-#ifdef TU_TEST_HOOKS
-void (*tu_hash_read_hook)(int fd, uint64_t done);
 #endif
 
 /* ---- xattr records ---------------------------------------------------------- */
@@ -57,6 +55,7 @@ size_t tu_xattr_encode(const struct tu_hashrec *r, unsigned char *out)
 	put_le64(out + 17, r->size);
 	put_le64(out + 25, (uint64_t)r->mtime_ns);
 	put_le64(out + 33, (uint64_t)r->hashed_ns);
+	put_le64(out + 41, (uint64_t)r->written_ns);
 	return TU_XATTR_LEN;
 }
 
@@ -65,15 +64,17 @@ int tu_xattr_decode(const void *buf, size_t len, struct tu_hashrec *r)
 	const unsigned char *p = buf;
 	if (len < 1)
 		return -EBADMSG;
-	if (p[0] != TU_XATTR_VERSION)
+	if (p[0] != TU_XATTR_VERSION && p[0] != 1)
 		return -EPROTO;
-	if (len != TU_XATTR_LEN)
+	if (len != (p[0] == 1 ? TU_XATTR_V1_LEN : TU_XATTR_LEN))
 		return -EBADMSG;
 	memset(r, 0, sizeof *r);
 	memcpy(r->digest, p + 1, 16);
 	r->size = get_le64(p + 17);
 	r->mtime_ns = (int64_t)get_le64(p + 25);
 	r->hashed_ns = (int64_t)get_le64(p + 33);
+	if (p[0] != 1)
+		r->written_ns = (int64_t)get_le64(p + 41);
 	return 0;
 }
 
@@ -128,13 +129,35 @@ int tu_xattr_get_fd(int fd, struct tu_hashrec *r)
 	return decode_result(n, buf, r);
 }
 
-int tu_xattr_set_fd(int fd, const struct tu_hashrec *r)
+static int64_t coarse_now_ns(void)
 {
-	unsigned char buf[TU_XATTR_LEN];
-	size_t len = tu_xattr_encode(r, buf);
-	if (fsetxattr(fd, TU_XATTR_NAME, buf, len, 0) < 0)
-		return errno == ENOTSUP ? -EOPNOTSUPP : -errno;
-	return 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int tu_xattr_set_fd(int fd, struct tu_hashrec *r)
+{
+	/* The ctime this write gives the file must be at most written_ns +
+	   TU_XATTR_STAMP_SLACK, or the record would look outdated at once
+	   (see hashcache.c, the racy rule). The stamp is read before the
+	   write. If the coarse clock ticked meanwhile (a preempted call; rare),
+	   the ctime is checked, and the record written again if it is late. */
+	for (int tries = 0;; tries++) {
+		r->written_ns = coarse_now_ns();
+		unsigned char buf[TU_XATTR_LEN];
+		size_t len = tu_xattr_encode(r, buf);
+		if (fsetxattr(fd, TU_XATTR_NAME, buf, len, 0) < 0)
+			return errno == ENOTSUP ? -EOPNOTSUPP : -errno;
+		if (coarse_now_ns() == r->written_ns || tries == 3)
+			return 0;
+		struct statx sx;
+		if (statx(fd, "", AT_EMPTY_PATH, STATX_CTIME, &sx) < 0)
+			return 0;
+		int64_t c = (int64_t)sx.stx_ctime.tv_sec * 1000000000LL + sx.stx_ctime.tv_nsec;
+		if (c <= r->written_ns + TU_XATTR_STAMP_SLACK)
+			return 0;
+	}
 }
 
 int tu_xattr_remove_at(int dirfd, const char *name)
@@ -165,6 +188,8 @@ struct screc {
 	bool dead;		/* dropped; kept as a tombstone in the tables */
 	bool dup;		/* dead because its name appeared twice */
 	bool seen;
+	bool ours;		/* put in this session, not loaded */
+	bool vouched;		/* loaded, and found trusted for its file */
 };
 
 struct tu_sidecar {
@@ -176,7 +201,17 @@ struct tu_sidecar {
 	size_t tcap;		/* size of both tables, a power of two */
 	bool dirty;
 	bool exists;
+	bool distrust;		/* a loaded record was refused */
+	bool distrust_said;
 	mode_t mode;		/* of the file loaded; 0 if none */
+	uid_t uid;		/* its owner and group */
+	gid_t gid;
+	/* How the file will be written (tu_sidecar_write): owner, group and
+	   mode. wmode_kept: the loaded file's mode, the directory owner's
+	   choice. */
+	uid_t wuid;
+	gid_t wgid;
+	mode_t wmode;
 };
 
 static uint64_t hash_name(const char *s)
@@ -195,7 +230,13 @@ static size_t ino_slot(uint64_t ino, size_t cap)
 
 struct tu_sidecar *tu_sidecar_new(void)
 {
-	return calloc(1, sizeof(struct tu_sidecar));
+	struct tu_sidecar *s = calloc(1, sizeof(struct tu_sidecar));
+	if (s) {
+		s->wuid = geteuid();
+		s->wgid = getegid();
+		s->wmode = 0600;
+	}
+	return s;
 }
 
 void tu_sidecar_free(struct tu_sidecar *s)
@@ -330,6 +371,7 @@ int tu_sidecar_put(struct tu_sidecar *s, const char *name, const struct tu_hashr
 	if (rec && rec->r.ino == r->ino) {
 		rec->r = *r;
 		rec->seen = true;
+		rec->ours = true;
 		return 0;
 	}
 	/* A new inode under the name: a new record, so the inode table stays
@@ -337,9 +379,53 @@ int tu_sidecar_put(struct tu_sidecar *s, const char *name, const struct tu_hashr
 	if (rec)
 		kill_rec(s, rec);
 	int e = add_rec(s, name, r);
-	if (e == 0)
+	if (e == 0) {
 		s->recs[s->n - 1].seen = true;
+		s->recs[s->n - 1].ours = true;
+	}
 	return e;
+}
+
+/* The record R points into. */
+static struct screc *rec_of(const struct tu_hashrec *r)
+{
+	return (struct screc *)(void *)((char *)r - offsetof(struct screc, r));
+}
+
+bool tu_sidecar_trusted(struct tu_sidecar *s, const struct tu_hashrec *r, uid_t file_uid)
+{
+	struct screc *rec = rec_of(r);
+	if (rec->ours || rec->vouched)
+		return true;
+	if ((s->uid == 0 || s->uid == file_uid) && !(s->mode & 022)) {
+		rec->vouched = true;
+		return true;
+	}
+	s->distrust = true;
+	return false;
+}
+
+bool tu_sidecar_take_distrust(struct tu_sidecar *s)
+{
+	bool d = s->distrust && !s->distrust_said;
+	if (d)
+		s->distrust_said = true;	/* once for this file */
+	return d;
+}
+
+bool tu_sidecar_may_publish(const struct tu_sidecar *s, uid_t fuid, gid_t fgid, mode_t fmode)
+{
+	/* Everyone may read it: so may everyone read the file. */
+	if (s->wmode & 004)
+		return (fmode & 004) != 0;
+	/* Its group: every member must be able to read the file, by its
+	   group or by everyone. */
+	if ((s->wmode & 040) && !((fmode & 004) || (fgid == s->wgid && (fmode & 040))))
+		return false;
+	/* Its owner (and root, who reads everything). Membership of the
+	   file's group is not looked up: such a record is left out, which is
+	   safe. */
+	return s->wuid == 0 || (fmode & 004) || (fuid == s->wuid && (fmode & 0400));
 }
 
 bool tu_sidecar_del(struct tu_sidecar *s, const char *name)
@@ -622,11 +708,18 @@ void tu_sidecar_parse(struct tu_sidecar *s, const char *buf, size_t len,
 	free(name);
 }
 
-char *tu_sidecar_format(const struct tu_sidecar *s, size_t *len)
+/* Whether REC goes in the text: always, unless FILTER and it is a loaded
+   record nobody vouched for. */
+static bool rec_written(const struct screc *rec, bool filter)
+{
+	return !rec->dead && (!filter || rec->ours || rec->vouched);
+}
+
+static char *format_text(const struct tu_sidecar *s, bool filter, size_t *len)
 {
 	size_t cap = 32;
 	for (size_t i = 0; i < s->n; i++)
-		if (!s->recs[i].dead)
+		if (rec_written(&s->recs[i], filter))
 			cap += 160 + 4 * strlen(s->recs[i].name);
 	char *out = malloc(cap);
 	if (!out)
@@ -634,7 +727,7 @@ char *tu_sidecar_format(const struct tu_sidecar *s, size_t *len)
 	size_t o = (size_t)snprintf(out, cap, "%s%d\n", header_word, TU_SIDECAR_VERSION);
 	for (size_t i = 0; i < s->n; i++) {
 		const struct screc *rec = &s->recs[i];
-		if (rec->dead)
+		if (!rec_written(rec, filter))
 			continue;
 		char *line = out + o;
 		char hex[33];
@@ -651,11 +744,71 @@ char *tu_sidecar_format(const struct tu_sidecar *s, size_t *len)
 	return out;
 }
 
+char *tu_sidecar_format(const struct tu_sidecar *s, size_t *len)
+{
+	return format_text(s, false, len);
+}
+
 /* ---- the sidecar on disk ------------------------------------------------------------ */
+
+/* Who will own the file S is written as, and with what mode (see
+   tu_sidecar_write in hashstore.h). DIR is the directory's stat. */
+static void plan_write(struct tu_sidecar *s, const struct stat *dir)
+{
+	uid_t euid = geteuid();
+	bool owners_choice = s->exists && s->uid == dir->st_uid;
+	s->wuid = euid == 0 ? dir->st_uid : euid;
+	s->wgid = euid == 0 ? dir->st_gid : getegid();
+	s->wmode = 0600;
+	if (owners_choice && s->wuid == s->uid) {
+		s->wmode = s->mode & 0666;
+		s->wgid = s->gid;
+	}
+}
+
+static int read_bounded(int fd, size_t limit, char **bufp, size_t *lenp)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (len == cap) {
+			if (cap > limit) {
+				free(buf);
+				return -EFBIG;	/* it grew meanwhile */
+			}
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = errno;
+			free(buf);
+			return -err;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+}
 
 int tu_sidecar_load(int dirfd, struct tu_sidecar **out, tu_sidecar_warn_fn *warn, void *ctx)
 {
 	*out = NULL;
+	struct stat dir;
+	if (fstat(dirfd, &dir) < 0)
+		return -errno;
 	struct tu_sidecar *s = tu_sidecar_new();
 	if (!s)
 		return -ENOMEM;
@@ -665,6 +818,7 @@ int tu_sidecar_load(int dirfd, struct tu_sidecar **out, tu_sidecar_warn_fn *warn
 	if (fd < 0) {
 		int err = errno;
 		if (err == ENOENT) {
+			plan_write(s, &dir);
 			*out = s;
 			return 0;
 		}
@@ -673,50 +827,52 @@ int tu_sidecar_load(int dirfd, struct tu_sidecar **out, tu_sidecar_warn_fn *warn
 	}
 	struct stat st;
 	int r = 0;
-	char *buf = NULL;
 	if (fstat(fd, &st) < 0)
 		r = -errno;
 	else if (!S_ISREG(st.st_mode))
 		r = -EINVAL;
-	else if (st.st_size > TU_SIDECAR_MAX)
-		r = -EFBIG;
-	size_t cap = r == 0 ? (size_t)st.st_size + 1 : 0, len = 0;
-	if (r == 0 && !(buf = malloc(cap)))
-		r = -ENOMEM;
-	while (r == 0) {
-		if (len == cap) {
-			if (cap > TU_SIDECAR_MAX) {
-				r = -EFBIG;
-				break;
-			}
-			char *nb = realloc(buf, cap * 2);
-			if (!nb) {
-				r = -ENOMEM;
-				break;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			r = -errno;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (r == 0) {
-		s->exists = true;
-		s->mode = st.st_mode & 0777;
-		tu_sidecar_parse(s, buf, len, warn, ctx);
-		*out = s;
-	} else {
+	if (r < 0) {
+		close(fd);
 		tu_sidecar_free(s);
+		return r;
 	}
+	s->exists = true;
+	s->mode = st.st_mode & 07777;
+	s->uid = st.st_uid;
+	s->gid = st.st_gid;
+	plan_write(s, &dir);
+	/* Bounded by the directory, so a sparse giant costs its planter a few
+	   blocks and us nothing. */
+	uint64_t limit = (uint64_t)dir.st_size * TU_SIDECAR_PER_DIRBYTE;
+	if (limit < TU_SIDECAR_FLOOR)
+		limit = TU_SIDECAR_FLOOR;
+	if (limit > TU_SIDECAR_MAX)
+		limit = TU_SIDECAR_MAX;
+	char *buf = NULL;
+	size_t len = 0;
+	if ((uint64_t)st.st_size > limit)
+		r = -EFBIG;
+	else
+		r = read_bounded(fd, (size_t)limit, &buf, &len);
+	close(fd);
+	if (r == -EFBIG) {
+		char why[128];
+		snprintf(why, sizeof why, "damaged: larger than its directory could need "
+			 "(%" PRIu64 " bytes, at most %" PRIu64 ")", (uint64_t)st.st_size, limit);
+		if (warn)
+			warn(0, why, ctx);
+		s->dirty = true;	/* replaced by what this run learns */
+		*out = s;
+		return 0;
+	}
+	if (r < 0) {
+		tu_sidecar_free(s);
+		return r;
+	}
+	tu_sidecar_parse(s, buf, len, warn, ctx);
 	free(buf);
-	return r;
+	*out = s;
+	return 0;
 }
 
 static int write_all(int fd, const char *p, size_t len)
@@ -742,8 +898,12 @@ int tu_sidecar_write(int dirfd, struct tu_sidecar *s)
 		s->exists = false;
 		return 0;
 	}
+	/* A file we did not write, or that others could write, vouches for
+	   none of its records by itself: only those found trusted for their
+	   files go on (a forged record must not gain our file's trust). */
+	bool filter = s->exists && (s->uid != s->wuid || (s->mode & 022));
 	size_t len;
-	char *text = tu_sidecar_format(s, &len);
+	char *text = format_text(s, filter, &len);
 	if (!text)
 		return -ENOMEM;
 	char tmp[TU_TMP_NAME_MAX];
@@ -764,11 +924,18 @@ int tu_sidecar_write(int dirfd, struct tu_sidecar *s)
 		free(text);
 		return fd;
 	}
-	int r = 0;
-	if (s->exists && s->mode && fchmod(fd, s->mode & 0666) < 0)
+	/* Made 0600 and written at once (a kill leaves as little as it can),
+	   then given its owner and then its mode: a chown may clear mode bits. */
+	int r = write_all(fd, text, len);
+	mode_t mode = s->wmode;
+	struct stat made;
+	if (r == 0 && fstat(fd, &made) < 0)
 		r = -errno;
-	if (r == 0)
-		r = write_all(fd, text, len);
+	if (r == 0 && (made.st_uid != s->wuid || made.st_gid != s->wgid) &&
+	    fchown(fd, s->wuid, s->wgid) < 0)
+		mode &= 0600;	/* FAT and friends keep one owner: ours, 0600 */
+	if (r == 0 && mode != 0600 && fchmod(fd, mode) < 0)
+		r = -errno;
 	/* The data must be on disk before the name points at it, or a crash
 	   could leave an empty .spookyhashes. */
 	if (r == 0 && fsync(fd) < 0)
@@ -783,6 +950,17 @@ int tu_sidecar_write(int dirfd, struct tu_sidecar *s)
 	if (r == 0) {
 		s->dirty = false;
 		s->exists = true;
+		s->uid = s->wuid;
+		s->gid = s->wgid;
+		s->mode = mode;
+		/* What was left out is gone from the file: forget it. */
+		for (size_t i = 0; filter && i < s->n; i++) {
+			struct screc *rec = &s->recs[i];
+			if (!rec->dead && !rec_written(rec, true)) {
+				rec->dead = true;
+				s->live--;
+			}
+		}
 	}
 	return r;
 }

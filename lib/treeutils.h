@@ -328,9 +328,19 @@ TU_API int tu_hashdir_close(struct tu_hashdir *hd);
 TU_API int tu_hashcache_get_fd(struct tu_hashcache *hc, struct tu_hashdir *hd, int fd,
 			const char *name, struct tu_hash_info *out);
 
+/* The digest of what PATH holds (NULL: standard input), read to its end
+   with no record looked at or stored, for checking md5sum-style lists
+   (hashcache -c). PATH is opened as md5sum does, following symlinks; a
+   pipe or terminal is read as it comes. 0 (OUT->status TU_HASH_HASHED) or
+   -errno. */
+int tu_hashcache_digest_path(struct tu_hashcache *hc, const char *path,
+			     struct tu_hash_info *out);
+
 /* What the caller's own statx said of a file, for tu_hashcache_get_at().
-   CTIME_NS and INO matter only with a sidecar (HD given); UID only decides
-   whether the fallback open below may use O_NOATIME. */
+   INO matters only with a sidecar (HD given); CTIME_NS with both stores
+   (an xattr record is outdated by a ctime later than its writing); UID
+   decides whether a sidecar record is trusted, and whether the fallback
+   open below may use O_NOATIME. */
 struct tu_hash_state {
 	uint64_t size;
 	int64_t mtime_ns;

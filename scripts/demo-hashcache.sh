@@ -4,8 +4,11 @@
 # Works on a copy of the sample tree (SAMPLE itself is left as it is):
 #   1. hashes every file and stores the records;
 #   2. runs again and shows that no file data was read;
-#   3. flips one byte of a file, puts its mtime back, and shows --check
-#      reporting it CORRUPT with exit status 3.
+#   3. flips one byte of a file and puts its mtime back: the write still
+#      moved the ctime, so --check reports it CHANGED (exit status 0);
+#   4. flips it again as a failing disk would, moving no time at all (the
+#      record's write time is moved past the flip to stand for that), and
+#      shows --check reporting it CORRUPT with exit status 3.
 # Exits non-zero if any of that does not happen as shown.
 set -euo pipefail
 
@@ -49,19 +52,47 @@ echo "   same $(wc -l <"$work/sums2") hashes, all from the cache"
 
 victim=$(find "$tree" -type f -size +0 | sort | head -n 1)
 [[ -n $victim ]] || { echo "demo-hashcache: no non-empty file to corrupt" >&2; exit 1; }
-say "flip one byte of ${victim#"$work"/}, keeping its size and mtime (silent corruption)"
-touch -r "$victim" "$work/ref"
-byte=$(od -An -tu1 -N1 "$victim" | tr -d ' ')
-printf "\\$(printf '%03o' $(((byte + 1) % 256)))" | dd of="$victim" bs=1 count=1 conv=notrunc status=none
-touch -m -r "$work/ref" "$victim"
-echo "   mtime still $(stat -c %y "$victim")"
+flip() {
+	byte=$(od -An -tu1 -N1 "$victim" | tr -d ' ')
+	touch -r "$victim" "$work/ref"
+	printf "\\$(printf '%03o' $(((byte + 1) % 256)))" | dd of="$victim" bs=1 count=1 conv=notrunc status=none
+	touch -m -r "$work/ref" "$victim"
+}
+
+check() {
+	set +e
+	"$hc" --check "$tree" >"$work/check"
+	status=$?
+	set -e
+	grep -v '^OK  ' "$work/check" | sed "s|$work/||"
+	echo "   $(grep -c '^OK  ' "$work/check") files OK; exit status $status (3 = corruption found)"
+}
+
+victim=$(find "$tree" -type f -size +0 | sort | head -n 1)
+[[ -n $victim ]] || { echo "demo-hashcache: no non-empty file to corrupt" >&2; exit 1; }
+say "flip one byte of ${victim#"$work"/}, putting its size and mtime back (touch -d)"
+sleep 0.05
+flip
+echo "   mtime still $(stat -c %y "$victim"), but the write moved the ctime"
 
 say "hashcache --check: re-read everything and compare"
-set +e
-"$hc" --check "$tree" >"$work/check"
-status=$?
-set -e
-grep -v '^OK  ' "$work/check" | sed "s|$work/||"
-echo "   $(grep -c '^OK  ' "$work/check") files OK; exit status $status (3 = corruption found)"
+check
+[[ $status -eq 0 ]] || { echo "demo-hashcache: --check failed" >&2; exit 1; }
+grep -qF "CHANGED  $victim" "$work/check" || { echo "demo-hashcache: the change was not seen" >&2; exit 1; }
+
+# A disk that rots moves no time at all. Stand for that by stamping the
+# record (format 2, see hashcache(1)) as written a minute after the flip.
+say "flip it again as a failing disk would: the data changes, no time moves"
+val=$(getfattr --absolute-names --only-values -n user.spookyhash "$victim" 2>/dev/null | od -An -tx1 | tr -d ' \n')
+if [[ ${#val} -ne 98 ]]; then
+	echo "   (no user xattrs here: skipped)"
+	exit 0
+fi
+flip
+later=$(printf '%016x' $(( $(date +%s%N) + 60000000000 )) | fold -w2 | tac | tr -d '\n')
+setfattr -n user.spookyhash -v "0x${val:0:82}$later" "$victim"
+
+say "hashcache --check: re-read everything and compare"
+check
 [[ $status -eq 3 ]] || { echo "demo-hashcache: --check did not report the corruption" >&2; exit 1; }
 grep -qF "CORRUPT  $victim" "$work/check" || { echo "demo-hashcache: wrong file reported" >&2; exit 1; }

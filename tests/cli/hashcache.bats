@@ -17,11 +17,31 @@ make_tree() {
 }
 
 # Set every file's mtime a minute back (sub-second part kept non-zero). The
-# moment is fixed once per test, so aging again leaves the mtime of a file
-# already aged unchanged even when the clock has moved on to the next second.
+# moment is fixed once per test, and files already aged are not touched
+# again: a touch moves the ctime, which outdates an xattr record (the racy
+# rule for ctime).
 age() {
 	: "${AGE_AT:=$(($(date +%s) - 60))}"
-	find "$1" -type f ! -name .spookyhashes -exec touch -m -d "@$AGE_AT.123456789" {} +
+	find "$1" -type f ! -name .spookyhashes -newermt "@$AGE_AT.123456789" \
+		-exec touch -m -d "@$AGE_AT.123456789" {} +
+}
+
+# rot FILE TEXT: silent corruption, as a disk gives it. TEXT overwrites the
+# start of FILE with its size and mtime restored, and its xattr record is
+# restamped as written a minute ahead, so that the ctime the edit moved is
+# not past the record (bit rot moves no ctime at all).
+rot() {
+	touch -r "$1" "$1.ref"
+	printf '%s' "$2" | dd of="$1" conv=notrunc status=none
+	touch -m -r "$1.ref" "$1"
+	rm -f "$1.ref"
+	python3 - "$1" <<-'PY'
+	import os, struct, sys, time
+	v = bytearray(os.getxattr(sys.argv[1], "user.spookyhash"))
+	assert v[0] == 2 and len(v) == 49
+	v[41:49] = struct.pack("<q", time.time_ns() + 60 * 10**9)
+	os.setxattr(sys.argv[1], "user.spookyhash", bytes(v))
+	PY
 }
 
 # The message of a SpookyHash "L" reference vector: byte i is i mod 251.
@@ -117,14 +137,18 @@ a_message() {
 	[ "$(md5sum <t/f1)" = "$sum" ]
 }
 
-@test "the xattr record is 41 bytes: version 1, the digest, size, mtime and hash time" {
+@test "the xattr record is 49 bytes: version 2, the digest, size, mtime, hash time and write time" {
 	make_tree t
+	before=$(date +%s%N)
 	run hashcache t/f1
 	hash=${output%% *}
 	val=$(getfattr --absolute-names --only-values -e hex -n user.spookyhash t/f1 | xxd -p | tr -d '\n')
 	# getfattr --only-values writes raw bytes; xxd shows them as hex.
-	[ "${#val}" -eq 82 ]
-	[ "${val:0:2}" = 01 ]
+	[ "${#val}" -eq 98 ]
+	[ "${val:0:2}" = 02 ]
+	written=$(python3 -c 'import sys, struct; print(struct.unpack("<q", bytes.fromhex(sys.argv[1][82:98]))[0])' "$val")
+	[ "$written" -ge "$((before - 20000000))" ]
+	[ "$written" -le "$(date +%s%N)" ]
 	[ "${val:2:32}" = "$hash" ]
 	size_le=$(printf '%016x' "$(stat -c %s t/f1)" | fold -w2 | tac | tr -d '\n')
 	[ "${val:34:16}" = "$size_le" ]
@@ -140,14 +164,12 @@ a_message() {
 	assert_output 0
 }
 
-@test "content changed with size and mtime restored: --check says CORRUPT, exits 3, keeps the record" {
+@test "silent corruption (content changed, size, mtime and ctime not): --check says CORRUPT, exits 3, keeps the record" {
 	make_tree t
 	hashcache t >/dev/null
 	run hashcache t/a/f2
 	old=${output%% *}
-	touch -r t/a/f2 ref
-	printf 'TWO' | dd of=t/a/f2 conv=notrunc status=none
-	touch -m -r ref t/a/f2
+	rot t/a/f2 TWO
 	run hashcache --check t
 	[ "$status" -eq 3 ]
 	assert_line "CORRUPT  t/a/f2"
@@ -155,18 +177,17 @@ a_message() {
 	# The record is kept: the default run still answers from it...
 	run hashcache --show t/a/f2
 	assert_output "$old  t/a/f2"
-	# ...and a second check finds the same corruption.
+	# ...and a second check finds the same corruption; -q hides only the
+	# OK lines.
 	run hashcache -q --check t
 	[ "$status" -eq 3 ]
-	assert_output ""
+	assert_output "CORRUPT  t/a/f2"
 }
 
 @test "--check --fix replaces a CORRUPT record; the next check is clean" {
 	make_tree t
 	hashcache t >/dev/null
-	touch -r t/f1 ref
-	printf 'ONE' | dd of=t/f1 conv=notrunc status=none
-	touch -m -r ref t/f1
+	rot t/f1 ONE
 	run hashcache --check --fix t
 	[ "$status" -eq 3 ]
 	assert_line "CORRUPT  t/f1"
@@ -176,6 +197,53 @@ a_message() {
 	# The record now holds the new content's hash (computed afresh here).
 	run hashcache --show t/f1
 	assert_output "$(hashcache --no-store --store=file t/f1)"
+}
+
+ctime_rule_case() {
+	make_tree t
+	hashcache "$@" t >/dev/null
+	run hashcache "$@" t/a/f2
+	old=${output%% *}
+	sleep 0.05	# past the 10 ms granularity
+	touch -r t/a/f2 ref
+	printf 'TWO' | dd of=t/a/f2 conv=notrunc status=none
+	touch -m -r ref t/a/f2
+	run hashcache -v "$@" t/a/f2
+	assert_success
+	[ "$(counter hashed)" -eq 1 ]
+	new=${lines[0]%% *}
+	[ "$new" != "$old" ]
+	[ "$new" = "$(hashcache --no-store --store=file t/a/f2 | cut -d' ' -f1)" ]
+}
+
+@test "ctime rule, xattr store: content changed with size and mtime restored (touch -d) is read again" {
+	ctime_rule_case --store=xattr
+	# A check calls it what it is: a change, not corruption.
+	printf 'Two' | dd of=t/a/f2 conv=notrunc status=none
+	touch -m -r ref t/a/f2
+	run hashcache --check --store=xattr t
+	assert_success
+	assert_line "CHANGED  t/a/f2"
+	assert_line "OK  t/f1"
+}
+
+@test "ctime rule, sidecar store: content changed with size and mtime restored (touch -d) is read again" {
+	ctime_rule_case --store=file
+}
+
+@test "ctime rule: a version 1 xattr record (no write time) is read again once, then trusted" {
+	make_tree t
+	hashcache t >/dev/null
+	hash=$(hashcache --show t/f1 | cut -d' ' -f1)
+	v1=$(getfattr --absolute-names --only-values -n user.spookyhash t/f1 | xxd -p | tr -d '\n')
+	setfattr -n user.spookyhash -v "0x01${v1:2:80}" t/f1
+	run hashcache --show t/f1
+	assert_output "-  t/f1"
+	run hashcache -v t/f1
+	[ "$(counter hashed)" -eq 1 ]
+	assert_line "$hash  t/f1"
+	run hashcache -v t/f1
+	[ "$(counter hashed)" -eq 0 ]
 }
 
 @test "--check: a file modified normally is CHANGED, exit 0, and its record is updated" {
@@ -635,4 +703,215 @@ a_message() {
 	run hashcache --version
 	assert_success
 	assert_output --partial "treeutils"
+}
+
+# ---- issue 12/13: output that scripts can rely on ----------------------------------
+
+@test "--quiet hides only OK lines: --check -q still prints NEW, CHANGED and CORRUPT" {
+	make_tree t
+	hashcache t >/dev/null
+	echo changed >>t/f1
+	echo new >t/c/new
+	age t
+	rot t/a/f2 TWO
+	run hashcache -q --check t
+	[ "$status" -eq 3 ]
+	assert_line "CHANGED  t/f1"
+	assert_line "NEW  t/c/new"
+	assert_line "CORRUPT  t/a/f2"
+	refute_output --partial "OK  "
+	[ "${#lines[@]}" -eq 3 ]
+}
+
+@test "output in a stable order: sorted by path within each directory, so two runs diff clean" {
+	mkdir -p t
+	# Made in reverse order, so neither inode nor creation order is the
+	# name order.
+	for d in z y a-b a; do
+		mkdir -p "t/$d/sub"
+		for f in 9 5 1 b_ a; do echo "$d $f" >"t/$d/$f"; echo "$d sub $f" >"t/$d/sub/$f"; done
+	done
+	age t
+	run hashcache -j 4 t
+	assert_success
+	printf '%s\n' "${lines[@]}" | cut -c35- >got
+	python3 -c 'import sys; p = [l.rstrip("\n") for l in open(sys.argv[1])]; sys.stdout.write("".join(x + "\n" for x in sorted(p, key=lambda s: s.encode().split(b"/"))))' got >want
+	diff want got
+	[ "$(head -n 1 got)" = "t/a/1" ]
+	hashcache -j 4 --check t >check1
+	hashcache -j 1 --check t >check2
+	diff check1 check2
+}
+
+@test "stdout lines are written whole: two runs on one pipe never split each other's lines" {
+	mkdir t
+	long=$(printf 'n%.0s' $(seq 1 150))
+	for i in $(seq 1 400); do echo "$i" >"t/${long}_$i"; done
+	age t
+	hashcache t >/dev/null
+	{ hashcache t & hashcache t & hashcache t & wait; } | cat >out
+	[ "$(wc -l <out)" -eq 1200 ]
+	run grep -vc "^[0-9a-f]\{32\}  t/${long}_[0-9]*\$" out
+	assert_output 0
+}
+
+# ---- issue 13: -c, md5sum-style lists (checked against md5sum itself) ---------------
+
+# A list of FILES in both formats: ours in sums, md5sum's in md5s.
+make_lists() {
+	hashcache "$@" >sums
+	md5sum "$@" >md5s
+}
+
+@test "-c FILE checks an md5sum-format list as md5sum -c does: 'NAME: OK', exit 0" {
+	make_tree t
+	make_lists t/f1 t/a/f2 t/c/empty
+	run hashcache -c sums
+	assert_success
+	assert_output "$(md5sum -c md5s)"
+	assert_line "t/f1: OK"
+	# --check-list is -c.
+	run hashcache --check-list sums
+	assert_output "$(md5sum -c md5s)"
+	# The list itself is never hashed as a tree file (the old -c did).
+	refute_output --partial "sums"
+}
+
+@test "-c: a changed file is 'NAME: FAILED', with md5sum's closing warning, exit 1" {
+	make_tree t
+	make_lists t/f1 t/a/f2
+	echo different >t/f1
+	run hashcache -c sums
+	[ "$status" -eq 1 ]
+	md5out=$(md5sum -c md5s 2>&1) || true
+	assert_output "${md5out//md5sum:/hashcache:}"
+	assert_line "t/f1: FAILED"
+	assert_line "hashcache: WARNING: 1 computed checksum did NOT match"
+}
+
+@test "-c: a missing file is 'FAILED open or read' and counted, as with md5sum" {
+	make_tree t
+	make_lists t/f1 t/a/f2
+	rm t/a/f2
+	run hashcache -c sums
+	[ "$status" -eq 1 ]
+	assert_line "t/a/f2: FAILED open or read"
+	assert_line "hashcache: WARNING: 1 listed file could not be read"
+	run md5sum -c md5s
+	[ "$status" -eq 1 ]
+	assert_line "t/a/f2: FAILED open or read"
+}
+
+@test "-c --quiet prints only failures, --status prints nothing; the exit status tells (as md5sum)" {
+	make_tree t
+	make_lists t/f1 t/a/f2
+	run hashcache -c --quiet sums
+	assert_success
+	assert_output ""
+	echo different >t/f1
+	run hashcache -c --quiet sums
+	[ "$status" -eq 1 ]
+	md5out=$(md5sum -c --quiet md5s 2>&1) || true
+	assert_output "${md5out//md5sum:/hashcache:}"
+	run hashcache -c --status sums
+	[ "$status" -eq 1 ]
+	assert_output ""
+	run md5sum -c --status md5s
+	[ "$status" -eq 1 ]
+	assert_output ""
+}
+
+@test "-c: improperly formatted lines are counted, comments and blank lines skipped; none good is an error" {
+	make_tree t
+	make_lists t/f1
+	{ echo '# a comment'; echo; echo 'not a checksum line'; cat sums; } >mixed
+	{ echo '# a comment'; echo; echo 'not a checksum line'; cat md5s; } >mixed5
+	run hashcache -c mixed
+	assert_success
+	md5out=$(md5sum -c mixed5 2>&1)
+	assert_output "${md5out//md5sum:/hashcache:}"
+	assert_line "hashcache: WARNING: 1 line is improperly formatted"
+	echo 'garbage' >bad
+	run hashcache -c bad
+	[ "$status" -eq 1 ]
+	assert_output --partial "no properly formatted SpookyHash checksum lines found"
+	run md5sum -c bad
+	[ "$status" -eq 1 ]
+}
+
+@test "-c: names with a newline or backslash round-trip through the '\\' escape, as with md5sum" {
+	mkdir t
+	echo a >"t/new
+line"
+	echo b >'t/back\slash'
+	age t
+	make_lists t/*
+	grep -q '^\\' sums
+	run hashcache -c sums
+	assert_success
+	assert_output "$(md5sum -c md5s)"
+	assert_line '\t/new\nline: OK'
+	assert_line 't/back\slash: OK'
+}
+
+@test "-c: '-' reads the list from standard input, as does no operand; a name '-' is standard input" {
+	make_tree t
+	hashcache t >sums
+	run sh -c 'hashcache -c - <sums'
+	assert_success
+	[ "$(grep -c ': OK$' <<<"$output")" -eq 4 ]
+	run sh -c 'hashcache -c <sums'
+	assert_success
+	[ "$(grep -c ': OK$' <<<"$output")" -eq 4 ]
+	run sh -c 'printf data | hashcache -'
+	assert_success
+	[ "${output#*  }" = "-" ]
+	echo "$output" >stdin.sums
+	run sh -c 'printf data | hashcache -c stdin.sums'
+	assert_success
+	assert_output -- "-: OK"
+	run sh -c 'printf other | hashcache -c stdin.sums'
+	[ "$status" -eq 1 ]
+	assert_line -- "-: FAILED"
+}
+
+@test "-c with a directory operand checks the tree as --check does (what -c meant before)" {
+	make_tree t
+	hashcache t >/dev/null
+	run hashcache -c t
+	assert_success
+	assert_output "$(hashcache --check t)"
+	assert_line "OK  t/f1"
+}
+
+# ---- issue 13: --files0-from ------------------------------------------------------------
+
+@test "--files0-from=FILE takes NUL-ended operands from FILE or standard input" {
+	make_tree t
+	echo x >"t/odd
+name"
+	age t
+	printf 't/f1\0t/a\0t/odd\nname\0' >list0
+	run hashcache --files0-from=list0
+	assert_success
+	assert_output "$(hashcache t/f1 t/a "t/odd
+name")"
+	run sh -c 'printf "t/f1\0" | hashcache --files0-from=-'
+	assert_success
+	assert_output "$(hashcache t/f1)"
+}
+
+@test "--files0-from: a zero-length name is an error, the rest is done; operands too is bad usage" {
+	make_tree t
+	printf 't/f1\0\0t/a/f2\0' >list0
+	run hashcache --files0-from=list0
+	[ "$status" -eq 1 ]
+	assert_output --partial "invalid zero-length file name"
+	assert_output --partial "  t/f1"
+	assert_output --partial "  t/a/f2"
+	run hashcache --files0-from=list0 t
+	[ "$status" -eq 2 ]
+	assert_output --partial "cannot be combined with --files0-from"
+	run hashcache --files0-from=missing
+	[ "$status" -eq 2 ]
 }

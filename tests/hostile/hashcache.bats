@@ -227,3 +227,252 @@ teardown() { tu_teardown; }
 	run bash -c 'ulimit -n 64; hashcache -q -v --store=file t'
 	[ "$(counter cached)" -eq 1000 ]
 }
+
+# ---- issue 12: root hashing where user nobody can write -------------------------
+
+# A directory of root's in which nobody may write (sticky, like /tmp), or
+# one that nobody owns, with root's files in it a minute old.
+hostile_dir() {
+	need_root "root hashing where nobody can write"
+	mkdir "$1"
+	if [ "${2:-}" = nobody ]; then chown nobody:nogroup "$1"; chmod 755 "$1"; else chmod 1777 "$1"; fi
+	echo 4711 >"$1/pin"
+	chmod 600 "$1/pin"
+	echo "for all" >"$1/public"
+	chmod 644 "$1/public"
+	touch -m -d '1 minute ago' "$1/pin" "$1/public"
+}
+
+# check_of TEXT: the check value of a sidecar line whose text before it is
+# TEXT: the low 32 bits of SpookyHash's hash1, the first 4 bytes of the
+# digest read as little-endian.
+check_of() {
+	printf '%s' "$1" >"$S/.line"
+	local h
+	h=$(hashcache --no-store --store=file "$S/.line" | cut -c1-8)
+	rm -f "$S/.line"
+	echo "${h:6:2}${h:4:2}${h:2:2}${h:0:2}"
+}
+
+# forge DIR NAME DIGEST: print DIR's sidecar with NAME's record claiming
+# DIGEST, its check value made right (the value is not keyed).
+forge() {
+	local line rest text
+	while IFS= read -r line; do
+		case $line in
+		*" $2 "????????)
+			rest=${line#* }
+			text="$3 ${rest% *}"
+			echo "$text $(check_of "$text")" ;;
+		*) echo "$line" ;;
+		esac
+	done <"$1/.spookyhashes"
+}
+
+@test "a planted .spookyhashes keeps its planter's mode: no more; root's sidecar is 0600 and owned by the directory's owner" {
+	hostile_dir d
+	as_nobody sh -c 'printf "spookyhashes 1\n" >d/.spookyhashes; chmod 644 d/.spookyhashes'
+	run hashcache --store=file d
+	assert_success
+	pin=$(grep '  d/pin$' <<<"$output" | cut -d' ' -f1)
+	[ -n "$pin" ]
+	[ "$(stat -c '%a %U' d/.spookyhashes)" = "600 root" ]
+	run as_nobody cat d/.spookyhashes
+	assert_failure
+	# The records are there for root, and trusted on the next run.
+	run hashcache -v --store=file d
+	[ "$(counter cached)" -eq 2 ]
+}
+
+@test "a planted .spookyhashes in the attacker's own directory: theirs, their mode, but no digest they may not read" {
+	hostile_dir d nobody
+	as_nobody sh -c 'printf "spookyhashes 1\n" >d/.spookyhashes; chmod 644 d/.spookyhashes'
+	run hashcache --store=file d
+	assert_success
+	pin=$(grep '  d/pin$' <<<"$output" | cut -d' ' -f1)
+	public=$(grep '  d/public$' <<<"$output" | cut -d' ' -f1)
+	assert_output --partial "would show them to users who may not read the files"
+	[ "$(stat -c '%a %U' d/.spookyhashes)" = "644 nobody" ]
+	run as_nobody cat d/.spookyhashes
+	assert_success
+	refute_output --partial "$pin"
+	assert_output --partial "$public"
+	# A new sidecar in nobody's directory is nobody's, 0600, and holds
+	# only what nobody may read.
+	rm d/.spookyhashes
+	run hashcache --store=file d
+	assert_success
+	[ "$(stat -c '%a %U' d/.spookyhashes)" = "600 nobody" ]
+	run grep -c "$pin" d/.spookyhashes
+	assert_output 0
+}
+
+@test "forged sidecar records are trusted: no more; ignored with one warning, the true hashes printed" {
+	hostile_dir d
+	echo "other" >d/other
+	chmod 644 d/other
+	touch -m -d '1 minute ago' d/other
+	hashcache --store=file d >/dev/null
+	other=$(hashcache --no-store --store=file d/other | cut -d' ' -f1)
+	public=$(hashcache --no-store --store=file d/public | cut -d' ' -f1)
+	forge d public "$other" >forged
+	grep -q "^$other .* public " forged
+	# Planted by nobody, who may write the directory (before root's
+	# first run, as the sticky bit keeps root's own file from them).
+	chmod 644 forged
+	rm d/.spookyhashes
+	as_nobody cp forged d/.spookyhashes
+	[ "$(stat -c %U d/.spookyhashes)" = nobody ]
+	run hashcache --store=file d
+	assert_success
+	assert_line "$public  d/public"
+	[ "$(grep -c 'records not trusted' <<<"$output")" -eq 1 ]
+	run hashcache --show --store=file d/public
+	assert_output "$public  d/public"
+	# The rewrite kept no forged record.
+	run grep -c "^$other .* public " d/.spookyhashes
+	assert_output 0
+}
+
+@test "forged sidecar records: a group- or world-writable sidecar is not trusted even when root's" {
+	hostile_dir d
+	hashcache --store=file d >/dev/null
+	public=$(hashcache --no-store --store=file d/public | cut -d' ' -f1)
+	forge d public 0123456789abcdef0123456789abcdef >forged
+	cat forged >d/.spookyhashes
+	chmod 666 d/.spookyhashes
+	run hashcache --store=file d/public
+	assert_output --partial "$public  d/public"
+	assert_output --partial "records not trusted"
+}
+
+@test "forged sidecar records: --check still catches a forged record it trusts (the file owner's own)" {
+	need_root "chown"
+	mkdir d
+	chown nobody:nogroup d
+	as_nobody sh -c 'echo mine >d/mine; touch -m -d "1 minute ago" d/mine'
+	as_nobody hashcache --store=file d >/dev/null
+	forge d mine 0123456789abcdef0123456789abcdef >forged
+	chmod 644 forged
+	as_nobody sh -c 'cat forged >d/.spookyhashes'
+	run hashcache --check --store=file d
+	[ "$status" -eq 3 ]
+	assert_line "CORRUPT  d/mine"
+}
+
+@test "sidecars are read whole: no more; a sparse 1 GiB .spookyhashes is damaged, costs no memory, and is replaced" {
+	hostile_dir d
+	as_nobody sh -c 'printf "spookyhashes 1\n" >d/.spookyhashes; truncate -s 1G d/.spookyhashes'
+	run /usr/bin/time -f 'maxrss %M' hashcache --store=file d
+	assert_success
+	assert_output --partial "damaged: larger than its directory could need"
+	rss=$(sed -n 's/^maxrss //p' <<<"$output")
+	[ "$rss" -lt 200000 ]	# KiB: far below the 1 GiB the old reader took
+	[ "$(stat -c %s d/.spookyhashes)" -lt 4096 ]
+	[ "$(grep -c . d/.spookyhashes)" -eq 3 ]
+}
+
+# with_hardlinks_unprotected: run the rest of the test with
+# fs.protected_hardlinks=0; teardown puts the old value back.
+with_hardlinks_unprotected() {
+	need_root "sysctl"
+	OLD_PROTECTED_HARDLINKS=$(sysctl -n fs.protected_hardlinks)
+	sysctl -q -w fs.protected_hardlinks=0
+}
+
+teardown() {
+	if [ -n "${OLD_PROTECTED_HARDLINKS:-}" ]; then
+		sysctl -q -w fs.protected_hardlinks="$OLD_PROTECTED_HARDLINKS"
+	fi
+	tu_teardown
+}
+
+@test "a hard link planted in the tree makes root write outside it: no more (fs.protected_hardlinks=0)" {
+	with_hardlinks_unprotected
+	echo "root's secret, outside the tree" >outside
+	touch -m -d '1 minute ago' outside
+	chmod 600 outside
+	mkdir t
+	chown nobody:nogroup t
+	as_nobody ln outside t/link
+	ctime=$(stat -c %Z.%z outside)
+	sleep 0.05
+	for store in xattr auto; do
+		run hashcache --store=$store t
+		assert_success
+		assert_line --partial "  t/link"
+		run getfattr --absolute-names -n user.spookyhash outside
+		assert_failure
+		[ "$(stat -c %Z.%z outside)" = "$ctime" ]
+	done
+	run hashcache --store=xattr t
+	assert_output --partial "more than one link, in a directory others may write"
+	# Nor is a record on it removed through the planted name.
+	setfattr -n user.spookyhash -v 0x00 outside
+	ctime=$(stat -c %Z.%z outside)
+	sleep 0.05
+	run hashcache --clear t
+	assert_success
+	assert_output --partial "its record is left alone"
+	[ "$(stat -c %Z.%z outside)" = "$ctime" ]
+	getfattr --absolute-names -n user.spookyhash outside >/dev/null
+	setfattr -x user.spookyhash outside
+	# Root's own directory, writable by root alone: its links get records.
+	mkdir own
+	ln outside own/link
+	run hashcache -v own
+	[ "$(counter stored)" -eq 1 ]
+	[ "$(sysctl -n fs.protected_hardlinks)" = 0 ]
+}
+
+@test "a FIFO or directory planted as .spookyhashes: one warning, no sidecar here, exit 0" {
+	hostile_dir d
+	hostile_dir e
+	as_nobody mkfifo d/.spookyhashes
+	as_nobody mkdir e/.spookyhashes
+	for store in file auto; do
+		run timeout 20 hashcache --store=$store d e
+		assert_success
+		[ "$(grep -c 'warning' <<<"$output")" -eq 2 ]
+		[ "$(grep -c '^[0-9a-f]\{32\}  ' <<<"$output")" -eq 4 ]
+	done
+	[ -p d/.spookyhashes ]
+	[ -d e/.spookyhashes ]
+}
+
+# ---- issue 12: correctness under concurrency ---------------------------------------
+
+@test "two concurrent runs on the same tree both succeed with the right digests" {
+	mkdir t
+	for i in $(seq 1 60); do head -c 400000 /dev/urandom >"t/f$i"; done
+	touch -m -d '1 minute ago' t/f*
+	hashcache --no-store --store=file t | sort >expected
+	for round in 1 2 3; do
+		hashcache --clear t
+		hashcache -j 2 t >out1 2>err1 &
+		p1=$!
+		hashcache -j 2 t >out2 2>err2 &
+		p2=$!
+		wait $p1 || { cat err1; false; }
+		wait $p2 || { cat err2; false; }
+		[ ! -s err1 ] && [ ! -s err2 ]
+		sort out1 | diff - expected
+		sort out2 | diff - expected
+	done
+}
+
+@test "a real change while a file is being read is still caught, with another run writing records" {
+	mkdir t
+	head -c 50000000 /dev/zero >t/big
+	touch -m -d '1 minute ago' t/big
+	hashcache --store=file t >/dev/null &
+	(sleep 0.05; printf x | dd of=t/big bs=1 seek=49999999 conv=notrunc status=none) &
+	run hashcache --store=xattr t
+	wait
+	if [ "$status" -eq 0 ]; then
+		# The read began after the write: its digest is the new content's.
+		assert_output "$(hashcache --no-store --store=file t/big)"
+	else
+		assert_output --partial "changed while being read"
+	fi
+}

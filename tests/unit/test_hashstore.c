@@ -129,16 +129,35 @@ static void xattr_encoding_round_trips(void **state)
 	(void)state;
 	struct tu_hashrec r = rec(7, 0), back;
 	r.mtime_ns = -5;	/* before 1970 */
+	r.written_ns = 1234567890123456789LL;
 	unsigned char buf[TU_XATTR_LEN];
-	assert_int_equal(tu_xattr_encode(&r, buf), 41);
-	assert_int_equal(buf[0], 1);
+	assert_int_equal(tu_xattr_encode(&r, buf), 49);
+	assert_int_equal(buf[0], 2);
 	assert_memory_equal(buf + 1, r.digest, 16);
 	assert_int_equal(buf[17], (1007) & 0xff);	/* size, little-endian */
 	assert_int_equal(buf[18], (1007) >> 8);
+	assert_int_equal(buf[41], 1234567890123456789LL & 0xff);	/* written */
 	assert_int_equal(tu_xattr_decode(buf, sizeof buf, &back), 0);
 	r.ctime_ns = 0;		/* not in an xattr */
 	r.ino = 0;
 	assert_true(same_rec(&r, &back));
+	assert_true(back.written_ns == r.written_ns);
+}
+
+/* A version 1 record (41 bytes, before the written time) still decodes,
+   with written_ns 0, which hashcache.c takes as "read it again". */
+static void xattr_version_1_records_decode_without_a_written_time(void **state)
+{
+	(void)state;
+	struct tu_hashrec r = rec(3, 0), back;
+	r.written_ns = 99;
+	unsigned char buf[TU_XATTR_LEN];
+	tu_xattr_encode(&r, buf);
+	buf[0] = 1;
+	assert_int_equal(tu_xattr_decode(buf, TU_XATTR_V1_LEN, &back), 0);
+	assert_true(back.written_ns == 0);
+	assert_memory_equal(back.digest, r.digest, 16);
+	assert_int_equal(tu_xattr_decode(buf, TU_XATTR_LEN, &back), -EBADMSG);
 }
 
 static void xattr_decoding_refuses_what_is_not_ours(void **state)
@@ -148,10 +167,11 @@ static void xattr_decoding_refuses_what_is_not_ours(void **state)
 	unsigned char buf[TU_XATTR_LEN + 1];
 	tu_xattr_encode(&r, buf);
 	assert_int_equal(tu_xattr_decode(buf, 0, &back), -EBADMSG);
-	assert_int_equal(tu_xattr_decode(buf, 40, &back), -EBADMSG);
-	assert_int_equal(tu_xattr_decode(buf, 42, &back), -EBADMSG);
-	buf[0] = 2;
-	assert_int_equal(tu_xattr_decode(buf, 41, &back), -EPROTO);
+	assert_int_equal(tu_xattr_decode(buf, 41, &back), -EBADMSG);
+	assert_int_equal(tu_xattr_decode(buf, 48, &back), -EBADMSG);
+	assert_int_equal(tu_xattr_decode(buf, 50, &back), -EBADMSG);
+	buf[0] = 3;
+	assert_int_equal(tu_xattr_decode(buf, 49, &back), -EPROTO);
 }
 
 static void xattr_calls_by_name_and_by_fd_agree(void **state)
@@ -536,6 +556,135 @@ static void sidecar_write_and_load(void **state)
 	free(dir);
 }
 
+/* Write TEXT as DFD's sidecar with MODE and owner UID, and load it. */
+static struct tu_sidecar *planted(int dfd, const char *text, mode_t mode, uid_t uid)
+{
+	unlinkat(dfd, TU_SIDECAR_NAME, 0);
+	int fd = openat(dfd, TU_SIDECAR_NAME, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	if (uid != geteuid())
+		assert_int_equal(fchown(fd, uid, (gid_t)-1), 0);
+	close(fd);
+	struct tu_sidecar *s = NULL;
+	assert_int_equal(tu_sidecar_load(dfd, &s, NULL, NULL), 0);
+	return s;
+}
+
+/* Issue 12, hole 4: forged sidecar records are trusted. A record is believed
+   only from a file owned by root or by the described file's owner, and
+   writable by neither group nor others; a refusal is said once. */
+static void forged_sidecar_records_are_trusted_only_as_owner_and_mode_allow(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip();		/* chown to another user */
+	char *dir = tmpdir();
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	struct tu_sidecar *w = tu_sidecar_new();
+	struct tu_hashrec a = rec(1, 5);
+	assert_int_equal(tu_sidecar_put(w, "a", &a), 0);
+	size_t len;
+	char *text = tu_sidecar_format(w, &len);
+	tu_sidecar_free(w);
+	/* Root's, 0600: trusted for everyone's files. */
+	struct tu_sidecar *s = planted(dfd, text, 0600, 0);
+	const struct tu_hashrec *r = tu_sidecar_find(s, "a");
+	assert_non_null(r);
+	assert_true(tu_sidecar_trusted(s, r, 1000));
+	assert_false(tu_sidecar_take_distrust(s));
+	tu_sidecar_free(s);
+	/* Root's but group-writable: nobody's records. */
+	s = planted(dfd, text, 0620, 0);
+	r = tu_sidecar_find(s, "a");
+	assert_false(tu_sidecar_trusted(s, r, 0));
+	assert_true(tu_sidecar_take_distrust(s));
+	assert_false(tu_sidecar_trusted(s, r, 0));
+	assert_false(tu_sidecar_take_distrust(s));	/* said once */
+	tu_sidecar_free(s);
+	/* User 65534's: trusted for their own files only. */
+	s = planted(dfd, text, 0644, 65534);
+	r = tu_sidecar_find(s, "a");
+	assert_false(tu_sidecar_trusted(s, r, 0));
+	assert_true(tu_sidecar_trusted(s, r, 65534));
+	/* A record put in this session is ours, whoever owns the file. */
+	struct tu_hashrec b = rec(2, 6);
+	assert_int_equal(tu_sidecar_put(s, "b", &b), 0);
+	assert_true(tu_sidecar_trusted(s, tu_sidecar_find(s, "b"), 0));
+	tu_sidecar_free(s);
+	free(text);
+	unlinkat(dfd, TU_SIDECAR_NAME, 0);
+	close(dfd);
+	rmdir_flat(dir);
+	free(dir);
+}
+
+/* Issue 12, hole 3: a digest goes only where everyone who can read the
+   sidecar can read the file. */
+static void digests_are_never_published_to_users_who_cannot_read_the_file(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip();		/* a directory of another user's */
+	char *dir = tmpdir();
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	/* Root's directory: the sidecar will be root's, 0600. */
+	struct tu_sidecar *s = NULL;
+	assert_int_equal(tu_sidecar_load(dfd, &s, NULL, NULL), 0);
+	assert_true(tu_sidecar_may_publish(s, 0, 0, S_IFREG | 0600));
+	tu_sidecar_free(s);
+	/* User 65534's directory: theirs, 0600. */
+	assert_int_equal(fchown(dfd, 65534, 65534), 0);
+	assert_int_equal(tu_sidecar_load(dfd, &s, NULL, NULL), 0);
+	assert_false(tu_sidecar_may_publish(s, 0, 0, S_IFREG | 0600));
+	assert_false(tu_sidecar_may_publish(s, 0, 0, S_IFREG | 0640));
+	assert_true(tu_sidecar_may_publish(s, 0, 0, S_IFREG | 0644));
+	assert_true(tu_sidecar_may_publish(s, 65534, 0, S_IFREG | 0600));
+	assert_false(tu_sidecar_may_publish(s, 65534, 0, S_IFREG | 0200));
+	tu_sidecar_free(s);
+	/* Their own 0644 sidecar is their choice: world-readable records only. */
+	s = planted(dfd, "spookyhashes 1\n", 0644, 65534);
+	assert_false(tu_sidecar_may_publish(s, 65534, 0, S_IFREG | 0600));
+	assert_true(tu_sidecar_may_publish(s, 65534, 0, S_IFREG | 0604));
+	tu_sidecar_free(s);
+	/* One planted by someone else is not: 0600 for the owner again. */
+	s = planted(dfd, "spookyhashes 1\n", 0644, 1234);
+	assert_true(tu_sidecar_may_publish(s, 65534, 0, S_IFREG | 0600));
+	assert_int_equal(tu_sidecar_write(dfd, s), 0);	/* no records: removed */
+	tu_sidecar_free(s);
+	close(dfd);
+	rmdir_flat(dir);
+	free(dir);
+}
+
+/* Issue 12, hole 5: sidecars are read whole. One larger than its directory
+   could need is not read, reported as damaged, and replaced. */
+static void sidecars_are_read_within_a_bound_set_by_the_directory(void **state)
+{
+	(void)state;
+	char *dir = tmpdir();
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	int fd = openat(dfd, TU_SIDECAR_NAME, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "spookyhashes 1\n", 15), 15);
+	assert_int_equal(ftruncate(fd, 1024L * 1024 * 1024), 0);	/* sparse */
+	close(fd);
+	struct warnings w = { 0 };
+	struct tu_sidecar *s = NULL;
+	assert_int_equal(tu_sidecar_load(dfd, &s, collect, &w), 0);
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.why[0], "damaged"));
+	assert_true(tu_sidecar_exists(s));
+	assert_true(tu_sidecar_dirty(s));
+	assert_int_equal(tu_sidecar_count(s), 0);
+	tu_sidecar_free(s);
+	unlinkat(dfd, TU_SIDECAR_NAME, 0);
+	close(dfd);
+	rmdir_flat(dir);
+	free(dir);
+}
+
 static void sidecar_load_refuses_symlinks_and_fifos(void **state)
 {
 	(void)state;
@@ -583,7 +732,11 @@ static void sidecar_write_failure_leaves_no_temporary(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(forged_sidecar_records_are_trusted_only_as_owner_and_mode_allow),
+		cmocka_unit_test(digests_are_never_published_to_users_who_cannot_read_the_file),
+		cmocka_unit_test(sidecars_are_read_within_a_bound_set_by_the_directory),
 		cmocka_unit_test(xattr_encoding_round_trips),
+		cmocka_unit_test(xattr_version_1_records_decode_without_a_written_time),
 		cmocka_unit_test(xattr_decoding_refuses_what_is_not_ours),
 		cmocka_unit_test(xattr_calls_by_name_and_by_fd_agree),
 		cmocka_unit_test(names_are_escaped_readably),
