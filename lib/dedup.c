@@ -1393,16 +1393,36 @@ static void refresh(struct cand *keep)
 		keep->st = ks;
 }
 
+/* Is DUP's content still as it was compared, once out of its name
+   (ACCEPT of tu_replace_name)? The exchange itself moved its ctime, so
+   size and mtime tell; the full state, ctime included, was checked an
+   instant before. */
+struct dup_check {
+	struct worker *w;
+	struct cand *dup;
+};
+
+static bool dup_unchanged(void *arg)
+{
+	struct dup_check *dc = arg;
+	struct fstate now;
+	return state_fd(dc->dup->fd, &now) == 0 && now.size == dc->dup->st.size &&
+	       now.mtime == dc->dup->st.mtime;
+}
+
 /* Replace NAME, one name of DUP, with a hard link to KEEP:
  *   1. fstat both: dev, ino, size, mtime and ctime still as compared;
  *   2. link KEEP (the inode held, not a name) to a fresh temporary name in
  *      NAME's directory;
- *   3. check NAME still is DUP's inode;
- *   4. rename the temporary name over NAME.
- * Until 4 the old file is untouched; after 4 NAME is the new link; a crash
- * in between leaves a temporary name that the next run removes (see
- * clean_leftovers()). Returns 0, -EMLINK (KEEP is full), -ESTALE (changed;
- * left alone), or another -errno. */
+ *   3. check DUP unchanged once more;
+ *   4. exchange the temporary name and NAME (tu_replace_name), and check
+ *      that what came out is DUP's inode, its content unchanged: then
+ *      remove it; if not (a file saved onto NAME in the meantime), exchange
+ *      back.
+ * No file is destroyed that was not compared: until 4 the old file is
+ * untouched; a crash in between leaves a temporary name that the next run
+ * removes (see clean_leftovers()). Returns 0, -EMLINK (KEEP is full),
+ * -ESTALE (changed; left alone), or another -errno. */
 static int replace_name(struct worker *w, struct cand *keep, struct cand *dup,
 			const struct dfile *name, bool *freed)
 {
@@ -1429,22 +1449,30 @@ static int replace_name(struct worker *w, struct cand *keep, struct cand *dup,
 	refresh(keep);
 	if (tu_dedup_hook)
 		tu_dedup_hook(TU_DEDUP_AFTER_TMP, dirfd, name->name);
-	struct statx sx;
-	if (statx(dirfd, name->name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, STATX_INO, &sx) < 0)
-		r = -errno;
-	else if (sx.stx_ino != dup->st.ino ||
-		 makedev(sx.stx_dev_major, sx.stx_dev_minor) != dup->st.dev || !unchanged(w, dup))
+	bool left = false;
+	if (!unchanged(w, dup)) {
+		left = !tu_replace_drop_tmp(dirfd, tmp, keep->st.dev, keep->st.ino);
 		r = -ESTALE;
-	if (r == 0 && renameat(dirfd, tmp, dirfd, name->name) < 0)
-		r = -errno;
-	if (r < 0) {
-		/* Take our temporary link away again, if it still is ours. */
-		if (statx(dirfd, tmp, AT_SYMLINK_NOFOLLOW, STATX_INO, &sx) == 0 &&
-		    sx.stx_ino == keep->st.ino)
-			unlinkat(dirfd, tmp, 0);
-		goto out;
 	}
+	if (r == 0 && tu_dedup_hook)
+		tu_dedup_hook(TU_DEDUP_BEFORE_REPLACE, dirfd, name->name);
+	struct tu_ident ours = { .dev = keep->st.dev, .ino = keep->st.ino };
+	struct tu_ident old = { .dev = dup->st.dev, .ino = dup->st.ino };
+	struct dup_check dc = { w, dup };
+	if (r == 0)
+		r = tu_replace_name(dirfd, tmp, name->name, &ours, &old, dup_unchanged, &dc, &left);
+	if (left) {
+		/* Never removed: it may be the only copy of someone's save. */
+		struct dfile at_tmp = *name;
+		at_tmp.name = tmp;
+		report(dd, &at_tmp, "replace", EEXIST, "a file saved during the replacement "
+		       "was left under this name");
+	}
+	/* Our link, exchanges and unlink moved KEEP's ctime, whatever the
+	   outcome: the rest of the group is still compared with it. */
 	refresh(keep);
+	if (r < 0)
+		goto out;
 	struct fstate ds;
 	if (state_fd(dup->fd, &ds) == 0) {
 		*freed = ds.nlink == 0;
@@ -1623,15 +1651,75 @@ static void read_ahead(struct worker *w, struct cand *c, bool whole)
 	(void)posix_fadvise(fd, 0, len, POSIX_FADV_WILLNEED);
 }
 
+/* The owner rule (issue 12): as root with ignore_owner, a file owned by
+   another user is never kept for a name owned by someone else, so that a
+   user cannot make root's name a link to an inode the user can rewrite.
+   The kept inode is owned by root or by the owner of every name it
+   replaces. Does it apply? */
+static bool owner_rule(const struct dd *dd)
+{
+	return dd->euid == 0 && dd->o->ignore_owner && !reflinking(dd);
+}
+
+/* May KEEP be kept for C's names? */
+static bool may_keep_for(const struct dd *dd, const struct cand *keep, const struct cand *c)
+{
+	return !owner_rule(dd) || keep->f->uid == 0 || keep->f->uid == c->f->uid;
+}
+
+static int cmp_uid(const void *pa, const void *pb)
+{
+	const struct cand *a = pa, *b = pb;
+	if (a->f->uid != b->f->uid)
+		return a->f->uid < b->f->uid ? -1 : 1;
+	return path_cmp(a->f, b->f);
+}
+
+static void final_group(struct worker *w, struct cand *v, size_t n);
+
+/* Under the owner rule, a group without a root-owned file is split by
+   owner, each part its own group. True if V[0..N) was handled so. */
+static bool split_by_owner(struct worker *w, struct cand *v, size_t n)
+{
+	if (!owner_rule(w->dd))
+		return false;
+	bool one_owner = true;
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i].dead && v[i].f->uid == 0)
+			return false;	/* kept for all (see final_group) */
+		one_owner &= v[i].f->uid == v[0].f->uid;
+	}
+	if (one_owner)
+		return false;
+	qsort(v, n, sizeof *v, cmp_uid);
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && v[j].f->uid == v[i].f->uid)
+			j++;
+		if (j - i >= 2)
+			final_group(w, v + i, j - i);
+		i = j;
+	}
+	return true;
+}
+
 /* V[0..N): equal by every key. Choose the kept file, confirm each other one
    against it, and replace it. */
 static void final_group(struct worker *w, struct cand *v, size_t n)
 {
 	struct dd *dd = w->dd;
 	const struct tu_dedup_opts *o = dd->o;
+	if (split_by_owner(w, v, n))
+		return;
 	size_t ki = 0;
-	for (size_t i = 1; i < n; i++)
-		if (better_keep(dd, &v[i], &v[ki]))
+	/* Under the owner rule, a root-owned file is kept if there is one. */
+	bool root_only = false;
+	for (size_t i = 0; owner_rule(dd) && i < n; i++)
+		root_only |= !v[i].dead && v[i].f->uid == 0;
+	for (size_t i = 0; root_only && v[ki].f->uid != 0; i++)
+		ki = i;
+	for (size_t i = 0; i < n; i++)
+		if (i != ki && (!root_only || v[i].f->uid == 0) && better_keep(dd, &v[i], &v[ki]))
 			ki = i;
 	struct cand *keep = &v[ki];
 	struct cand *first = keep;
@@ -1659,6 +1747,9 @@ static void final_group(struct worker *w, struct cand *v, size_t n)
 				read_ahead(w, &v[ahead], true);
 		struct cand *c = &v[i];
 		if (c == first || c->dead || !meta_equal(dd, keep, c))
+			continue;
+		/* KEEP may have changed (EMLINK: link_dup). */
+		if (!may_keep_for(dd, keep, c))
 			continue;
 		bool shares = o->reflink != TU_DEDUP_HARDLINK && !no_reflink_on(dd, keep->st.dev);
 		if (shares) {
