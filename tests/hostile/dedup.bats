@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # dedup on several filesystems and under attack: two loop-mounted ext4
 # filesystems, a mount inside a DIR, reflinks on btrfs and xfs loop mounts,
-# ext4 without reflinks, kill -9 during a large run.
+# ext4 without reflinks, kill -9 during a large run, a file saved by rename
+# in the replace window, --ignore-owner against another user's copy.
 # The loop mounts need root; each test skips with its reason otherwise.
 
 load ../lib/helpers
@@ -273,7 +274,7 @@ PY
 # issue 12, hole 1: dedup replaced a name with a plain rename after checking
 # it, so a file saved by rename onto the name in between (as editors save)
 # was destroyed. Now the names are exchanged and what came out is checked.
-# The shim widens that instant to 20 ms; the writer sees our temporary link
+# The shim widens that instant to 50 ms; the writer sees our temporary link
 # appear in a directory and at once saves a new version of the directory's
 # one file, by rename, as an editor does.
 @test "replace window: every file saved by rename during dedup survives, and every path holds its old content or a save" {
@@ -291,6 +292,7 @@ import os, sys, time
 root, out, stop = sys.argv[1:4]
 dirs = sorted(os.path.join(root, d) for d in os.listdir(root))
 saved, t0 = set(), time.time()
+open(stop + ".ready", "w").close()
 while not os.path.exists(stop) and time.time() - t0 < 30:
     for d in dirs:
         if d in saved or not any(n.startswith(".tu-") for n in os.listdir(d)):
@@ -303,9 +305,9 @@ while not os.path.exists(stop) and time.time() - t0 < 30:
 with open(out, "w") as f:
     f.write("".join(d + "\n" for d in sorted(saved)))
 PY
-	local wpid=$!
-	sleep 0.2
-	LD_PRELOAD=$SHIM run dedup -j1 t
+	local wpid=$! n=0
+	while [ ! -e "$S/stop.ready" ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n + 1)); done
+	LD_PRELOAD=$SHIM TU_SLOW_US=50000 run dedup -j1 t
 	touch "$S/stop"
 	wait "$wpid"
 	# The writer really raced: it saw our temporary links and saved.
