@@ -14,7 +14,7 @@
  *     (getxattrat): during the walk, through the directory fd the walker
  *     holds, for a file whose size and metadata key an earlier file had
  *     (lookup_in_walk); after the walk, one directory at a time, for the
- *     first file of each size group (lookup_records); a file that no other
+ *     first file of each size group (dd_lookup_records); a file that no other
  *     file of its size and metadata key could match is never looked up. A
  *     directory's .spookyhashes is read once, when the walk has listed the
  *     directory (dd_done_entries), for all its files. Where all of a
@@ -24,7 +24,7 @@
  *     matches another's are hashed whole (through the cache, which stores
  *     the record for the next run: in the xattr at once, or, kept back, in
  *     the directory's .spookyhashes after the workers are done; see
- *     store_pending);
+ *     dd_store_pending);
  *  5. xattrs: every name and value but user.spookyhash, sorted by name;
  *  6. bytes: the candidate is compared with the kept file (unless
  *     trust_hash; FIDEDUPERANGE compares in the kernel);
@@ -46,6 +46,7 @@
  */
 #define TU_INTERNAL
 #include "dedup.h"
+#include "dedup_pipeline.h"
 #include "hashstore.h"
 #include "spooky.h"
 #include "walk.h"
@@ -66,123 +67,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#define PREFIX_LEN	4096		/* bytes hashed before a whole file is */
-#define CMP_BUF		(256 * 1024)	/* per worker: the pieces compared */
-#define KEEP_BUF	(1024 * 1024)	/* per worker: a kept file this long is
-					   read once for its whole group */
-#define DEDUPE_CHUNK	(16 * 1024 * 1024)	/* btrfs takes at most this per call */
-#define READ_AHEAD	16		/* candidates of a group asked for ahead */
-#define GROUP_BATCH	8		/* size groups a worker takes at a time */
-#define READ_AHEAD_MAX	(2 * 1024 * 1024)	/* bytes asked for ahead, at most */
-#define SEEN_BITS	(UINT64_C(1) << 22)	/* 512 KiB: few false hits below
-						   a million files */
-#define MAX_OPEN	64		/* candidates a worker keeps open at most (less
-				   where RLIMIT_NOFILE is low: see run_workers) */
-
-#define SCAN_MASK (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | \
-		   STATX_SIZE | STATX_MTIME | STATX_CTIME | STATX_NLINK | STATX_MNT_ID)
-#define STATE_MASK SCAN_MASK
-
 void (*tu_dedup_hook)(enum tu_dedup_hook_point p, int dirfd, const char *name);
 unsigned long tu_dedup_link_max;
-
-/* One directory walked. */
-struct ddir {
-	char *rel;		/* path below its DIR ("" for the DIR itself) */
-	dev_t dev;
-	ino_t ino;
-	uint32_t root;		/* index of its DIR */
-	bool has_sidecar;	/* a .spookyhashes was listed in it */
-	bool sidecar_read;	/* and its records were read in the walk */
-};
-
-/* One regular file (one name) seen by the walk. */
-struct dfile {
-	uint64_t size;
-	uint64_t ino;
-	uint64_t mnt;
-	dev_t dev;
-	int64_t mtime;
-	int64_t ctime;		/* for .spookyhashes records, which hold it */
-	uint16_t mode;		/* as statx gives it: 16 bits keep this 96 bytes */
-	bool cached : 1;	/* digest: a valid hash record of the state
-				   above (size, mtime), read without opening */
-	bool looked : 1;	/* the record was looked for (found or not):
-				   lookup_records() need not */
-	bool paired : 1;	/* another inode of its size group has its
-				   metadata key (group_refs): it will be read
-				   unless records decide */
-	uint32_t uid, gid, nlink;
-	struct ddir *dir;
-	const char *name;	/* an offset into the directory's name block
-				   until the directory is left */
-	unsigned char digest[16];
-};
-
-/* A hash record due for a directory's .spookyhashes, kept until the
-   workers are done: a sidecar is changed by one thread at a time. */
-struct pending_rec {
-	const struct dfile *f;
-	struct tu_hashrec rec;
-};
-
-/* A name of ours that a crash may have left. */
-struct leftover {
-	struct ddir *dir;
-	char *name;
-	dev_t dev;
-	uint64_t ino;
-};
-
-/* What an open file looks like now. */
-struct fstate {
-	dev_t dev;
-	uint64_t ino, size, nlink;
-	int64_t mtime, ctime;
-	mode_t mode;
-	uid_t uid;
-	gid_t gid;
-};
-
-struct dd {
-	const struct tu_dedup_opts *o;
-	const char *const *dirs;
-	size_t ndirs;
-	uint32_t cur_root;		/* the DIR being walked (one at a time) */
-	int *root_fds;			/* -1: not opened, or the same as an earlier DIR */
-	struct tu_ident *root_ids;
-	struct tu_ident *walked;	/* identities of the DIRs walked, sorted */
-	size_t nwalked;
-	char **displays;		/* the DIRs without trailing slashes */
-	uid_t euid;
-	pthread_mutex_t lock;		/* the lists below, during the walk */
-	pthread_mutex_t out_lock;	/* the caller's callbacks, one at a time */
-	struct dfile *files;
-	size_t nfiles, capfiles;
-	struct ddir **dirs_seen;
-	size_t ndirs_seen, capdirs;
-	char **blocks;			/* name blocks, freed at the end */
-	size_t nblocks, capblocks;
-	struct leftover *left;
-	size_t nleft, capleft;
-	/* The work phase. */
-	struct tu_hashcache *hc;	/* update, or no_store with dry_run */
-	struct tu_hashcache *hc_show;	/* records only, never a read */
-	struct tu_hashcache *hc_side;	/* the same, from .spookyhashes only;
-					   NULL with --store=xattr */
-	size_t (*groups)[2];		/* [start, end) of each size group in files */
-	size_t ngroups;
-	struct pending_rec *pending;	/* under lock */
-	size_t npending, cappending;
-	struct dfile **refs;		/* candidates by directory, for lookup_records */
-	size_t nrefs, next_ref;		/* next_ref: under lock */
-	_Atomic uint64_t *seen;		/* SEEN_BITS bits: see seen_before() */
-	_Atomic size_t next_group;
-	_Atomic int failed;
-	_Atomic bool warned_reflink;
-	dev_t noreflink[16];		/* filesystems without FIDEDUPERANGE */
-	size_t nnoreflink;
-};
 
 /* Per-directory state of the walk. */
 struct dslot {
@@ -193,15 +79,9 @@ struct dslot {
 	size_t nlen, ncap;
 };
 
-#define COUNT(dd, field, n)							\
-	do {									\
-		if ((dd)->o->counts)						\
-			atomic_fetch_add(&(dd)->o->counts->field, (n));		\
-	} while (0)
-
 /* ---- small helpers ------------------------------------------------------------ */
 
-static int64_t ts_ns(const struct statx_timestamp *t)
+int64_t dd_ts_ns(const struct statx_timestamp *t)
 {
 	return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
 }
@@ -212,14 +92,14 @@ static void state_from_statx(const struct statx *sx, struct fstate *s)
 	s->ino = sx->stx_ino;
 	s->size = sx->stx_size;
 	s->nlink = sx->stx_nlink;
-	s->mtime = ts_ns(&sx->stx_mtime);
-	s->ctime = ts_ns(&sx->stx_ctime);
+	s->mtime = dd_ts_ns(&sx->stx_mtime);
+	s->ctime = dd_ts_ns(&sx->stx_ctime);
 	s->mode = sx->stx_mode;
 	s->uid = sx->stx_uid;
 	s->gid = sx->stx_gid;
 }
 
-static int state_fd(int fd, struct fstate *s)
+int dd_state_fd(int fd, struct fstate *s)
 {
 	struct statx sx;
 	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATE_MASK, &sx) < 0)
@@ -228,13 +108,13 @@ static int state_fd(int fd, struct fstate *s)
 	return 0;
 }
 
-static bool same_file_state(const struct fstate *a, const struct fstate *b)
+bool dd_same_file_state(const struct fstate *a, const struct fstate *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
 	       a->mtime == b->mtime && a->ctime == b->ctime;
 }
 
-static void note_failure(struct dd *dd, int err)
+void dd_note_failure(struct dd *dd, int err)
 {
 	int expected = 0;
 	atomic_compare_exchange_strong(&dd->failed, &expected, err);
@@ -243,7 +123,7 @@ static void note_failure(struct dd *dd, int err)
 }
 
 /* "DIR/rel/name", for messages and callbacks only. */
-static char *path_of(struct dd *dd, const struct ddir *dir, const char *name)
+char *dd_path_of(struct dd *dd, const struct ddir *dir, const char *name)
 {
 	const char *disp = dd->displays[dir->root];
 	const char *sep1 = strcmp(disp, "/") == 0 ? "" : "/";
@@ -257,7 +137,7 @@ static char *path_of(struct dd *dd, const struct ddir *dir, const char *name)
 	return r < 0 ? NULL : out;
 }
 
-static void call_locked(struct dd *dd, tu_error_fn *fn, const char *path, const char *op,
+void dd_call_locked(struct dd *dd, tu_error_fn *fn, const char *path, const char *op,
 			int err, const char *detail)
 {
 	if (!fn)
@@ -268,27 +148,27 @@ static void call_locked(struct dd *dd, tu_error_fn *fn, const char *path, const 
 	pthread_mutex_unlock(&dd->out_lock);
 }
 
-static void report(struct dd *dd, const struct dfile *f, const char *op, int err,
+void dd_report(struct dd *dd, const struct dfile *f, const char *op, int err,
 		   const char *detail)
 {
-	note_failure(dd, err);
-	char *p = path_of(dd, f->dir, f->name);
-	call_locked(dd, dd->o->error, p, op, err, detail);
+	dd_note_failure(dd, err);
+	char *p = dd_path_of(dd, f->dir, f->name);
+	dd_call_locked(dd, dd->o->error, p, op, err, detail);
 	free(p);
 }
 
-static void warn(struct dd *dd, const struct dfile *f, const char *op, int err,
+void dd_warn(struct dd *dd, const struct dfile *f, const char *op, int err,
 		 const char *detail)
 {
 	if (!dd->o->warning)
 		return;
-	char *p = f ? path_of(dd, f->dir, f->name) : NULL;
-	call_locked(dd, dd->o->warning, p ? p : dd->displays[0], op, err, detail);
+	char *p = f ? dd_path_of(dd, f->dir, f->name) : NULL;
+	dd_call_locked(dd, dd->o->warning, p ? p : dd->displays[0], op, err, detail);
 	free(p);
 }
 
 /* Does PA/NA come before PB/NB (the paths "rel/name")? */
-static int path_cmp(const struct dfile *a, const struct dfile *b)
+int dd_path_cmp(const struct dfile *a, const struct dfile *b)
 {
 	if (a->dir->root != b->dir->root)
 		return a->dir->root < b->dir->root ? -1 : 1;
@@ -311,7 +191,7 @@ static int path_cmp(const struct dfile *a, const struct dfile *b)
 	}
 }
 
-static bool push(void **arr, size_t *n, size_t *cap, size_t size)
+bool dd_push(void **arr, size_t *n, size_t *cap, size_t size)
 {
 	if (*n < *cap)
 		return true;
@@ -326,7 +206,7 @@ static bool push(void **arr, size_t *n, size_t *cap, size_t size)
 
 /* ---- 1. collect ---------------------------------------------------------------- */
 
-static int cmp_ident(const void *pa, const void *pb)
+int dd_cmp_ident(const void *pa, const void *pb)
 {
 	const struct tu_ident *a = pa, *b = pb;
 	return tu_devino_cmp(a->dev, a->ino, b->dev, b->ino);
@@ -340,7 +220,7 @@ static int dd_enter(struct tu_walk_dir *d, void *ctx)
 	/* A DIR inside another DIR is walked once, as itself: its files are
 	   not found twice. */
 	if (pd && bsearch(tu_walk_dir_ident(d), dd->walked, dd->nwalked, sizeof *dd->walked,
-			  cmp_ident))
+			  dd_cmp_ident))
 		return TU_WALK_SKIP;
 	struct dslot *s = calloc(1, sizeof *s);
 	struct ddir *dir = calloc(1, sizeof *dir);
@@ -359,7 +239,7 @@ static int dd_enter(struct tu_walk_dir *d, void *ctx)
 		if (dir)
 			free(dir->rel);
 		free(dir);
-		note_failure(dd, ENOMEM);
+		dd_note_failure(dd, ENOMEM);
 		tu_walk_report(d, NULL, "read directory", ENOMEM, NULL);
 		return TU_WALK_SKIP;
 	}
@@ -369,7 +249,7 @@ static int dd_enter(struct tu_walk_dir *d, void *ctx)
 	dir->root = parent ? parent->dir->root : dd->cur_root;
 	s->dir = dir;
 	pthread_mutex_lock(&dd->lock);
-	bool ok = push((void **)&dd->dirs_seen, &dd->ndirs_seen, &dd->capdirs, sizeof *dd->dirs_seen);
+	bool ok = dd_push((void **)&dd->dirs_seen, &dd->ndirs_seen, &dd->capdirs, sizeof *dd->dirs_seen);
 	if (ok)
 		dd->dirs_seen[dd->ndirs_seen++] = dir;
 	pthread_mutex_unlock(&dd->lock);
@@ -377,7 +257,7 @@ static int dd_enter(struct tu_walk_dir *d, void *ctx)
 		free(dir->rel);
 		free(dir);
 		free(s);
-		note_failure(dd, ENOMEM);
+		dd_note_failure(dd, ENOMEM);
 		tu_walk_report(d, NULL, "read directory", ENOMEM, NULL);
 		return TU_WALK_SKIP;
 	}
@@ -389,7 +269,7 @@ static void add_leftover(struct dd *dd, struct dslot *s, const char *name, const
 {
 	char *copy = strdup(name);
 	pthread_mutex_lock(&dd->lock);
-	if (copy && push((void **)&dd->left, &dd->nleft, &dd->capleft, sizeof *dd->left)) {
+	if (copy && dd_push((void **)&dd->left, &dd->nleft, &dd->capleft, sizeof *dd->left)) {
 		dd->left[dd->nleft++] = (struct leftover){
 			.dir = s->dir, .name = copy,
 			.dev = makedev(sx->stx_dev_major, sx->stx_dev_minor), .ino = sx->stx_ino,
@@ -416,11 +296,6 @@ static bool grow_names(struct dslot *s, size_t len)
 	return true;
 }
 
-static void set_record(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
-		       const char *name, struct dfile *f);
-
-static void meta_key(const struct dd *dd, const struct dfile *f, unsigned char key[16]);
-
 /* Has a file of F's size, place and metadata key been seen before (or
    one whose bit this shares)? Sets F's bit. */
 static bool seen_before(struct dd *dd, const struct dfile *f)
@@ -429,7 +304,7 @@ static bool seen_before(struct dd *dd, const struct dfile *f)
 		uint64_t size, dev, mnt;
 		unsigned char key[16];
 	} k = { f->size, f->dev, f->mnt, { 0 } };
-	meta_key(dd, f, k.key);
+	dd_meta_key(dd, f, k.key);
 	uint64_t h1 = 0, h2 = 0;
 	tu_spooky_hash128(&k, sizeof k, &h1, &h2);
 	uint64_t bit = h1 & (SEEN_BITS - 1), mask = UINT64_C(1) << (bit & 63);
@@ -439,7 +314,7 @@ static bool seen_before(struct dd *dd, const struct dfile *f)
 /* F's xattr record, read now, while the walker holds its directory open
    (after the walk each directory would be opened again for it), if F
    can be in a size group: a file like it was seen before. The first of
-   each group is looked up after the walk (lookup_records); a file that
+   each group is looked up after the walk (dd_lookup_records); a file that
    turns out to be alone is then never looked up. With --store=file
    there is no xattr record to read, and records in a .spookyhashes are
    read by dd_done_entries(). */
@@ -451,7 +326,7 @@ static void lookup_in_walk(struct dd *dd, int dirfd, const char *name, struct df
 	}
 	if (!dd->seen || !seen_before(dd, f))
 		return;
-	set_record(dd->hc_show, NULL, dirfd, name, f);
+	dd_set_record(dd->hc_show, NULL, dirfd, name, f);
 	f->looked = true;
 }
 
@@ -475,7 +350,7 @@ static int dd_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	if (statx(tu_walk_dir_fd(d), e->name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
 		  SCAN_MASK, &sx) < 0) {
 		if (errno != ENOENT) {
-			note_failure(dd, errno);
+			dd_note_failure(dd, errno);
 			tu_walk_report(d, e->name, "stat", errno, NULL);
 		}
 		return TU_WALK_NEXT;
@@ -491,9 +366,9 @@ static int dd_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	if (sx.stx_size < dd->o->min_size || sx.stx_size > dd->o->max_size)
 		return TU_WALK_NEXT;
 	size_t len = strlen(e->name) + 1;
-	if (!push((void **)&s->files, &s->n, &s->cap, sizeof *s->files) ||
+	if (!dd_push((void **)&s->files, &s->n, &s->cap, sizeof *s->files) ||
 	    !grow_names(s, len)) {
-		note_failure(dd, ENOMEM);
+		dd_note_failure(dd, ENOMEM);
 		tu_walk_report(d, e->name, "remember", ENOMEM, NULL);
 		return TU_WALK_NEXT;
 	}
@@ -503,7 +378,7 @@ static int dd_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 		.size = sx.stx_size, .ino = sx.stx_ino,
 		.mnt = (sx.stx_mask & STATX_MNT_ID) ? sx.stx_mnt_id : 0,
 		.dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
-		.mtime = ts_ns(&sx.stx_mtime), .ctime = ts_ns(&sx.stx_ctime),
+		.mtime = dd_ts_ns(&sx.stx_mtime), .ctime = dd_ts_ns(&sx.stx_ctime),
 		.mode = sx.stx_mode, .uid = sx.stx_uid,
 		.gid = sx.stx_gid, .nlink = sx.stx_nlink, .dir = s->dir,
 		.name = (const char *)(uintptr_t)s->nlen,
@@ -526,12 +401,12 @@ static void dd_done_entries(struct tu_walk_dir *d, void *ctx)
 	int dirfd = tu_walk_dir_fd(d);
 	struct tu_hashdir *hd = NULL;
 	if (tu_hashdir_open(dd->hc_side, dirfd, NULL, &hd) < 0 || !hd)
-		return;		/* then after the walk (lookup_records) */
+		return;		/* then after the walk (dd_lookup_records) */
 	for (size_t i = 0; i < s->n; i++) {
 		struct dfile *f = &s->files[i];
 		if (f->cached)
 			continue;
-		set_record(dd->hc_side, hd, dirfd, s->names + (uintptr_t)f->name, f);
+		dd_set_record(dd->hc_side, hd, dirfd, s->names + (uintptr_t)f->name, f);
 		if (f->cached)
 			f->looked = true;	/* nothing to ask the xattr then */
 	}
@@ -556,7 +431,7 @@ static int dd_leave(struct tu_walk_dir *d, void *ctx)
 	pthread_mutex_lock(&dd->lock);
 	bool ok = true;
 	if (s->names) {
-		ok = push((void **)&dd->blocks, &dd->nblocks, &dd->capblocks, sizeof *dd->blocks);
+		ok = dd_push((void **)&dd->blocks, &dd->nblocks, &dd->capblocks, sizeof *dd->blocks);
 		if (ok)
 			dd->blocks[dd->nblocks++] = s->names;
 	}
@@ -578,7 +453,7 @@ static int dd_leave(struct tu_walk_dir *d, void *ctx)
 	if (!ok) {
 		if (!dd->nblocks || dd->blocks[dd->nblocks - 1] != s->names)
 			free(s->names);
-		note_failure(dd, ENOMEM);
+		dd_note_failure(dd, ENOMEM);
 		tu_walk_report(d, NULL, "remember the files of", ENOMEM, NULL);
 	}
 	free(s->files);
@@ -592,7 +467,7 @@ static int dd_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 	struct dd *dd = ctx;
 	if (tu_walk_err_vanished(e) || tu_walk_err_skipped_mount(e))
 		return TU_CONTINUE;
-	note_failure(dd, e->err);
+	dd_note_failure(dd, e->err);
 	return tu_call_locked(dd->o->error, dd->o->ctx, &dd->out_lock, e);
 }
 
@@ -608,7 +483,7 @@ static int cmp_file(const void *pa, const void *pb)
 	CMP(mnt);
 	CMP(ino);
 #undef CMP
-	return path_cmp(a, b);
+	return dd_path_cmp(a, b);
 }
 
 static bool same_place_size(const struct dfile *a, const struct dfile *b)
@@ -617,7 +492,7 @@ static bool same_place_size(const struct dfile *a, const struct dfile *b)
 }
 
 /* Size groups with at least two distinct inodes. */
-static int make_groups(struct dd *dd)
+int dd_make_groups(struct dd *dd)
 {
 	qsort(dd->files, dd->nfiles, sizeof *dd->files, cmp_file);
 	size_t cap = 0;
@@ -629,7 +504,7 @@ static int make_groups(struct dd *dd)
 			j++;
 		}
 		if (inodes >= 2) {
-			if (!push((void **)&dd->groups, &dd->ngroups, &cap, sizeof *dd->groups))
+			if (!dd_push((void **)&dd->groups, &dd->ngroups, &cap, sizeof *dd->groups))
 				return -ENOMEM;
 			dd->groups[dd->ngroups][0] = i;
 			dd->groups[dd->ngroups][1] = j;
@@ -646,7 +521,7 @@ static int make_groups(struct dd *dd)
    the inode's), sorted by directory, so each directory is opened once and
    each record read by name (tu_hashcache_get_at: getxattrat, no open of
    the file, no data). A record counts only for the size and mtime the walk
-   saw; cand_fd() refuses a file whose mtime has moved since. */
+   saw; dd_cand_fd() refuses a file whose mtime has moved since. */
 static int cmp_ref(const void *pa, const void *pb)
 {
 	const struct dfile *a = *(struct dfile *const *)pa, *b = *(struct dfile *const *)pb;
@@ -657,7 +532,7 @@ static int cmp_ref(const void *pa, const void *pb)
 	return 0;
 }
 
-static bool reflinking(const struct dd *dd)
+bool dd_reflinking(const struct dd *dd)
 {
 	return dd->o->reflink == TU_DEDUP_REFLINK;
 }
@@ -665,18 +540,18 @@ static bool reflinking(const struct dd *dd)
 /* The metadata a hard link makes one for every name (owner, group, mode,
    mtime; each unless ignored), as a key: files whose keys differ are never
    linked. */
-static void meta_key(const struct dd *dd, const struct dfile *f, unsigned char key[16])
+void dd_meta_key(const struct dd *dd, const struct dfile *f, unsigned char key[16])
 {
 	const struct tu_dedup_opts *o = dd->o;
 	memset(key, 0, 16);
-	if (reflinking(dd))
+	if (dd_reflinking(dd))
 		return;		/* each file keeps its own metadata */
 	uint32_t owner[2] = { o->ignore_owner ? 0 : f->uid, o->ignore_owner ? 0 : f->gid };
 	uint32_t mode = o->ignore_mode ? 0 : f->mode;
 	int64_t mtime = o->ignore_time ? 0 : f->mtime;
 	memcpy(key, owner, 8);
 	memcpy(key + 8, &mode, 4);
-	/* 4 bytes of mtime are enough to split; final_group checks exactly. */
+	/* 4 bytes of mtime are enough to split; dd_final_group checks exactly. */
 	uint32_t m32 = (uint32_t)(mtime ^ (mtime >> 32));
 	memcpy(key + 12, &m32, 4);
 }
@@ -704,7 +579,7 @@ static void group_refs(struct dd *dd, size_t g, struct meta_ref *tmp, size_t *k)
 		struct dfile *f = &dd->files[i];
 		if (i == dd->groups[g][0] || f->ino != dd->files[i - 1].ino) {
 			tmp[n].f = f;
-			meta_key(dd, tmp[n].f, tmp[n].key);
+			dd_meta_key(dd, tmp[n].f, tmp[n].key);
 			n++;
 		} else if (f->looked && !tmp[n - 1].f->looked && f->size == tmp[n - 1].f->size &&
 			   f->mtime == tmp[n - 1].f->mtime && f->ctime == tmp[n - 1].f->ctime) {
@@ -754,11 +629,9 @@ static int make_refs(struct dd *dd)
 	return 0;
 }
 
-static int open_dir_of(struct dd *dd, const struct dfile *f);
-
 /* F's record (NAME in DIRFD, and HD's sidecar if not NULL), if one is
    valid for the state the walk saw. */
-static void set_record(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
+void dd_set_record(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
 		       const char *name, struct dfile *f)
 {
 	struct tu_hash_state st = {
@@ -775,7 +648,7 @@ static void set_record(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd
 /* The records of REFS[start..end), all in one directory. */
 static void lookup_dir(struct dd *dd, size_t start, size_t end)
 {
-	int dirfd = open_dir_of(dd, dd->refs[start]);
+	int dirfd = dd_open_dir_of(dd, dd->refs[start]);
 	if (dirfd < 0)
 		return;		/* no records then; the files say why when opened */
 	/* The sidecar is read only where the walk listed one: elsewhere it
@@ -785,7 +658,7 @@ static void lookup_dir(struct dd *dd, size_t start, size_t end)
 	if (dir->has_sidecar && !dir->sidecar_read && dd->o->store != TU_STORE_XATTR)
 		tu_hashdir_open(dd->hc_show, dirfd, NULL, &hd);
 	for (size_t i = start; i < end; i++)
-		set_record(dd->hc_show, hd, dirfd, dd->refs[i]->name, dd->refs[i]);
+		dd_set_record(dd->hc_show, hd, dirfd, dd->refs[i]->name, dd->refs[i]);
 	tu_hashdir_close(hd);
 	close(dirfd);
 }
@@ -809,7 +682,7 @@ static void *lookup_main(void *arg)
 	return NULL;
 }
 
-static void lookup_records(struct dd *dd, int jobs)
+void dd_lookup_records(struct dd *dd, int jobs)
 {
 	if (make_refs(dd) < 0)
 		return;		/* no records then: the pipeline hashes */
@@ -827,41 +700,9 @@ static void lookup_records(struct dd *dd, int jobs)
 	dd->refs = NULL;
 }
 
-/* ---- 3-7. one size group --------------------------------------------------------- */
-
-/* One inode of a size group: a candidate. */
-struct cand {
-	struct dfile *f;	/* its first name */
-	size_t nnames;		/* names: f[0..nnames) */
-	int fd;
-	bool opened;		/* fd was valid once: state is set */
-	bool dead;		/* out of the running (changed, failed, differs) */
-	bool have_digest;
-	bool no_xattrs;		/* key_xattr found none but ours */
-	bool keyed;		/* pkey is set (read_ahead) */
-	struct fstate st;	/* as compared */
-	unsigned char key[16];	/* the current level's key */
-	unsigned char pkey[16];	/* the prefix key, once read */
-	unsigned char digest[16];
-};
-
-/* One worker. */
-struct worker {
-	struct dd *dd;
-	char *buf1, *buf2;
-	const struct dfile *buf1_of;	/* buf1 (KEEP_BUF bytes) holds all of this
-					   file's bytes (bytes_equal), or NULL */
-	char *path;		/* cand_fd's "rel/name" */
-	size_t pathcap;
-	size_t nopen;
-	size_t max_open;	/* candidates kept open at most */
-	bool ra_off;		/* reads on ra_dev never wait: no read_ahead() */
-	dev_t ra_dev;
-};
-
 enum level { L_META, L_HASH, L_FULL, L_XATTR, L_FINAL };
 
-static void cand_close(struct worker *w, struct cand *c)
+void dd_cand_close(struct worker *w, struct cand *c)
 {
 	if (c->fd >= 0) {
 		close(c->fd);
@@ -872,7 +713,7 @@ static void cand_close(struct worker *w, struct cand *c)
 
 /* The file opened for reading through its first name, checked to be the
    inode the walk saw (and, once compared, unchanged since). */
-static int cand_fd(struct worker *w, struct cand *c)
+int dd_cand_fd(struct worker *w, struct cand *c)
 {
 	struct dd *dd = w->dd;
 	if (c->fd >= 0)
@@ -906,23 +747,23 @@ static int cand_fd(struct worker *w, struct cand *c)
 	if (fd < 0) {
 		c->dead = true;
 		if (fd != -ENOENT)
-			report(dd, f, "open", -fd, NULL);
+			dd_report(dd, f, "open", -fd, NULL);
 		return fd;
 	}
 	struct fstate now;
-	int r = state_fd(fd, &now);
+	int r = dd_state_fd(fd, &now);
 	if (r == 0 && (!S_ISREG(now.mode) || now.dev != f->dev || now.ino != f->ino ||
 		       now.size != f->size || now.mtime != f->mtime ||
-		       (c->opened && !same_file_state(&now, &c->st))))
+		       (c->opened && !dd_same_file_state(&now, &c->st))))
 		r = -ESTALE;
 	if (r < 0) {
 		close(fd);
 		c->dead = true;
 		if (r == -ESTALE) {
 			COUNT(dd, changed, 1);
-			warn(dd, f, "deduplicate", EAGAIN, "changed during the run; left alone");
+			dd_warn(dd, f, "deduplicate", EAGAIN, "changed during the run; left alone");
 		} else {
-			report(dd, f, "stat", -r, NULL);
+			dd_report(dd, f, "stat", -r, NULL);
 		}
 		return r;
 	}
@@ -971,19 +812,19 @@ static void set_prefix_key(struct worker *w, struct cand *c, size_t len)
 static int key_prefix(struct worker *w, struct cand *c)
 {
 	if (c->keyed) {
-		/* Read before (read_ahead), maybe before an earlier level
+		/* Read before (dd_read_ahead), maybe before an earlier level
 		   used c->key. */
 		memcpy(c->key, c->pkey, 16);
 		return 0;
 	}
-	int fd = cand_fd(w, c);
+	int fd = dd_cand_fd(w, c);
 	if (fd < 0)
 		return fd;
 	size_t want = c->f->size < PREFIX_LEN ? (size_t)c->f->size : PREFIX_LEN, got;
 	w->buf1_of = NULL;
 	int r = read_full(fd, w->buf1, want, 0, &got);
 	if (r < 0) {
-		report(w->dd, c->f, "read", -r, NULL);
+		dd_report(w->dd, c->f, "read", -r, NULL);
 		return r;
 	}
 	if (got != want)
@@ -1001,7 +842,7 @@ static int key_full(struct worker *w, struct cand *c)
 		memcpy(c->key, c->digest, 16);
 		return 0;
 	}
-	int fd = cand_fd(w, c);
+	int fd = dd_cand_fd(w, c);
 	if (fd < 0)
 		return fd;
 	struct tu_hash_info h;
@@ -1010,18 +851,18 @@ static int key_full(struct worker *w, struct cand *c)
 	int r = tu_hashcache_get_fd_defer(dd->hc, fd, &h, &p.rec, &has_pending);
 	if (r == -EAGAIN) {
 		COUNT(dd, changed, 1);
-		warn(dd, c->f, "deduplicate", EAGAIN, "changed while being read; left alone");
+		dd_warn(dd, c->f, "deduplicate", EAGAIN, "changed while being read; left alone");
 		return -ESTALE;
 	}
 	if (r < 0) {
-		report(dd, c->f, "hash", -r, NULL);
+		dd_report(dd, c->f, "hash", -r, NULL);
 		return r;
 	}
 	if (!h.have_digest)
 		return -ENODATA;
 	if (has_pending) {
 		pthread_mutex_lock(&dd->lock);
-		if (push((void **)&dd->pending, &dd->npending, &dd->cappending,
+		if (dd_push((void **)&dd->pending, &dd->npending, &dd->cappending,
 			 sizeof *dd->pending))
 			dd->pending[dd->npending++] = p;
 		pthread_mutex_unlock(&dd->lock);
@@ -1037,7 +878,7 @@ static int key_full(struct worker *w, struct cand *c)
 		/* Storing the record moved ctime, and only ctime: take the new
 		   one as the state compared. */
 		struct fstate now;
-		r = state_fd(fd, &now);
+		r = dd_state_fd(fd, &now);
 		if (r < 0 || now.size != c->st.size || now.mtime != c->st.mtime)
 			return -ESTALE;
 		c->st = now;
@@ -1133,14 +974,14 @@ static int xattr_blob(int fd, char **out, size_t *outlen)
 
 static int key_xattr(struct worker *w, struct cand *c)
 {
-	int fd = cand_fd(w, c);
+	int fd = dd_cand_fd(w, c);
 	if (fd < 0)
 		return fd;
 	char *blob;
 	size_t len;
 	int r = xattr_blob(fd, &blob, &len);
 	if (r < 0) {
-		report(w->dd, c->f, "read the extended attributes of", -r, NULL);
+		dd_report(w->dd, c->f, "read the extended attributes of", -r, NULL);
 		return r;
 	}
 	uint64_t h1 = 0, h2 = 0;	/* in: the seeds */
@@ -1155,13 +996,13 @@ static int key_xattr(struct worker *w, struct cand *c)
 
 static void key_meta(const struct dd *dd, struct cand *c)
 {
-	meta_key(dd, c->f, c->key);
+	dd_meta_key(dd, c->f, c->key);
 }
 
-static bool meta_equal(const struct dd *dd, const struct cand *a, const struct cand *b)
+bool dd_meta_equal(const struct dd *dd, const struct cand *a, const struct cand *b)
 {
 	const struct tu_dedup_opts *o = dd->o;
-	if (reflinking(dd))
+	if (dd_reflinking(dd))
 		return true;
 	if (!o->ignore_owner && (a->st.uid != b->st.uid || a->st.gid != b->st.gid))
 		return false;
@@ -1173,9 +1014,9 @@ static bool meta_equal(const struct dd *dd, const struct cand *a, const struct c
 }
 
 /* Are the contents of A and B the same, byte for byte? 1, 0, or -errno. */
-static int bytes_equal(struct worker *w, struct cand *a, struct cand *b)
+int dd_bytes_equal(struct worker *w, struct cand *a, struct cand *b)
 {
-	int fa = cand_fd(w, a), fb = cand_fd(w, b);
+	int fa = dd_cand_fd(w, a), fb = dd_cand_fd(w, b);
 	if (fa < 0 || fb < 0)
 		return fa < 0 ? fa : fb;
 	COUNT(w->dd, compared, 1);
@@ -1218,7 +1059,7 @@ static int bytes_equal(struct worker *w, struct cand *a, struct cand *b)
 	return 1;
 }
 
-static int xattrs_equal(struct worker *w, struct cand *a, struct cand *b)
+int dd_xattrs_equal(struct worker *w, struct cand *a, struct cand *b)
 {
 	/* Both had none (but ours) when keyed, and confirm() checks after
 	   this that neither has changed (ctime) since: equal, nothing to
@@ -1227,7 +1068,7 @@ static int xattrs_equal(struct worker *w, struct cand *a, struct cand *b)
 		return 1;
 	char *ba, *bb;
 	size_t la, lb;
-	int fa = cand_fd(w, a), fb = cand_fd(w, b);
+	int fa = dd_cand_fd(w, a), fb = dd_cand_fd(w, b);
 	if (fa < 0 || fb < 0)
 		return fa < 0 ? fa : fb;
 	int r = xattr_blob(fa, &ba, &la);
@@ -1245,10 +1086,10 @@ static int xattrs_equal(struct worker *w, struct cand *a, struct cand *b)
 }
 
 /* Still as it was when compared? (Opened again if it was closed.) */
-static bool unchanged(struct worker *w, struct cand *c)
+bool dd_unchanged(struct worker *w, struct cand *c)
 {
 	struct fstate now;
-	return cand_fd(w, c) >= 0 && state_fd(c->fd, &now) == 0 && same_file_state(&now, &c->st);
+	return dd_cand_fd(w, c) >= 0 && dd_state_fd(c->fd, &now) == 0 && dd_same_file_state(&now, &c->st);
 }
 
 static int cmp_key(const void *pa, const void *pb)
@@ -1279,7 +1120,7 @@ static bool better_keep(const struct dd *dd, const struct cand *a, const struct 
 	case TU_KEEP_FIRST:
 		break;
 	}
-	return path_cmp(a->f, b->f) < 0;
+	return dd_path_cmp(a->f, b->f) < 0;
 }
 
 static bool no_reflink_on(struct dd *dd, dev_t dev)
@@ -1313,7 +1154,7 @@ static int reflink_file(struct worker *w, struct cand *keep, struct cand *dup, b
 		struct file_dedupe_range_info info;
 	} req;
 	*shared = 0;
-	int kfd = cand_fd(w, keep), dfd = cand_fd(w, dup);
+	int kfd = dd_cand_fd(w, keep), dfd = dd_cand_fd(w, dup);
 	if (kfd < 0 || dfd < 0)
 		return kfd < 0 ? kfd : dfd;
 	uint64_t size = keep->st.size;
@@ -1347,13 +1188,13 @@ static int reflink_file(struct worker *w, struct cand *keep, struct cand *dup, b
 	return 0;
 }
 
-static void tell(struct dd *dd, const struct dfile *dup, const struct dfile *kept, uint64_t size,
+void dd_tell(struct dd *dd, const struct dfile *dup, const struct dfile *kept, uint64_t size,
 		 bool reflink, bool freed)
 {
 	if (!dd->o->action)
 		return;
-	char *p = path_of(dd, dup->dir, dup->name);
-	char *k = path_of(dd, kept->dir, kept->name);
+	char *p = dd_path_of(dd, dup->dir, dup->name);
+	char *k = dd_path_of(dd, kept->dir, kept->name);
 	struct tu_dedup_action a = {
 		.path = p ? p : "?", .kept = k ? k : "?", .size = size, .reflink = reflink,
 		.freed = freed,
@@ -1366,7 +1207,7 @@ static void tell(struct dd *dd, const struct dfile *dup, const struct dfile *kep
 }
 
 /* The directory holding F, checked to be the one the walk saw. */
-static int open_dir_of(struct dd *dd, const struct dfile *f)
+int dd_open_dir_of(struct dd *dd, const struct dfile *f)
 {
 	int fd = tu_open_beneath(dd->root_fds[f->dir->root], f->dir->rel,
 				 O_RDONLY | O_DIRECTORY | O_NONBLOCK, dd->o->one_file_system);
@@ -1388,7 +1229,7 @@ static int open_dir_of(struct dd *dd, const struct dfile *f)
 static void refresh(struct cand *keep)
 {
 	struct fstate ks;
-	if (state_fd(keep->fd, &ks) == 0 && ks.size == keep->st.size &&
+	if (dd_state_fd(keep->fd, &ks) == 0 && ks.size == keep->st.size &&
 	    ks.mtime == keep->st.mtime)
 		keep->st = ks;
 }
@@ -1406,7 +1247,7 @@ static bool dup_unchanged(void *arg)
 {
 	struct dup_check *dc = arg;
 	struct fstate now;
-	return state_fd(dc->dup->fd, &now) == 0 && now.size == dc->dup->st.size &&
+	return dd_state_fd(dc->dup->fd, &now) == 0 && now.size == dc->dup->st.size &&
 	       now.mtime == dc->dup->st.mtime;
 }
 
@@ -1421,20 +1262,20 @@ static bool dup_unchanged(void *arg)
  *      back.
  * No file is destroyed that was not compared: until 4 the old file is
  * untouched; a crash in between leaves a temporary name that the next run
- * removes (see clean_leftovers()). Returns 0, -EMLINK (KEEP is full),
+ * removes (see dd_clean_leftovers()). Returns 0, -EMLINK (KEEP is full),
  * -ESTALE (changed; left alone), or another -errno. */
 static int replace_name(struct worker *w, struct cand *keep, struct cand *dup,
 			const struct dfile *name, bool *freed)
 {
 	struct dd *dd = w->dd;
 	*freed = false;
-	int dirfd = open_dir_of(dd, name);
+	int dirfd = dd_open_dir_of(dd, name);
 	if (dirfd < 0)
 		return dirfd;
 	if (tu_dedup_hook)
 		tu_dedup_hook(TU_DEDUP_BEFORE_CHECK, dirfd, name->name);
 	int r = 0;
-	if (!unchanged(w, keep) || !unchanged(w, dup)) {
+	if (!dd_unchanged(w, keep) || !dd_unchanged(w, dup)) {
 		r = -ESTALE;
 		goto out;
 	}
@@ -1450,7 +1291,7 @@ static int replace_name(struct worker *w, struct cand *keep, struct cand *dup,
 	if (tu_dedup_hook)
 		tu_dedup_hook(TU_DEDUP_AFTER_TMP, dirfd, name->name);
 	bool left = false;
-	if (!unchanged(w, dup)) {
+	if (!dd_unchanged(w, dup)) {
 		left = !tu_replace_drop_tmp(dirfd, tmp, keep->st.dev, keep->st.ino);
 		r = -ESTALE;
 	}
@@ -1465,7 +1306,7 @@ static int replace_name(struct worker *w, struct cand *keep, struct cand *dup,
 		/* Never removed: it may be the only copy of someone's save. */
 		struct dfile at_tmp = *name;
 		at_tmp.name = tmp;
-		report(dd, &at_tmp, "replace", EEXIST, "a file saved during the replacement "
+		dd_report(dd, &at_tmp, "replace", EEXIST, "a file saved during the replacement "
 		       "was left under this name");
 	}
 	/* Our link, exchanges and unlink moved KEEP's ctime, whatever the
@@ -1474,7 +1315,7 @@ static int replace_name(struct worker *w, struct cand *keep, struct cand *dup,
 	if (r < 0)
 		goto out;
 	struct fstate ds;
-	if (state_fd(dup->fd, &ds) == 0) {
+	if (dd_state_fd(dup->fd, &ds) == 0) {
 		*freed = ds.nlink == 0;
 		dup->st = ds;
 	}
@@ -1498,17 +1339,17 @@ static void link_dup(struct worker *w, struct cand **keep, struct cand *dup)
 		}
 		if (r == -ESTALE) {
 			COUNT(dd, changed, 1);
-			warn(dd, name, "link", EAGAIN, "changed during the run; left alone");
+			dd_warn(dd, name, "link", EAGAIN, "changed during the run; left alone");
 			return;
 		}
 		if (r < 0) {
-			report(dd, name, "link", -r, NULL);
+			dd_report(dd, name, "link", -r, NULL);
 			continue;
 		}
 		COUNT(dd, linked, 1);
 		if (freed)
 			COUNT(dd, bytes_freed, dup->st.size);
-		tell(dd, name, (*keep)->f, dup->st.size, false, freed);
+		dd_tell(dd, name, (*keep)->f, dup->st.size, false, freed);
 	}
 }
 
@@ -1521,7 +1362,7 @@ static void dry_link_dup(struct dd *dd, struct cand *keep, struct cand *dup)
 		COUNT(dd, linked, 1);
 		if (last)
 			COUNT(dd, bytes_freed, dup->st.size);
-		tell(dd, &dup->f[i], keep->f, dup->st.size, false, last);
+		dd_tell(dd, &dup->f[i], keep->f, dup->st.size, false, last);
 	}
 }
 
@@ -1541,7 +1382,7 @@ static enum reflinked reflink_dup(struct worker *w, struct cand *keep, struct ca
 	if (r == 0) {
 		COUNT(dd, reflinked, 1);
 		COUNT(dd, bytes_shared, shared);
-		tell(dd, dup->f, keep->f, dup->st.size, true, false);
+		dd_tell(dd, dup->f, keep->f, dup->st.size, true, false);
 		return RL_DONE;
 	}
 	if (r == -EBADE)	/* the kernel's comparison: not the same */
@@ -1552,17 +1393,17 @@ static enum reflinked reflink_dup(struct worker *w, struct cand *keep, struct ca
 		set_no_reflink(dd, keep->st.dev);
 		if (!atomic_exchange(&dd->warned_reflink, true)) {
 			if (auto_)
-				warn(dd, dup->f, "reflink", -r, "the filesystem cannot share "
+				dd_warn(dd, dup->f, "reflink", -r, "the filesystem cannot share "
 				     "extents; hard links are used instead");
 			else
-				report(dd, dup->f, "reflink", -r, "the filesystem cannot share "
+				dd_report(dd, dup->f, "reflink", -r, "the filesystem cannot share "
 				       "extents (btrfs and xfs can); nothing deduplicated there");
 		} else if (!auto_) {
-			note_failure(dd, -r);
+			dd_note_failure(dd, -r);
 		}
 		return auto_ ? RL_FALLBACK : RL_FAILED;
 	}
-	report(dd, dup->f, "reflink", -r, NULL);
+	dd_report(dd, dup->f, "reflink", -r, NULL);
 	return RL_FAILED;
 }
 
@@ -1570,21 +1411,21 @@ static void dry_reflink_dup(struct dd *dd, struct cand *keep, struct cand *dup)
 {
 	COUNT(dd, reflinked, 1);
 	COUNT(dd, bytes_shared, dup->st.size);
-	tell(dd, dup->f, keep->f, dup->st.size, true, false);
+	dd_tell(dd, dup->f, keep->f, dup->st.size, true, false);
 }
 
 /* Is C a true copy of KEEP: the same bytes (unless trust_hash), the same
    xattrs (unless only extents are shared), C unchanged since? 1, 0,
    -ESTALE, or -errno. KEEP is checked to be unchanged before each link
-   (replace_name), or once for the whole group in a dry run (final_group). */
+   (replace_name), or once for the whole group in a dry run (dd_final_group). */
 static int confirm(struct worker *w, struct cand *keep, struct cand *c)
 {
 	int r = 1;
 	if (!w->dd->o->trust_hash)
-		r = bytes_equal(w, keep, c);
-	if (r == 1 && !reflinking(w->dd))
-		r = xattrs_equal(w, keep, c);
-	if (r == 1 && !unchanged(w, c))
+		r = dd_bytes_equal(w, keep, c);
+	if (r == 1 && !dd_reflinking(w->dd))
+		r = dd_xattrs_equal(w, keep, c);
+	if (r == 1 && !dd_unchanged(w, c))
 		r = -ESTALE;
 	return r;
 }
@@ -1602,7 +1443,7 @@ static void group_paths(struct dd *dd, struct cand **members, size_t n)
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < members[i]->nnames; j++) {
-			paths[k] = path_of(dd, members[i]->f[j].dir, members[i]->f[j].name);
+			paths[k] = dd_path_of(dd, members[i]->f[j].dir, members[i]->f[j].name);
 			if (paths[k])
 				k++;
 		}
@@ -1621,11 +1462,11 @@ static void group_paths(struct dd *dd, struct cand **members, size_t n)
    (POSIX_FADV_WILLNEED). Where reads never wait (tmpfs refuses RWF_NOWAIT
    as having nothing to wait for), this is not tried again on that
    filesystem. */
-static void read_ahead(struct worker *w, struct cand *c, bool whole)
+void dd_read_ahead(struct worker *w, struct cand *c, bool whole)
 {
 	if ((w->ra_off && w->ra_dev == c->f->dev) || (!whole && c->keyed))
 		return;
-	int fd = cand_fd(w, c);
+	int fd = dd_cand_fd(w, c);
 	if (fd < 0)
 		return;		/* reported; C is out of the running */
 	/* WHOLE: one byte tells whether the cache has the start (then,
@@ -1658,7 +1499,7 @@ static void read_ahead(struct worker *w, struct cand *c, bool whole)
    replaces. Does it apply? */
 static bool owner_rule(const struct dd *dd)
 {
-	return dd->euid == 0 && dd->o->ignore_owner && !reflinking(dd);
+	return dd->euid == 0 && dd->o->ignore_owner && !dd_reflinking(dd);
 }
 
 /* May KEEP be kept for C's names? */
@@ -1672,10 +1513,8 @@ static int cmp_uid(const void *pa, const void *pb)
 	const struct cand *a = pa, *b = pb;
 	if (a->f->uid != b->f->uid)
 		return a->f->uid < b->f->uid ? -1 : 1;
-	return path_cmp(a->f, b->f);
+	return dd_path_cmp(a->f, b->f);
 }
-
-static void final_group(struct worker *w, struct cand *v, size_t n);
 
 /* Under the owner rule, a group without a root-owned file is split by
    owner, each part its own group. True if V[0..N) was handled so. */
@@ -1686,7 +1525,7 @@ static bool split_by_owner(struct worker *w, struct cand *v, size_t n)
 	bool one_owner = true;
 	for (size_t i = 0; i < n; i++) {
 		if (!v[i].dead && v[i].f->uid == 0)
-			return false;	/* kept for all (see final_group) */
+			return false;	/* kept for all (see dd_final_group) */
 		one_owner &= v[i].f->uid == v[0].f->uid;
 	}
 	if (one_owner)
@@ -1697,7 +1536,7 @@ static bool split_by_owner(struct worker *w, struct cand *v, size_t n)
 		while (j < n && v[j].f->uid == v[i].f->uid)
 			j++;
 		if (j - i >= 2)
-			final_group(w, v + i, j - i);
+			dd_final_group(w, v + i, j - i);
 		i = j;
 	}
 	return true;
@@ -1705,7 +1544,7 @@ static bool split_by_owner(struct worker *w, struct cand *v, size_t n)
 
 /* V[0..N): equal by every key. Choose the kept file, confirm each other one
    against it, and replace it. */
-static void final_group(struct worker *w, struct cand *v, size_t n)
+void dd_final_group(struct worker *w, struct cand *v, size_t n)
 {
 	struct dd *dd = w->dd;
 	const struct tu_dedup_opts *o = dd->o;
@@ -1728,12 +1567,12 @@ static void final_group(struct worker *w, struct cand *v, size_t n)
 	if (!members || !shared) {
 		free(members);
 		free(shared);
-		report(dd, keep->f, "deduplicate", ENOMEM, NULL);
+		dd_report(dd, keep->f, "deduplicate", ENOMEM, NULL);
 		return;
 	}
 	size_t nm = 0;
 	members[nm++] = keep;
-	/* Whose bytes are compared are asked for ahead (see read_ahead). */
+	/* Whose bytes are compared are asked for ahead (see dd_read_ahead). */
 	bool comparing = !o->trust_hash && o->reflink == TU_DEDUP_HARDLINK;
 	size_t ahead = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -1743,10 +1582,10 @@ static void final_group(struct worker *w, struct cand *v, size_t n)
 			ahead = i + 1;
 		for (; comparing && ahead < n && ahead < i + READ_AHEAD && w->nopen < w->max_open;
 		     ahead++)
-			if (!v[ahead].dead && meta_equal(dd, keep, &v[ahead]))
-				read_ahead(w, &v[ahead], true);
+			if (!v[ahead].dead && dd_meta_equal(dd, keep, &v[ahead]))
+				dd_read_ahead(w, &v[ahead], true);
 		struct cand *c = &v[i];
-		if (c == first || c->dead || !meta_equal(dd, keep, c))
+		if (c == first || c->dead || !dd_meta_equal(dd, keep, c))
 			continue;
 		/* KEEP may have changed (EMLINK: link_dup). */
 		if (!may_keep_for(dd, keep, c))
@@ -1761,7 +1600,7 @@ static void final_group(struct worker *w, struct cand *v, size_t n)
 			if (rl == RL_FALLBACK) {
 				shares = false;
 			} else if (rl != RL_CAN) {
-				cand_close(w, c);
+				dd_cand_close(w, c);
 				continue;
 			}
 			/* RL_CAN (a dry run): compared below, as the kernel
@@ -1772,12 +1611,12 @@ static void final_group(struct worker *w, struct cand *v, size_t n)
 		int r = confirm(w, keep, c);
 		if (r == -ESTALE) {
 			COUNT(dd, changed, 1);
-			warn(dd, c->f, "deduplicate", EAGAIN, "changed during the run; left alone");
+			dd_warn(dd, c->f, "deduplicate", EAGAIN, "changed during the run; left alone");
 		} else if (r < 0) {
-			report(dd, c->f, "compare", -r, NULL);
+			dd_report(dd, c->f, "compare", -r, NULL);
 		}
 		if (r != 1) {
-			cand_close(w, c);
+			dd_cand_close(w, c);
 			continue;
 		}
 		shared[nm] = shares;
@@ -1785,22 +1624,22 @@ static void final_group(struct worker *w, struct cand *v, size_t n)
 		if (!o->dry_run)
 			link_dup(w, &keep, c);
 		if (c != keep)
-			cand_close(w, c);
+			dd_cand_close(w, c);
 	}
 	/* A dry run: if KEEP is still as it was when the others were
 	   compared with it, every comparison holds, and they are what a
 	   real run would link. (A real run checks KEEP before each link.) */
 	if (nm >= 2 && o->dry_run) {
 		if (tu_dedup_hook) {
-			int dirfd = open_dir_of(dd, keep->f);
+			int dirfd = dd_open_dir_of(dd, keep->f);
 			if (dirfd >= 0) {
 				tu_dedup_hook(TU_DEDUP_BEFORE_GROUP_CHECK, dirfd, keep->f->name);
 				close(dirfd);
 			}
 		}
-		if (!unchanged(w, keep)) {
+		if (!dd_unchanged(w, keep)) {
 			COUNT(dd, changed, 1);
-			warn(dd, keep->f, "deduplicate", EAGAIN, "changed during the run; left alone");
+			dd_warn(dd, keep->f, "deduplicate", EAGAIN, "changed during the run; left alone");
 			nm = 0;
 		}
 		for (size_t i = 1; i < nm; i++)
@@ -1828,7 +1667,7 @@ static int level_key(struct worker *w, struct cand *c, enum level lv)
 	case L_FULL:
 		return key_full(w, c);
 	case L_XATTR:
-		if (!reflinking(w->dd))
+		if (!dd_reflinking(w->dd))
 			return key_xattr(w, c);
 		memset(c->key, 0, 16);	/* each file keeps its own xattrs */
 		return 0;
@@ -1842,13 +1681,13 @@ static int level_key(struct worker *w, struct cand *c, enum level lv)
 static void refine(struct worker *w, struct cand *v, size_t n, enum level lv)
 {
 	if (lv == L_FINAL) {
-		final_group(w, v, n);
+		dd_final_group(w, v, n);
 		return;
 	}
 	enum level next = lv + 1;
 	bool use_digest = false;	/* the key is the full digest of all */
 	if (lv == L_HASH) {
-		/* Cached hashes (read by name, see lookup_records) answer
+		/* Cached hashes (read by name, see dd_lookup_records) answer
 		   first. Where every candidate has one, they decide and
 		   nothing is opened; where some have, only the others are
 		   read, whole (and their records stored); where none has,
@@ -1882,19 +1721,19 @@ static void refine(struct worker *w, struct cand *v, size_t n, enum level lv)
 		if (lv == L_HASH || lv == L_FULL)
 			for (; ahead < n && ahead < i + READ_AHEAD && w->nopen < w->max_open; ahead++)
 				if (!v[ahead].dead && !v[ahead].have_digest)
-					read_ahead(w, &v[ahead], use_digest || lv == L_FULL);
+					dd_read_ahead(w, &v[ahead], use_digest || lv == L_FULL);
 		if (v[i].dead || (use_digest && v[i].have_digest))
 			continue;
 		int r = use_digest && v[i].f->size > PREFIX_LEN ? key_full(w, &v[i]) :
 								  level_key(w, &v[i], lv);
 		if (r < 0) {
 			v[i].dead = true;
-			cand_close(w, &v[i]);
+			dd_cand_close(w, &v[i]);
 		}
 		/* A large group is not held open: files are opened again
 		   (and checked to be unchanged) when needed. */
 		if (w->nopen > w->max_open)
-			cand_close(w, &v[i]);
+			dd_cand_close(w, &v[i]);
 	}
 	qsort(v, n, sizeof *v, cmp_key);
 	for (size_t i = 0; i < n && !v[i].dead;) {
@@ -1905,7 +1744,7 @@ static void refine(struct worker *w, struct cand *v, size_t n, enum level lv)
 			refine(w, v + i, j - i, next);
 		/* Runs are disjoint: these are done with. */
 		for (size_t k = i; k < j; k++)
-			cand_close(w, &v[k]);
+			dd_cand_close(w, &v[k]);
 		i = j;
 	}
 }
@@ -1925,7 +1764,7 @@ static bool group_cands(struct worker *w, size_t g, struct gwork *gw)
 			n++;
 	struct cand *v = calloc(n, sizeof *v);
 	if (!v) {
-		report(dd, &dd->files[start], "deduplicate", ENOMEM, NULL);
+		dd_report(dd, &dd->files[start], "deduplicate", ENOMEM, NULL);
 		return false;
 	}
 	size_t k = 0;
@@ -1941,7 +1780,7 @@ static bool group_cands(struct worker *w, size_t g, struct gwork *gw)
 }
 
 /* Before a batch of groups is worked on, the data each will read first
-   is asked for (read_ahead): with a cold cache the device then has the
+   is asked for (dd_read_ahead): with a cold cache the device then has the
    reads of several groups at once, where most groups hold two or three
    files. Only for files that will be read: paired with another by size
    and metadata, and with no hash record; whole files where some of the
@@ -1957,7 +1796,7 @@ static void batch_read_ahead(struct worker *w, struct gwork *gw, size_t ng)
 		for (size_t i = 0; i < gw[k].n && w->nopen < budget; i++) {
 			struct cand *c = &gw[k].v[i];
 			if (c->f->paired && !c->f->cached && !c->dead)
-				read_ahead(w, c, any_cached);
+				dd_read_ahead(w, c, any_cached);
 		}
 	}
 }
@@ -1967,7 +1806,7 @@ static void do_group(struct worker *w, struct gwork *gw)
 	w->buf1_of = NULL;
 	refine(w, gw->v, gw->n, L_META);
 	for (size_t i = 0; i < gw->n; i++)
-		cand_close(w, &gw->v[i]);
+		dd_cand_close(w, &gw->v[i]);
 	free(gw->v);
 	gw->v = NULL;
 }
@@ -1994,7 +1833,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int run_workers(struct dd *dd)
+int dd_run_workers(struct dd *dd)
 {
 	int jobs = dd->o->jobs > 0 ? dd->o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (jobs < 1)
@@ -2019,7 +1858,7 @@ static int run_workers(struct dd *dd)
 			max_open = 2;
 	}
 	if (r == 0)
-		lookup_records(dd, jobs);
+		dd_lookup_records(dd, jobs);
 	int started = 0;
 	for (int i = 0; r == 0 && i < jobs; i++) {
 		ws[i].dd = dd;
@@ -2063,7 +1902,7 @@ static int cmp_pending(const void *pa, const void *pb)
    their directories, one directory at a time, each written once. A
    directory that is no longer the one walked gets none: a record is a
    promise about a name there. */
-static void store_pending(struct dd *dd)
+void dd_store_pending(struct dd *dd)
 {
 	if (!dd->npending)
 		return;
@@ -2072,8 +1911,8 @@ static void store_pending(struct dd *dd)
 		size_t j = i + 1;
 		while (j < dd->npending && dd->pending[j].f->dir == dd->pending[i].f->dir)
 			j++;
-		int dirfd = open_dir_of(dd, dd->pending[i].f);
-		char *disp = dirfd >= 0 ? path_of(dd, dd->pending[i].f->dir, NULL) : NULL;
+		int dirfd = dd_open_dir_of(dd, dd->pending[i].f);
+		char *disp = dirfd >= 0 ? dd_path_of(dd, dd->pending[i].f->dir, NULL) : NULL;
 		struct tu_hashdir *hd = NULL;
 		if (disp && tu_hashdir_open(dd->hc, dirfd, disp, &hd) == 0) {
 			for (size_t k = i; k < j; k++)
@@ -2081,7 +1920,7 @@ static void store_pending(struct dd *dd)
 			/* Failures are reported by the hash cache itself. */
 			int r = tu_hashdir_close(hd);
 			if (r < 0)
-				note_failure(dd, -r);
+				dd_note_failure(dd, -r);
 		}
 		free(disp);
 		if (dirfd >= 0)
@@ -2104,7 +1943,7 @@ static int cmp_devino(const void *pa, const void *pb)
    no data. Anything else with our prefix is left alone, and never
    clobbered: new temporary names are made with linkat, which refuses an
    existing name. */
-static void clean_leftovers(struct dd *dd)
+void dd_clean_leftovers(struct dd *dd)
 {
 	if (!dd->nleft)
 		return;
@@ -2123,7 +1962,7 @@ static void clean_leftovers(struct dd *dd)
 			continue;
 		struct dfile self = { .dir = l->dir, .name = l->name, .dev = l->dev, .ino = l->ino };
 		if (!dd->o->dry_run) {
-			int dirfd = open_dir_of(dd, &self);
+			int dirfd = dd_open_dir_of(dd, &self);
 			if (dirfd < 0)
 				continue;
 			struct statx sx;
@@ -2135,14 +1974,14 @@ static void clean_leftovers(struct dd *dd)
 			if (r == -ESTALE || r == -ENOENT)
 				continue;
 			if (r < 0) {
-				report(dd, &self, "remove leftover", -r, NULL);
+				dd_report(dd, &self, "remove leftover", -r, NULL);
 				continue;
 			}
 		}
 		COUNT(dd, leftovers, 1);
 		if (dd->o->action) {
-			char *p = path_of(dd, self.dir, self.name);
-			char *k = path_of(dd, other->dir, other->name);
+			char *p = dd_path_of(dd, self.dir, self.name);
+			char *k = dd_path_of(dd, other->dir, other->name);
 			struct tu_dedup_action a = { .path = p ? p : "?", .kept = k ? k : "?",
 						     .size = other->size, .leftover = true };
 			pthread_mutex_lock(&dd->out_lock);
@@ -2170,8 +2009,8 @@ static int open_root(struct dd *dd, size_t i)
 	const char *path = dd->dirs[i];
 	const char *disp = dd->displays[i];
 	if (path[0] == '\0') {
-		note_failure(dd, ENOENT);
-		call_locked(dd, dd->o->error, path, "open", ENOENT, NULL);
+		dd_note_failure(dd, ENOENT);
+		dd_call_locked(dd, dd->o->error, path, "open", ENOENT, NULL);
 		return -ENOENT;
 	}
 	/* Symlinks leading to a DIR are followed as any tool does; a DIR that
@@ -2201,8 +2040,8 @@ static int open_root(struct dd *dd, size_t i)
 		}
 	}
 	if (fd < 0) {
-		note_failure(dd, -fd);
-		call_locked(dd, dd->o->error, disp, "open directory", -fd,
+		dd_note_failure(dd, -fd);
+		dd_call_locked(dd, dd->o->error, disp, "open directory", -fd,
 			    fd == -ELOOP ? "a symbolic link, not followed (write 'LINK/' to "
 			    "use the directory it points to)" : NULL);
 		return fd;
@@ -2212,7 +2051,7 @@ static int open_root(struct dd *dd, size_t i)
 }
 
 /* Walk DIR i, opened by open_root(). */
-static int walk_one(struct dd *dd, size_t i)
+int dd_walk_one(struct dd *dd, size_t i)
 {
 	static const struct tu_walk_ops ops = {
 		.enter = dd_enter, .entry = dd_entry, .leave = dd_leave, .error = dd_walk_error,
@@ -2228,8 +2067,8 @@ static int walk_one(struct dd *dd, size_t i)
 	dd->cur_root = (uint32_t)i;
 	int r = tu_walk(fd, strcmp(disp, "/") == 0 ? "" : disp, &wo, &ops, dd);
 	if (r < 0 && r != -ECANCELED) {
-		note_failure(dd, -r);
-		call_locked(dd, dd->o->error, disp, "walk", -r, NULL);
+		dd_note_failure(dd, -r);
+		dd_call_locked(dd, dd->o->error, disp, "walk", -r, NULL);
 	}
 	return r;
 }
@@ -2280,7 +2119,7 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 		}
 		dd.walked[dd.nwalked++] = dd.root_ids[i];
 	}
-	qsort(dd.walked, dd.nwalked, sizeof *dd.walked, cmp_ident);
+	qsort(dd.walked, dd.nwalked, sizeof *dd.walked, dd_cmp_ident);
 	/* Open before the walk, which reads records (lookup_in_walk). */
 	struct tu_hashcache_opts ho;
 	tu_hashcache_opts_init(&ho);
@@ -2289,7 +2128,7 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 	/* No record is stored in a dry run: storing one moves ctime. */
 	ho.no_store = o->dry_run;
 	ho.jobs = 1;
-	/* Only store_pending() makes the stores report, alone, after the
+	/* Only dd_store_pending() makes the stores report, alone, after the
 	   workers: no callback of ours runs twice at once. */
 	ho.error = o->error;
 	ho.warning = o->warning;
@@ -2305,27 +2144,27 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 		r = tu_hashcache_open(&dd.hc_side, &ho);
 	}
 	if (r < 0) {
-		note_failure(&dd, -r);
-		call_locked(&dd, o->error, ndirs ? dd.displays[0] : "?", "deduplicate", -r, NULL);
+		dd_note_failure(&dd, -r);
+		dd_call_locked(&dd, o->error, ndirs ? dd.displays[0] : "?", "deduplicate", -r, NULL);
 		r = -atomic_load(&dd.failed);
 		goto out;
 	}
 	bool cancelled = false;
 	for (size_t i = 0; i < ndirs && !cancelled; i++)
 		if (dd.root_fds[i] >= 0)
-			cancelled = walk_one(&dd, i) == -ECANCELED;
+			cancelled = dd_walk_one(&dd, i) == -ECANCELED;
 	if (cancelled) {
 		r = -ECANCELED;
 		goto out;
 	}
-	clean_leftovers(&dd);
-	r = make_groups(&dd);
+	dd_clean_leftovers(&dd);
+	r = dd_make_groups(&dd);
 	if (r == 0)
-		r = run_workers(&dd);
-	store_pending(&dd);
+		r = dd_run_workers(&dd);
+	dd_store_pending(&dd);
 	if (r < 0) {
-		note_failure(&dd, -r);
-		call_locked(&dd, o->error, ndirs ? dd.displays[0] : "?", "deduplicate", -r, NULL);
+		dd_note_failure(&dd, -r);
+		dd_call_locked(&dd, o->error, ndirs ? dd.displays[0] : "?", "deduplicate", -r, NULL);
 	}
 	r = -atomic_load(&dd.failed);
 out:
