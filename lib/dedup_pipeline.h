@@ -210,6 +210,9 @@ void dd_final_group(struct worker *w, struct cand *v, size_t n);
 int dd_run_workers(struct dd *dd);
 void dd_store_pending(struct dd *dd);
 void dd_clean_leftovers(struct dd *dd);
+
+/* ---- dedup_walk.c ---- */
+
 int dd_walk_one(struct dd *dd, size_t i);
 
 #endif
