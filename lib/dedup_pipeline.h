@@ -190,12 +190,6 @@ void dd_warn(struct dd *dd, const struct dfile *f, const char *op, int err,
 int dd_path_cmp(const struct dfile *a, const struct dfile *b);
 bool dd_push(void **arr, size_t *n, size_t *cap, size_t size);
 int dd_cmp_ident(const void *pa, const void *pb);
-int dd_make_groups(struct dd *dd);
-bool dd_reflinking(const struct dd *dd);
-void dd_meta_key(const struct dd *dd, const struct dfile *f, unsigned char key[16]);
-void dd_set_record(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
-		const char *name, struct dfile *f);
-void dd_lookup_records(struct dd *dd, int jobs);
 void dd_cand_close(struct worker *w, struct cand *c);
 int dd_cand_fd(struct worker *w, struct cand *c);
 bool dd_meta_equal(const struct dd *dd, const struct cand *a, const struct cand *b);
@@ -208,11 +202,20 @@ int dd_open_dir_of(struct dd *dd, const struct dfile *f);
 void dd_read_ahead(struct worker *w, struct cand *c, bool whole);
 void dd_final_group(struct worker *w, struct cand *v, size_t n);
 int dd_run_workers(struct dd *dd);
-void dd_store_pending(struct dd *dd);
 void dd_clean_leftovers(struct dd *dd);
 
 /* ---- dedup_walk.c ---- */
 
 int dd_walk_one(struct dd *dd, size_t i);
+
+/* ---- dedup_group.c ---- */
+
+int dd_make_groups(struct dd *dd);
+bool dd_reflinking(const struct dd *dd);
+void dd_meta_key(const struct dd *dd, const struct dfile *f, unsigned char key[16]);
+void dd_set_record(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
+		const char *name, struct dfile *f);
+void dd_lookup_records(struct dd *dd, int jobs);
+void dd_store_pending(struct dd *dd);
 
 #endif
