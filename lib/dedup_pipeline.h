@@ -196,17 +196,9 @@ bool dd_meta_equal(const struct dd *dd, const struct cand *a, const struct cand 
 int dd_bytes_equal(struct worker *w, struct cand *a, struct cand *b);
 int dd_xattrs_equal(struct worker *w, struct cand *a, struct cand *b);
 bool dd_unchanged(struct worker *w, struct cand *c);
-void dd_tell(struct dd *dd, const struct dfile *dup, const struct dfile *kept,
-		uint64_t size, bool reflink, bool freed);
 int dd_open_dir_of(struct dd *dd, const struct dfile *f);
 void dd_read_ahead(struct worker *w, struct cand *c, bool whole);
-void dd_final_group(struct worker *w, struct cand *v, size_t n);
 int dd_run_workers(struct dd *dd);
-void dd_clean_leftovers(struct dd *dd);
-
-/* ---- dedup_walk.c ---- */
-
-int dd_walk_one(struct dd *dd, size_t i);
 
 /* ---- dedup_group.c ---- */
 
@@ -217,5 +209,16 @@ void dd_set_record(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
 		const char *name, struct dfile *f);
 void dd_lookup_records(struct dd *dd, int jobs);
 void dd_store_pending(struct dd *dd);
+
+/* ---- dedup_walk.c ---- */
+
+int dd_walk_one(struct dd *dd, size_t i);
+
+/* ---- dedup_link.c ---- */
+
+void dd_tell(struct dd *dd, const struct dfile *dup, const struct dfile *kept,
+		uint64_t size, bool reflink, bool freed);
+void dd_final_group(struct worker *w, struct cand *v, size_t n);
+void dd_clean_leftovers(struct dd *dd);
 
 #endif
