@@ -142,7 +142,7 @@ struct dd {
 			atomic_fetch_add(&(dd)->o->counts->field, (n));		\
 	} while (0)
 
-/* ---- 3-7. one size group --------------------------------------------------------- */
+/* ---- one size group (dedup_compare.c, dedup_link.c) ------------------------------ */
 
 /* One inode of a size group: a candidate. */
 struct cand {
@@ -190,15 +190,7 @@ void dd_warn(struct dd *dd, const struct dfile *f, const char *op, int err,
 int dd_path_cmp(const struct dfile *a, const struct dfile *b);
 bool dd_push(void **arr, size_t *n, size_t *cap, size_t size);
 int dd_cmp_ident(const void *pa, const void *pb);
-void dd_cand_close(struct worker *w, struct cand *c);
-int dd_cand_fd(struct worker *w, struct cand *c);
-bool dd_meta_equal(const struct dd *dd, const struct cand *a, const struct cand *b);
-int dd_bytes_equal(struct worker *w, struct cand *a, struct cand *b);
-int dd_xattrs_equal(struct worker *w, struct cand *a, struct cand *b);
-bool dd_unchanged(struct worker *w, struct cand *c);
 int dd_open_dir_of(struct dd *dd, const struct dfile *f);
-void dd_read_ahead(struct worker *w, struct cand *c, bool whole);
-int dd_run_workers(struct dd *dd);
 
 /* ---- dedup_group.c ---- */
 
@@ -210,15 +202,26 @@ void dd_set_record(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
 void dd_lookup_records(struct dd *dd, int jobs);
 void dd_store_pending(struct dd *dd);
 
-/* ---- dedup_walk.c ---- */
-
-int dd_walk_one(struct dd *dd, size_t i);
-
 /* ---- dedup_link.c ---- */
 
 void dd_tell(struct dd *dd, const struct dfile *dup, const struct dfile *kept,
 		uint64_t size, bool reflink, bool freed);
 void dd_final_group(struct worker *w, struct cand *v, size_t n);
 void dd_clean_leftovers(struct dd *dd);
+
+/* ---- dedup_walk.c ---- */
+
+int dd_walk_one(struct dd *dd, size_t i);
+
+/* ---- dedup_compare.c ---- */
+
+void dd_cand_close(struct worker *w, struct cand *c);
+int dd_cand_fd(struct worker *w, struct cand *c);
+bool dd_meta_equal(const struct dd *dd, const struct cand *a, const struct cand *b);
+int dd_bytes_equal(struct worker *w, struct cand *a, struct cand *b);
+int dd_xattrs_equal(struct worker *w, struct cand *a, struct cand *b);
+bool dd_unchanged(struct worker *w, struct cand *c);
+void dd_read_ahead(struct worker *w, struct cand *c, bool whole);
+int dd_run_workers(struct dd *dd);
 
 #endif
