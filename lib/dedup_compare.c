@@ -13,6 +13,7 @@
 #include "dedup.h"
 #include "dedup_pipeline.h"
 #include "hashstore.h"
+#include "meta.h"
 #include "spooky.h"
 #include "walk.h"
 
@@ -219,89 +220,6 @@ static int key_full(struct worker *w, struct cand *c)
 	return 0;
 }
 
-/* The extended attributes of FD but ours, sorted by name, as one blob:
-   "name\0" + 8-byte length + value, each. malloc'd into *OUT. */
-static int xattr_blob(int fd, char **out, size_t *outlen)
-{
-	*out = NULL;
-	*outlen = 0;
-	/* Most files have no xattr but ours: one call, no allocation. */
-	char small[128];
-	ssize_t n = flistxattr(fd, small, sizeof small);
-	if (n < 0 && errno != ERANGE)
-		return errno == ENOTSUP ? 0 : -errno;
-	if (n == 0 || (n == (ssize_t)sizeof TU_XATTR_NAME &&
-		       memcmp(small, TU_XATTR_NAME, sizeof TU_XATTR_NAME) == 0))
-		return 0;
-	if (n < 0 && (n = flistxattr(fd, NULL, 0)) < 0)
-		return errno == ENOTSUP ? 0 : -errno;
-	char *list = malloc((size_t)n + 1);
-	if (!list)
-		return -ENOMEM;
-	if (n <= (ssize_t)sizeof small)
-		memcpy(list, small, (size_t)n);
-	else
-		n = flistxattr(fd, list, (size_t)n);
-	if (n < 0) {
-		free(list);
-		return errno == ERANGE ? -EAGAIN : -errno;
-	}
-	size_t count = 0;
-	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1)
-		count++;
-	const char **names = malloc((count + 1) * sizeof *names);
-	if (!names) {
-		free(list);
-		return -ENOMEM;
-	}
-	count = 0;
-	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1)
-		if (strcmp(list + i, TU_XATTR_NAME) != 0)
-			names[count++] = list + i;
-	/* Insertion sort: few names. Order on disk is no part of equality. */
-	for (size_t i = 1; i < count; i++)
-		for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-			const char *t = names[j];
-			names[j] = names[j - 1];
-			names[j - 1] = t;
-		}
-	int r = 0;
-	char *blob = NULL;
-	size_t len = 0;
-	for (size_t i = 0; i < count && r == 0; i++) {
-		ssize_t vl = fgetxattr(fd, names[i], NULL, 0);
-		if (vl < 0) {
-			r = errno == ENODATA ? -EAGAIN : -errno;
-			break;
-		}
-		size_t nl = strlen(names[i]) + 1;
-		char *nb = realloc(blob, len + nl + 8 + (size_t)vl);
-		if (!nb) {
-			r = -ENOMEM;
-			break;
-		}
-		blob = nb;
-		memcpy(blob + len, names[i], nl);
-		uint64_t v64 = (uint64_t)vl;
-		memcpy(blob + len + nl, &v64, 8);
-		ssize_t got = fgetxattr(fd, names[i], blob + len + nl + 8, (size_t)vl);
-		if (got != vl) {
-			r = got < 0 && errno != ERANGE ? -errno : -EAGAIN;
-			break;
-		}
-		len += nl + 8 + (size_t)vl;
-	}
-	free(names);
-	free(list);
-	if (r < 0) {
-		free(blob);
-		return r;
-	}
-	*out = blob;
-	*outlen = len;
-	return 0;
-}
-
 static int key_xattr(struct worker *w, struct cand *c)
 {
 	int fd = dd_cand_fd(w, c);
@@ -309,7 +227,7 @@ static int key_xattr(struct worker *w, struct cand *c)
 		return fd;
 	char *blob;
 	size_t len;
-	int r = xattr_blob(fd, &blob, &len);
+	int r = tu_xattr_blob(fd, TU_XATTR_NAME, &blob, &len);
 	if (r < 0) {
 		dd_report(w->dd, c->f, "read the extended attributes of", -r, NULL);
 		return r;
@@ -401,10 +319,10 @@ int dd_xattrs_equal(struct worker *w, struct cand *a, struct cand *b)
 	int fa = dd_cand_fd(w, a), fb = dd_cand_fd(w, b);
 	if (fa < 0 || fb < 0)
 		return fa < 0 ? fa : fb;
-	int r = xattr_blob(fa, &ba, &la);
+	int r = tu_xattr_blob(fa, TU_XATTR_NAME, &ba, &la);
 	if (r < 0)
 		return r;
-	r = xattr_blob(fb, &bb, &lb);
+	r = tu_xattr_blob(fb, TU_XATTR_NAME, &bb, &lb);
 	if (r < 0) {
 		free(ba);
 		return r;
