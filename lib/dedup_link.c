@@ -13,6 +13,7 @@
  */
 #define TU_INTERNAL
 #include "dedup.h"
+#include "data.h"
 #include "dedup_pipeline.h"
 #include "hashstore.h"
 #include "spooky.h"
@@ -28,8 +29,6 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
 
 /* Is A a better file to keep than B? */
 static bool better_keep(const struct dd *dd, const struct cand *a, const struct cand *b)
@@ -72,51 +71,16 @@ static void set_no_reflink(struct dd *dd, dev_t dev)
 	pthread_mutex_unlock(&dd->lock);
 }
 
-/* Share KEEP's extents with DUP. Returns 0, -EBADE if the kernel found the
-   contents differ, -EOPNOTSUPP (and kin) where the filesystem cannot.
-   PROBE: ask with a length of 0, which the kernel checks as it would a
-   real request (the mount writable, DUP ours to dedupe, the filesystem
-   able) and then answers without touching either file, not even ctime. */
+/* Share KEEP's extents with DUP (tu_dedupe_range; PROBE: only ask whether
+   a real run could). */
 static int reflink_file(struct worker *w, struct cand *keep, struct cand *dup, bool probe,
 			uint64_t *shared)
 {
-	struct {
-		struct file_dedupe_range r;
-		struct file_dedupe_range_info info;
-	} req;
 	*shared = 0;
 	int kfd = dd_cand_fd(w, keep), dfd = dd_cand_fd(w, dup);
 	if (kfd < 0 || dfd < 0)
 		return kfd < 0 ? kfd : dfd;
-	uint64_t size = keep->st.size;
-	if (probe) {
-		memset(&req, 0, sizeof req);
-		req.r.dest_count = 1;
-		req.info.dest_fd = dfd;
-		if (ioctl(kfd, FIDEDUPERANGE, &req) < 0)
-			return -errno;
-		return req.info.status < 0 ? req.info.status : 0;
-	}
-	for (uint64_t off = 0; off < size;) {
-		uint64_t len = size - off < DEDUPE_CHUNK ? size - off : DEDUPE_CHUNK;
-		memset(&req, 0, sizeof req);
-		req.r.src_offset = off;
-		req.r.src_length = len;
-		req.r.dest_count = 1;
-		req.info.dest_fd = dfd;
-		req.info.dest_offset = off;
-		if (ioctl(kfd, FIDEDUPERANGE, &req) < 0)
-			return -errno;
-		if (req.info.status == FILE_DEDUPE_RANGE_DIFFERS)
-			return -EBADE;
-		if (req.info.status < 0)
-			return req.info.status;
-		if (req.info.bytes_deduped == 0)
-			return -EAGAIN;
-		*shared += req.info.bytes_deduped;
-		off += req.info.bytes_deduped;
-	}
-	return 0;
+	return tu_dedupe_range(kfd, dfd, keep->st.size, probe, shared);
 }
 
 void dd_tell(struct dd *dd, const struct dfile *dup, const struct dfile *kept, uint64_t size,

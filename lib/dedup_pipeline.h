@@ -25,7 +25,6 @@
 #define CMP_BUF		(256 * 1024)	/* per worker: the pieces compared */
 #define KEEP_BUF	(1024 * 1024)	/* per worker: a kept file this long is
 					   read once for its whole group */
-#define DEDUPE_CHUNK	(16 * 1024 * 1024)	/* btrfs takes at most this per call */
 #define READ_AHEAD	16		/* candidates of a group asked for ahead */
 #define GROUP_BATCH	8		/* size groups a worker takes at a time */
 #define READ_AHEAD_MAX	(2 * 1024 * 1024)	/* bytes asked for ahead, at most */
