@@ -532,11 +532,7 @@ void dd_clean_leftovers(struct dd *dd)
 			int dirfd = dd_open_dir_of(dd, &self);
 			if (dirfd < 0)
 				continue;
-			struct statx sx;
-			int r = -ESTALE;
-			if (statx(dirfd, l->name, AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_TYPE, &sx) == 0 &&
-			    sx.stx_ino == l->ino && S_ISREG(sx.stx_mode))
-				r = unlinkat(dirfd, l->name, 0) == 0 ? 0 : -errno;
+			int r = tu_unlink_if(dirfd, l->name, l->dev, l->ino);
 			close(dirfd);
 			if (r == -ESTALE || r == -ENOENT)
 				continue;

@@ -456,13 +456,24 @@ static bool name_holds(int dirfd, const char *name, const struct tu_ident *id)
 	       sx.stx_ino == id->ino && makedev(sx.stx_dev_major, sx.stx_dev_minor) == id->dev;
 }
 
+int tu_unlink_if(int dirfd, const char *name, dev_t dev, ino_t ino)
+{
+	struct statx sx;
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, STATX_INO | STATX_TYPE,
+		  &sx) < 0)
+		return -errno;
+	if (sx.stx_ino != ino || makedev(sx.stx_dev_major, sx.stx_dev_minor) != dev ||
+	    !S_ISREG(sx.stx_mode))
+		return -ESTALE;
+	return unlinkat(dirfd, name, 0) == 0 ? 0 : -errno;
+}
+
 /* Remove TMP only while it holds our inode: anything else there is kept.
    True if nothing is left under TMP. */
 static bool drop_ours(int dirfd, const char *tmp, const struct tu_ident *ours)
 {
-	if (name_holds(dirfd, tmp, ours) && unlinkat(dirfd, tmp, 0) == 0)
-		return true;
-	return faccessat(dirfd, tmp, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+	int r = tu_unlink_if(dirfd, tmp, ours->dev, ours->ino);
+	return r == 0 || r == -ENOENT;
 }
 
 bool tu_replace_drop_tmp(int dirfd, const char *tmp, dev_t dev, ino_t ino)

@@ -133,6 +133,11 @@ int tu_link_tmp(int fd, int dirfd, char *out);
    checks and then renames over, and a file saved in between is lost. */
 int tu_replace_name(int dirfd, const char *tmp, const char *name, const struct tu_ident *ours,
 		    const struct tu_ident *old, bool (*accept)(void *arg), void *arg, bool *left);
+/* Remove NAME in DIRFD only if it is a regular file with inode (DEV, INO):
+   0, -ESTALE (something else is there, kept), -ENOENT, or -errno. There is
+   a window between the check and the unlink; callers use it on names that
+   hold a redundant link of theirs, which nobody else has reason to touch. */
+int tu_unlink_if(int dirfd, const char *name, dev_t dev, ino_t ino);
 /* Remove TMP in DIRFD if it still holds (DEV, INO), our temporary link.
    Anything else under that name is kept: false then. */
 bool tu_replace_drop_tmp(int dirfd, const char *tmp, dev_t dev, ino_t ino);
