@@ -7,9 +7,12 @@
 #include "data.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fs.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 /* ---- dedupe range ------------------------------------------------------------ */
 
@@ -50,4 +53,34 @@ int tu_dedupe_range(int srcfd, int dstfd, uint64_t size, bool probe, uint64_t *s
 		off += req.info.bytes_deduped;
 	}
 	return 0;
+}
+
+/* ---- reads that dedup compares and asks for ahead -------------------------------- */
+
+int tu_pread_full(int fd, char *buf, size_t len, uint64_t off, size_t *got)
+{
+	*got = 0;
+	while (*got < len) {
+		ssize_t n = pread(fd, buf + *got, len - *got, (off_t)(off + *got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		*got += (size_t)n;
+	}
+	return 0;
+}
+
+ssize_t tu_pread_nowait(int fd, void *buf, size_t len)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	ssize_t n = preadv2(fd, &iov, 1, 0, RWF_NOWAIT);
+	return n < 0 ? -errno : n;
+}
+
+void tu_will_need(int fd, uint64_t len)
+{
+	(void)posix_fadvise(fd, 0, (off_t)len, POSIX_FADV_WILLNEED);
 }

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* ---- dedupe range ------------------------------------------------------------ */
 
@@ -21,5 +22,17 @@
    real request (the mount writable, DSTFD ours to dedupe, the filesystem
    able) and then answers without touching either file, not even ctime. */
 int tu_dedupe_range(int srcfd, int dstfd, uint64_t size, bool probe, uint64_t *shared);
+
+/* ---- reads that dedup compares and asks for ahead -------------------------------- */
+
+/* Read LEN bytes at OFF into BUF, retrying short reads and EINTR; *GOT is
+   less than LEN only at the end of the file. 0 or -errno. */
+int tu_pread_full(int fd, char *buf, size_t len, uint64_t off, size_t *got);
+/* Read up to LEN bytes at offset 0 only if the page cache has them
+   (RWF_NOWAIT): the bytes read, -EAGAIN (they would wait), -EOPNOTSUPP
+   (reads here never wait, e.g. tmpfs), or -errno. */
+ssize_t tu_pread_nowait(int fd, void *buf, size_t len);
+/* Ask the kernel to start reading the first LEN bytes (POSIX_FADV_WILLNEED). */
+void tu_will_need(int fd, uint64_t len);
 
 #endif

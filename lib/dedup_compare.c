@@ -11,6 +11,7 @@
  */
 #define TU_INTERNAL
 #include "dedup.h"
+#include "data.h"
 #include "dedup_pipeline.h"
 #include "hashstore.h"
 #include "meta.h"
@@ -28,7 +29,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include <sys/resource.h>
-#include <sys/uio.h>
 #include <sys/xattr.h>
 
 enum level { L_META, L_HASH, L_FULL, L_XATTR, L_FINAL };
@@ -106,22 +106,6 @@ int dd_cand_fd(struct worker *w, struct cand *c)
 	return fd;
 }
 
-static int read_full(int fd, char *buf, size_t len, uint64_t off, size_t *got)
-{
-	*got = 0;
-	while (*got < len) {
-		ssize_t n = pread(fd, buf + *got, len - *got, (off_t)(off + *got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		*got += (size_t)n;
-	}
-	return 0;
-}
-
 /* SpookyHash V2 of the first PREFIX_LEN bytes: for a file no longer than
    that, its full digest, as the hash cache would record it. */
 /* C's key from its first LEN bytes, read into buf1. */
@@ -153,7 +137,7 @@ static int key_prefix(struct worker *w, struct cand *c)
 		return fd;
 	size_t want = c->f->size < PREFIX_LEN ? (size_t)c->f->size : PREFIX_LEN, got;
 	w->buf1_of = NULL;
-	int r = read_full(fd, w->buf1, want, 0, &got);
+	int r = tu_pread_full(fd, w->buf1, want, 0, &got);
 	if (r < 0) {
 		dd_report(w->dd, c->f, "read", -r, NULL);
 		return r;
@@ -276,7 +260,7 @@ int dd_bytes_equal(struct worker *w, struct cand *a, struct cand *b)
 	if (whole && w->buf1_of != a->f) {
 		size_t ga;
 		w->buf1_of = NULL;
-		int r = read_full(fa, w->buf1, (size_t)size, 0, &ga);
+		int r = tu_pread_full(fa, w->buf1, (size_t)size, 0, &ga);
 		if (r < 0)
 			return r;
 		if (w->dd->o->stats)
@@ -289,11 +273,11 @@ int dd_bytes_equal(struct worker *w, struct cand *a, struct cand *b)
 		size_t want = size - off < CMP_BUF ? (size_t)(size - off) : CMP_BUF, ga = 0, gb;
 		int r = 0;
 		if (!whole)
-			r = read_full(fa, w->buf1, want, off, &ga);
+			r = tu_pread_full(fa, w->buf1, want, off, &ga);
 		if (r == 0 && !whole && ga != want)
 			return -ESTALE;
 		if (r == 0)
-			r = read_full(fb, w->buf2, want, off, &gb);
+			r = tu_pread_full(fb, w->buf2, want, off, &gb);
 		if (r < 0)
 			return r;
 		if (w->dd->o->stats)
@@ -366,23 +350,22 @@ void dd_read_ahead(struct worker *w, struct cand *c, bool whole)
 	   most likely, the rest) and whether reads here can wait at all. */
 	char byte;
 	size_t want = whole ? 1 : c->f->size < PREFIX_LEN ? (size_t)c->f->size : PREFIX_LEN;
-	struct iovec iov = { .iov_base = whole ? &byte : w->buf1, .iov_len = want };
 	if (!whole)
 		w->buf1_of = NULL;
-	ssize_t n = preadv2(fd, &iov, 1, 0, RWF_NOWAIT);
+	ssize_t n = tu_pread_nowait(fd, whole ? &byte : w->buf1, want);
 	if (n >= 0 && (size_t)n == want) {
 		if (!whole)
 			set_prefix_key(w, c, want);
 		return;
 	}
-	if (n < 0 && errno == EOPNOTSUPP) {
+	if (n == -EOPNOTSUPP) {
 		w->ra_off = true;
 		w->ra_dev = c->f->dev;
 		return;
 	}
-	off_t len = whole ? (c->f->size < READ_AHEAD_MAX ? (off_t)c->f->size : READ_AHEAD_MAX) :
-			    PREFIX_LEN;
-	(void)posix_fadvise(fd, 0, len, POSIX_FADV_WILLNEED);
+	uint64_t len = whole ? (c->f->size < READ_AHEAD_MAX ? c->f->size : READ_AHEAD_MAX) :
+			       PREFIX_LEN;
+	tu_will_need(fd, len);
 }
 
 static int level_key(struct worker *w, struct cand *c, enum level lv)
