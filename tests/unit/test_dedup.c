@@ -134,6 +134,24 @@ static void fill(char c)
 		data[i] = (char)(i * 7);
 }
 
+/* Files "a" and "b", both holding fill(C)'s data. */
+static void two_copies(struct fixture *f, char c)
+{
+	fill(c);
+	write_file(f->dfd, "a", data, sizeof data);
+	write_file(f->dfd, "b", data, sizeof data);
+}
+
+/* "a" has one link again, and no temporary name is left: our temporary
+   link is gone. */
+static void temporary_link_gone(struct fixture *f)
+{
+	struct stat st;
+	assert_int_equal(fstatat(f->dfd, "a", &st, 0), 0);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(tmp_names(f->dfd), 0);
+}
+
 /* Files "a", "b" and "c", all holding fill(C)'s data. */
 static void three_copies(struct fixture *f, char c)
 {
@@ -173,9 +191,7 @@ static void change_dup(enum tu_dedup_hook_point p, int dirfd, const char *name)
 static void test_changed_after_compare_not_linked(void **state)
 {
 	struct fixture *f = *state;
-	fill('b');
-	write_file(f->dfd, "a", data, sizeof data);
-	write_file(f->dfd, "b", data, sizeof data);
+	two_copies(f, 'b');
 	tu_dedup_hook = change_dup;
 	f->o.keep = TU_KEEP_FIRST;
 	assert_int_equal(run(f), 0);
@@ -201,9 +217,7 @@ static void rename_over_dup(enum tu_dedup_hook_point p, int dirfd, const char *n
 static void test_renamed_over_not_linked(void **state)
 {
 	struct fixture *f = *state;
-	fill('c');
-	write_file(f->dfd, "a", data, sizeof data);
-	write_file(f->dfd, "b", data, sizeof data);
+	two_copies(f, 'c');
 	write_file(f->dfd, "other", "someone else's", 14);
 	tu_dedup_hook = rename_over_dup;
 	f->o.keep = TU_KEEP_FIRST;
@@ -212,10 +226,7 @@ static void test_renamed_over_not_linked(void **state)
 	assert_int_not_equal(ino_of(f->dfd, "a"), ino_of(f->dfd, "b"));
 	content_is(f->dfd, "b", "someone else's", 14);
 	content_is(f->dfd, "a", data, sizeof data);
-	struct stat st;
-	assert_int_equal(fstatat(f->dfd, "a", &st, 0), 0);
-	assert_int_equal(st.st_nlink, 1);	/* the temporary link is gone */
-	assert_int_equal(tmp_names(f->dfd), 0);
+	temporary_link_gone(f);
 }
 
 /* With a link limit of 3, five copies end as two inodes: 3 + 2 names. */
@@ -339,9 +350,7 @@ static void save_by_rename(enum tu_dedup_hook_point p, int dirfd, const char *na
 static void test_replace_window_save_by_rename_survives(void **state)
 {
 	struct fixture *f = *state;
-	fill('h');
-	write_file(f->dfd, "a", data, sizeof data);
-	write_file(f->dfd, "b", data, sizeof data);
+	two_copies(f, 'h');
 	tu_dedup_hook = save_by_rename;
 	f->o.keep = TU_KEEP_FIRST;
 	assert_int_equal(run(f), 0);
@@ -349,10 +358,7 @@ static void test_replace_window_save_by_rename_survives(void **state)
 	content_is(f->dfd, "a", data, sizeof data);
 	assert_int_equal(f->counts.linked, 0);
 	assert_int_equal(f->counts.changed, 1);
-	struct stat st;
-	assert_int_equal(fstatat(f->dfd, "a", &st, 0), 0);
-	assert_int_equal(st.st_nlink, 1);	/* our temporary link is gone */
-	assert_int_equal(tmp_names(f->dfd), 0);
+	temporary_link_gone(f);
 }
 
 static void chown_name(int dfd, const char *name, uid_t uid)
