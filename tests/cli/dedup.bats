@@ -727,3 +727,55 @@ for g in sorted(groups): print(b" ".join(g).decode())' "$1" "$2"; }
 	run bash -c "dedup --list s | awk 'NF' | sed -n '1~3p'"
 	assert_output "$(for i in 1 2 3 4 5 6 7 8; do echo "'s/x/f$i'"; done)"
 }
+
+@test "util-linux hardlink's short options: -o -p -t -c ignore owner, mode, time; -s and -S bound sizes; -q drops the summary" {
+	mkdir t
+	rand t/a 5000
+	copies t/a t/b t/c
+	chmod 600 t/b
+	touch -d '2001-01-01' t/c
+	rand t/big 9000
+	copies t/big t/big2
+	run dedup -n -S 8K t
+	assert_output "groups 0, files to link 0, bytes to free 0 (0 B)"
+	run dedup -n -p -S 8K t
+	assert_output "groups 1, files to link 1, bytes to free 5000 (4.9 KiB)"
+	run dedup -n -p -t -S 8K t
+	assert_output "groups 1, files to link 2, bytes to free 10000 (9.8 KiB)"
+	run dedup -n -c -s 6K t
+	assert_output "groups 1, files to link 1, bytes to free 9000 (8.8 KiB)"
+	run dedup -q -c t
+	assert_success
+	assert_output ""
+	[ "$(ino t/a)" = "$(ino t/b)" ] && [ "$(ino t/a)" = "$(ino t/c)" ]
+	[ "$(ino t/big)" = "$(ino t/big2)" ]
+	run dedup -q -v t
+	assert_failure 2
+	assert_output --partial "-q and -v"
+	[ "$(id -u)" = 0 ] || return 0	# -o needs a file of another owner
+	mkdir u
+	rand u/a 700
+	copies u/a u/b
+	chown nobody u/b
+	run dedup -n u
+	assert_output "groups 0, files to link 0, bytes to free 0 (0 B)"
+	run dedup -n -o u
+	assert_output "groups 1, files to link 1, bytes to free 700 (700 B)"
+}
+
+@test "-0 with -v and -n -v: each action as three NUL-ended fields, names as they are; the summary on stderr" {
+	mkdir t
+	rand t/a 300
+	copies t/a "t/b
+x"
+	run bash -c "dedup -n -v -0 t 2>/dev/null | tr '\0' '|'"
+	assert_success
+	assert_output "would link|t/b
+x|t/a|"
+	run bash -c "dedup -v -0 t 2>&1 >/dev/null"
+	assert_output --partial "groups 1, files linked 1"
+	[ "$(ino t/a)" = "$(ino "t/b
+x")" ]
+	run dedup -0 t
+	assert_failure 2
+}

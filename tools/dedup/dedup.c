@@ -22,6 +22,7 @@ struct cli {
 	enum what what;
 	const char *paths_of;
 	bool verbose;
+	bool quiet;
 	bool nul;
 	bool progress;
 	int nargs;
@@ -41,11 +42,6 @@ enum {
 	OPT_PATHS_OF,
 	OPT_KEEP,
 	OPT_REFLINK,
-	OPT_MIN_SIZE,
-	OPT_MAX_SIZE,
-	OPT_IGNORE_OWNER,
-	OPT_IGNORE_MODE,
-	OPT_IGNORE_TIME,
 	OPT_TRUST_HASH,
 	OPT_STORE,
 	OPT_PROGRESS,
@@ -61,12 +57,14 @@ static const struct argp_option options[] = {
 	{ "paths-of", OPT_PATHS_OF, "FILE", 0, "print every path under the DIRs that is the "
 	  "same inode as FILE; change nothing", 1 },
 	{ 0, 0, 0, 0, "Matching (content and xattrs always; user.spookyhash never counts):", 2 },
-	{ "ignore-owner", OPT_IGNORE_OWNER, 0, 0, "owner and group need not match", 2 },
-	{ "ignore-mode", OPT_IGNORE_MODE, 0, 0, "permission bits need not match", 2 },
-	{ "ignore-time", OPT_IGNORE_TIME, 0, 0, "modification times need not match", 2 },
-	{ "min-size", OPT_MIN_SIZE, "SIZE", 0, "leave out smaller files (default 1: empty "
+	{ "ignore-owner", 'o', 0, 0, "owner and group need not match (as root: see dedup(1) "
+	  "for whose file is kept)", 2 },
+	{ "ignore-mode", 'p', 0, 0, "permission bits need not match", 2 },
+	{ "ignore-time", 't', 0, 0, "modification times need not match", 2 },
+	{ "content", 'c', 0, 0, "only content and xattrs must match: -o -p -t", 2 },
+	{ "min-size", 's', "SIZE", 0, "leave out smaller files (default 1: empty "
 	  "files are left out; 0 takes them); suffixes K, M, G, T (powers of 1024)", 2 },
-	{ "max-size", OPT_MAX_SIZE, "SIZE", 0, "leave out larger files", 2 },
+	{ "max-size", 'S', "SIZE", 0, "leave out larger files", 2 },
 	{ "trust-hash", OPT_TRUST_HASH, 0, 0, "link on equal 128-bit hashes, without "
 	  "comparing the bytes", 2 },
 	{ "store", OPT_STORE, "WHERE", 0, "where hash records are kept, as hashcache(1): auto "
@@ -82,8 +80,11 @@ static const struct argp_option options[] = {
 	  "stored); say what would be done", 3 },
 	{ 0, 0, 0, 0, "Output and the walk:", 4 },
 	{ "verbose", 'v', 0, 0, "print each action", 4 },
+	{ "quiet", 'q', 0, 0, "no summary line (messages still go to stderr)", 4 },
 	{ "null", '0', 0, 0, "with --list, --links and --paths-of: end each path with NUL, "
-	  "print names as they are, and end each group with an empty record", 4 },
+	  "print names as they are, and end each group with an empty record; with -v (or "
+	  "-n -v): each action as three NUL-ended fields, what, path and kept file, and the "
+	  "summary on stderr", 4 },
 	{ "progress", OPT_PROGRESS, 0, 0, "show a progress line on stderr", 4 },
 	{ "jobs", 'j', "N", 0, "worker threads (default: online CPUs)", 4 },
 	{ "one-file-system", 'x', 0, 0, "do not enter other mounts below a DIR", 4 },
@@ -164,17 +165,21 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		else
 			argp_error(state, "invalid --reflink '%s': want always or auto", arg);
 		break;
-	case OPT_MIN_SIZE:
+	case 's':
 		if (parse_size(arg, &c->o.min_size) < 0)
 			argp_error(state, "invalid --min-size '%s'", arg);
 		break;
-	case OPT_MAX_SIZE:
+	case 'S':
 		if (parse_size(arg, &c->o.max_size) < 0)
 			argp_error(state, "invalid --max-size '%s'", arg);
 		break;
-	case OPT_IGNORE_OWNER: c->o.ignore_owner = true; break;
-	case OPT_IGNORE_MODE: c->o.ignore_mode = true; break;
-	case OPT_IGNORE_TIME: c->o.ignore_time = true; break;
+	case 'o': c->o.ignore_owner = true; break;
+	case 'p': c->o.ignore_mode = true; break;
+	case 't': c->o.ignore_time = true; break;
+	case 'c':
+		c->o.ignore_owner = c->o.ignore_mode = c->o.ignore_time = true;
+		break;
+	case 'q': c->quiet = true; break;
 	case OPT_TRUST_HASH: c->o.trust_hash = true; break;
 	case OPT_STORE:
 		if (tu_parse_store(arg, &c->o.store) < 0)
@@ -199,8 +204,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case ARGP_KEY_END:
 		if (c->o.min_size > c->o.max_size)
 			argp_error(state, "--min-size is larger than --max-size");
-		if (c->nul && c->what == DEDUP)
-			argp_error(state, "-0 goes with --list, --links or --paths-of");
+		if (c->nul && c->what == DEDUP && !c->verbose)
+			argp_error(state, "-0 goes with -v, --list, --links or --paths-of");
+		if (c->quiet && c->verbose)
+			argp_error(state, "-q and -v go against each other");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -284,6 +291,13 @@ static void on_action(const struct tu_dedup_action *a, void *ctx)
 	struct cli *c = ctx;
 	if (!c->verbose || c->what == LIST)
 		return;
+	if (c->nul) {
+		const char *what = a->leftover ? (c->o.dry_run ? "would remove" : "removed") :
+				   a->reflink ? (c->o.dry_run ? "would reflink" : "reflinked") :
+				   (c->o.dry_run ? "would link" : "linked");
+		printf("%s%c%s%c%s%c", what, 0, a->path, 0, a->kept, 0);
+		return;
+	}
 	char *p = tu_quote(a->path), *k = tu_quote(a->kept);
 	if (a->leftover)
 		printf("%s %s (a link of %s left by an interrupted run)\n",
@@ -370,7 +384,8 @@ static const struct argp argp = {
 	"By default owner, group, mode and modification time must match too, as a hard "
 	"link gives every name one of each. Symlinks and special files are never touched; "
 	"files on different filesystems or mounts are never linked to each other. Each "
-	"duplicate is linked under a temporary name, checked unchanged, then renamed over. "
+	"duplicate is linked under a temporary name, checked unchanged, then exchanged with "
+	"its name; what came out is checked to be the duplicate, or put back. "
 	"Exit status: 0 all done; 1 some files failed (each reported); 2 bad usage. "
 	"See dedup(1).",
 	NULL, NULL, NULL
@@ -421,8 +436,8 @@ int main(int argc, char **argv)
 	bool list_failed = c.what == LIST && print_listed(&c) < 0;
 	if (list_failed)
 		tu_warn("out of memory: some duplicate groups were not listed");
-	if (c.what == DEDUP)
-		print_summary(&c, stdout);
+	if (c.what == DEDUP && !c.quiet)
+		print_summary(&c, c.nul ? stderr : stdout);
 	else if (c.what == LIST && c.verbose)
 		print_summary(&c, stderr);
 	int status = TU_EXIT_OK;
