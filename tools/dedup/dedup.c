@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum what { DEDUP, LIST, LINKS, PATHS_OF };
 
@@ -24,6 +25,7 @@ struct cli {
 	bool verbose;
 	bool quiet;
 	bool nul;
+	bool tty;		/* --list: standard output is a terminal */
 	bool progress;
 	int nargs;
 	char **args;
@@ -271,12 +273,91 @@ static void on_group(const char *const *paths, size_t n, uint64_t size, void *ct
 
 /* Print the --list groups sorted: the kept file first, the others in byte
    order, groups by their kept file's name. Returns -1 if they could not all be kept in memory. */
+/* Length of the valid UTF-8 sequence at S (a byte >= 0x80), or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+	if (n == 0 || s[0] > 0xf4)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* PATH for a terminal, in a form a shell takes back as the same name, as
+   GNU ls's shell-escape style: as it is when nothing in it is special to a
+   shell, else in single quotes, or as $'...' where it holds control
+   characters or bytes that are not UTF-8. */
+static void print_shell_quoted(FILE *f, const char *path)
+{
+	const unsigned char *p = (const unsigned char *)path;
+	bool plain = *p != '\0', odd = false;
+	for (const unsigned char *q = p; *q; q++) {
+		if (*q < 0x20 || *q == 0x7f) {
+			odd = true;
+		} else if (*q >= 0x80) {
+			size_t n = utf8_seq(q);
+			if (n == 0)
+				odd = true;
+			else
+				q += n - 1;
+			plain = false;
+		} else if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				   "0123456789_./,:+@%=-", *q)) {
+			plain = false;
+		}
+	}
+	if (plain && !odd) {
+		fprintf(f, "%s\n", path);
+		return;
+	}
+	if (!odd) {
+		fputc('\'', f);
+		for (const unsigned char *q = p; *q; q++)
+			*q == '\'' ? fputs("'\\''", f) : fputc(*q, f);
+		fputs("'\n", f);
+		return;
+	}
+	fputs("$'", f);
+	for (const unsigned char *q = p; *q; q++) {
+		size_t n = *q >= 0x80 ? utf8_seq(q) : 1;
+		if (*q == '\n')
+			fputs("\\n", f);
+		else if (*q == '\t')
+			fputs("\\t", f);
+		else if (*q == '\\' || *q == '\'')
+			fprintf(f, "\\%c", *q);
+		else if (*q < 0x20 || *q == 0x7f || n == 0)
+			fprintf(f, "\\x%02x", *q);
+		else {
+			fwrite(q, 1, n, f);
+			q += n - 1;
+		}
+	}
+	fputs("'\n", f);
+}
+
+/* --list: raw paths, one a line, where standard output is not a terminal,
+   as fdupes and jdupes print them (what scripts read); quoted for a shell
+   on a terminal; NUL-ended with -0. */
+static void print_listed_path(const struct cli *c, const char *path)
+{
+	if (c->nul)
+		tu_print_path(stdout, NULL, path, true);
+	else if (c->tty)
+		print_shell_quoted(stdout, path);
+	else
+		printf("%s\n", path);
+}
+
 static int print_listed(struct cli *c)
 {
 	qsort(c->listed, c->nlisted, sizeof *c->listed, cmp_listed);
+	c->tty = isatty(STDOUT_FILENO);
 	for (size_t g = 0; g < c->nlisted; g++) {
 		for (size_t i = 0; i < c->listed[g].n; i++) {
-			tu_print_path(stdout, NULL, c->listed[g].paths[i], c->nul);
+			print_listed_path(c, c->listed[g].paths[i]);
 			free(c->listed[g].paths[i]);
 		}
 		free(c->listed[g].paths);
