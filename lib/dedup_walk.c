@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,9 +153,24 @@ static void lookup_in_walk(struct dd *dd, int dirfd, const char *name, struct df
 	f->looked = true;
 }
 
+/* Is entry E left out: excluded by name, or a .git directory? */
+static bool left_out(struct dd *dd, const struct tu_dirent *e)
+{
+	for (size_t i = 0; i < dd->o->nexclude; i++)
+		if (fnmatch(dd->o->exclude[i], e->name, 0) == 0)
+			return true;
+	if (e->is_dir && !dd->o->include_git && strcmp(e->name, ".git") == 0) {
+		COUNT(dd, git_dirs, 1);
+		return true;
+	}
+	return false;
+}
+
 static int dd_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 {
 	struct dd *dd = ctx;
+	if (left_out(dd, e))
+		return TU_WALK_NEXT;
 	if (e->is_dir)
 		return TU_WALK_DESCEND;
 	/* d_type decides first: symlinks and special files are never looked

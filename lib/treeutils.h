@@ -324,6 +324,7 @@ typedef void tu_dedup_group_fn(const char *const *paths, size_t n, uint64_t size
 /* Counters; the library only adds to them. */
 struct tu_dedup_counts {
 	_Atomic uint64_t files;		/* regular files within the size limits */
+	_Atomic uint64_t git_dirs;	/* .git directories left out */
 	_Atomic uint64_t groups;	/* groups of identical files found */
 	_Atomic uint64_t linked;	/* names replaced by a hard link */
 	_Atomic uint64_t reflinked;	/* files whose extents were shared */
@@ -349,6 +350,13 @@ struct tu_dedup_opts {
 	bool dry_run;		/* change nothing, not even ctime (no hash
 				   records stored, no leftovers removed) */
 	bool one_file_system;	/* do not enter other mounts below a DIR */
+	const char *const *exclude;	/* fnmatch(3) patterns: an entry below a
+					   DIR whose name matches one is left out
+					   (a directory is not entered) */
+	size_t nexclude;
+	bool include_git;	/* enter directories named .git (default: left
+				   out and counted: linking git's own files can
+				   corrupt a repository) */
 	enum tu_hashcache_store store;	/* where hash records are stored, as
 					   hashcache's; read from both (auto),
 					   or that one place */

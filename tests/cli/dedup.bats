@@ -814,3 +814,22 @@ t/it's"
 	for n in "${names[@]}"; do [ -f "$n" ]; done
 	[ "${#names[@]}" -eq 5 ]
 }
+
+@test "--exclude=PATTERN leaves out matching files and directories; .git directories are left out by default with one warning, and --include-git takes them" {
+	mkdir -p t/keep t/skipdir t/repo/.git/objects
+	rand t/a 3000
+	copies t/a t/keep/a t/skipdir/a t/x.tmp t/repo/.git/objects/a t/repo/a
+	run dedup -n --exclude='*.tmp' --exclude=skipdir t
+	assert_success
+	assert_output --partial "files to link 2,"
+	assert_output --partial "left out 1 '.git' directory: linking git's own files can corrupt a repository"
+	run dedup -n --include-git --exclude='*.tmp' t
+	assert_output --partial "files to link 4,"
+	refute_output --partial ".git"
+	run dedup --list --exclude='skip*' t
+	refute_output --partial "skipdir"
+	refute_output --partial "t/repo/.git"
+	assert_line "t/x.tmp"
+	run dedup --links --exclude=x t
+	assert_failure 2
+}

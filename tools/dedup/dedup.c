@@ -26,6 +26,7 @@ struct cli {
 	bool quiet;
 	bool nul;
 	bool tty;		/* --list: standard output is a terminal */
+	const char **exclude;	/* --exclude patterns, o.exclude */
 	bool progress;
 	int nargs;
 	char **args;
@@ -47,6 +48,8 @@ enum {
 	OPT_TRUST_HASH,
 	OPT_STORE,
 	OPT_PROGRESS,
+	OPT_EXCLUDE,
+	OPT_INCLUDE_GIT,
 };
 
 static const struct argp_option options[] = {
@@ -90,6 +93,10 @@ static const struct argp_option options[] = {
 	{ "progress", OPT_PROGRESS, 0, 0, "show a progress line on stderr", 4 },
 	{ "jobs", 'j', "N", 0, "worker threads (default: online CPUs)", 4 },
 	{ "one-file-system", 'x', 0, 0, "do not enter other mounts below a DIR", 4 },
+	{ "exclude", OPT_EXCLUDE, "PATTERN", 0, "leave out files and directories whose name "
+	  "matches the shell PATTERN (may be repeated)", 4 },
+	{ "include-git", OPT_INCLUDE_GIT, 0, 0, "enter directories named .git (left out by "
+	  "default: linking git's own files can corrupt a repository)", 4 },
 	{ 0 }
 };
 
@@ -196,6 +203,16 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "invalid --jobs '%s': want a number from 1 to 1024", arg);
 		break;
 	case 'x': c->o.one_file_system = true; break;
+	case OPT_EXCLUDE: {
+		const char **p = realloc(c->exclude, (c->o.nexclude + 1) * sizeof *p);
+		if (!p)
+			argp_failure(state, TU_EXIT_USAGE, ENOMEM, "--exclude");
+		p[c->o.nexclude++] = arg;
+		c->exclude = p;
+		c->o.exclude = p;
+		break;
+	}
+	case OPT_INCLUDE_GIT: c->o.include_git = true; break;
 	case ARGP_KEY_ARGS:
 		c->args = state->argv + state->next;
 		c->nargs = state->argc - state->next;
@@ -208,6 +225,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "--min-size is larger than --max-size");
 		if (c->nul && c->what == DEDUP && !c->verbose)
 			argp_error(state, "-0 goes with -v, --list, --links or --paths-of");
+		if ((c->o.nexclude || c->o.include_git) && (c->what == LINKS || c->what == PATHS_OF))
+			argp_error(state, "--exclude and --include-git go with a run or --list, "
+				   "not --links or --paths-of");
 		if (c->quiet && c->verbose)
 			argp_error(state, "-q and -v go against each other");
 		break;
@@ -514,6 +534,11 @@ int main(int argc, char **argv)
 			c.outside == 1 ? "s" : "");
 		tu_quote_free(q);
 	}
+	uint64_t git = atomic_load(&c.counts.git_dirs);
+	if (git && !c.quiet)
+		tu_warn("left out %llu '.git' director%s: linking git's own files can corrupt a "
+			"repository (--include-git takes them)", (unsigned long long)git,
+			git == 1 ? "y" : "ies");
 	bool list_failed = c.what == LIST && print_listed(&c) < 0;
 	if (list_failed)
 		tu_warn("out of memory: some duplicate groups were not listed");
@@ -524,6 +549,7 @@ int main(int argc, char **argv)
 	int status = TU_EXIT_OK;
 	if (r < 0 || c.rep.errors > 0 || list_failed)
 		status = TU_EXIT_SOME;
+	free(c.exclude);
 	if (fflush(stdout) != 0) {
 		tu_warn("write error on standard output: %s", strerror(errno));
 		status = TU_EXIT_SOME;
