@@ -325,7 +325,9 @@ static void group_paths(struct dd *dd, struct cand **members, size_t n)
 				k++;
 		}
 	pthread_mutex_lock(&dd->out_lock);
-	dd->o->group((const char *const *)paths, k, members[0]->st.size, dd->o->ctx);
+	const struct cand *m = members[0];
+	dd->o->group((const char *const *)paths, k, m->st.size, m->have_digest ? m->digest : NULL,
+		     dd->o->ctx);
 	pthread_mutex_unlock(&dd->out_lock);
 	for (size_t i = 0; i < k; i++)
 		free(paths[i]);

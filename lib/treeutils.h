@@ -318,8 +318,11 @@ struct tu_dedup_action {
 };
 typedef void tu_dedup_action_fn(const struct tu_dedup_action *a, void *ctx);
 /* A group of identical files: every path of every inode, the kept file's
-   first. Called from worker threads, never two at once. */
-typedef void tu_dedup_group_fn(const char *const *paths, size_t n, uint64_t size, void *ctx);
+   first; SIZE bytes each; DIGEST their SpookyHash V2 (16 bytes, as the hash
+   cache records it), or NULL where the run did not need it. Called from
+   worker threads, never two at once. */
+typedef void tu_dedup_group_fn(const char *const *paths, size_t n, uint64_t size,
+			       const unsigned char *digest, void *ctx);
 
 /* Counters; the library only adds to them. */
 struct tu_dedup_counts {

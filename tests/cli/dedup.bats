@@ -833,3 +833,26 @@ t/it's"
 	run dedup --links --exclude=x t
 	assert_failure 2
 }
+
+@test "--json: each group's size, digest (as hashcache prints it) and paths, odd bytes given back by Python's os.fsencode; nothing changed" {
+	mkdir t
+	rand t/a 9000
+	copies t/a "t/b c" "t/nl"$'\n'"x" "t/bad"$'\xff'
+	echo small >t/s1
+	copies t/s1 t/s2
+	digest_a=$(hashcache -n t/a | cut -d' ' -f1)
+	digest_s=$(hashcache -n t/s1 | cut -d' ' -f1)
+	dedup --json t >out.json
+	run python3 - out.json <<'PY'
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+for g in d["groups"]:
+    print(g["size"], g["digest"], [os.fsencode(p) for p in g["paths"]])
+PY
+	assert_success
+	assert_output "9000 $digest_a [b't/a', b't/b c', b't/bad\\xff', b't/nl\\nx']
+6 $digest_s [b't/s1', b't/s2']"
+	[ "$(stat -c %h t/a)" = 1 ]
+	run dedup --json -0 t
+	assert_failure 2
+}

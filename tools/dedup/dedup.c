@@ -26,6 +26,7 @@ struct cli {
 	bool quiet;
 	bool nul;
 	bool tty;		/* --list: standard output is a terminal */
+	bool json;		/* --list as JSON */
 	const char **exclude;	/* --exclude patterns, o.exclude */
 	bool progress;
 	int nargs;
@@ -34,7 +35,13 @@ struct cli {
 	size_t found;
 	/* --list: groups come from worker threads in no fixed order, so they
 	   are kept and printed sorted at the end. */
-	struct listed { char **paths; size_t n; } *listed;
+	struct listed {
+		char **paths;
+		size_t n;
+		uint64_t size;
+		bool have_digest;
+		unsigned char digest[16];
+	} *listed;
 	size_t nlisted, caplisted;
 	bool list_oom;
 };
@@ -50,6 +57,7 @@ enum {
 	OPT_PROGRESS,
 	OPT_EXCLUDE,
 	OPT_INCLUDE_GIT,
+	OPT_JSON,
 };
 
 static const struct argp_option options[] = {
@@ -57,6 +65,8 @@ static const struct argp_option options[] = {
 	  "summary):", 1 },
 	{ "list", OPT_LIST, 0, 0, "print the groups of identical files, one path a line, "
 	  "groups separated by a blank line; change nothing", 1 },
+	{ "json", OPT_JSON, 0, 0, "the same as --list, as JSON: each group's size, digest and "
+	  "paths", 1 },
 	{ "links", OPT_LINKS, 0, 0, "print every hard-link group under the DIRs: a line "
 	  "'# links N, outside M', then its paths; change nothing", 1 },
 	{ "paths-of", OPT_PATHS_OF, "FILE", 0, "print every path under the DIRs that is the "
@@ -146,6 +156,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	struct cli *c = state->input;
 	switch (key) {
 	case OPT_LIST: set_what(state, c, LIST); break;
+	case OPT_JSON:
+		set_what(state, c, LIST);
+		c->json = true;
+		break;
 	case OPT_LINKS: set_what(state, c, LINKS); break;
 	case OPT_PATHS_OF:
 		set_what(state, c, PATHS_OF);
@@ -228,6 +242,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if ((c->o.nexclude || c->o.include_git) && (c->what == LINKS || c->what == PATHS_OF))
 			argp_error(state, "--exclude and --include-git go with a run or --list, "
 				   "not --links or --paths-of");
+		if (c->json && c->nul)
+			argp_error(state, "--json and -0 exclude each other");
 		if (c->quiet && c->verbose)
 			argp_error(state, "-q and -v go against each other");
 		break;
@@ -256,10 +272,10 @@ static int cmp_listed(const void *a, const void *b)
 	return strcmp(x->paths[0], y->paths[0]);
 }
 
-static void on_group(const char *const *paths, size_t n, uint64_t size, void *ctx)
+static void on_group(const char *const *paths, size_t n, uint64_t size,
+		     const unsigned char *digest, void *ctx)
 {
 	struct cli *c = ctx;
-	(void)size;
 	if (c->what != LIST || n == 0 || c->list_oom)
 		return;
 	if (c->nlisted == c->caplisted) {
@@ -288,11 +304,12 @@ static void on_group(const char *const *paths, size_t n, uint64_t size, void *ct
 	}
 	/* The kept file stays first; the others follow in byte order. */
 	qsort(copy + 1, n - 1, sizeof *copy, cmp_str);
-	c->listed[c->nlisted++] = (struct listed){ copy, n };
+	struct listed *l = &c->listed[c->nlisted++];
+	*l = (struct listed){ copy, n, size, digest != NULL, { 0 } };
+	if (digest)
+		memcpy(l->digest, digest, 16);
 }
 
-/* Print the --list groups sorted: the kept file first, the others in byte
-   order, groups by their kept file's name. Returns -1 if they could not all be kept in memory. */
 /* Length of the valid UTF-8 sequence at S (a byte >= 0x80), or 0. */
 static size_t utf8_seq(const unsigned char *s)
 {
@@ -358,6 +375,59 @@ static void print_shell_quoted(FILE *f, const char *path)
 	fputs("'\n", f);
 }
 
+/* PATH as a JSON string. Bytes that are not UTF-8 become "\udcHH", as
+   Python's surrogateescape decodes them (os.fsencode() gives the name
+   back). */
+static void print_json_string(FILE *f, const char *path)
+{
+	fputc('"', f);
+	for (const unsigned char *q = (const unsigned char *)path; *q; q++) {
+		size_t n = *q >= 0x80 ? utf8_seq(q) : 1;
+		if (*q == '"' || *q == '\\')
+			fprintf(f, "\\%c", *q);
+		else if (*q == '\n')
+			fputs("\\n", f);
+		else if (*q == '\t')
+			fputs("\\t", f);
+		else if (*q < 0x20 || *q == 0x7f)
+			fprintf(f, "\\u%04x", *q);
+		else if (n == 0)
+			fprintf(f, "\\udc%02x", *q);
+		else {
+			fwrite(q, 1, n, f);
+			q += n - 1;
+		}
+	}
+	fputc('"', f);
+}
+
+/* --json: the groups as one JSON object, a group a line. */
+static void print_json(const struct cli *c)
+{
+	fputs("{\"groups\": [", stdout);
+	for (size_t g = 0; g < c->nlisted; g++) {
+		const struct listed *l = &c->listed[g];
+		printf("%s\n  {\"size\": %llu, \"digest\": ", g ? "," : "",
+		       (unsigned long long)l->size);
+		if (l->have_digest) {
+			putchar('"');
+			for (int i = 0; i < 16; i++)
+				printf("%02x", l->digest[i]);
+			putchar('"');
+		} else {
+			fputs("null", stdout);
+		}
+		fputs(", \"paths\": [", stdout);
+		for (size_t i = 0; i < l->n; i++) {
+			if (i)
+				fputs(", ", stdout);
+			print_json_string(stdout, l->paths[i]);
+		}
+		fputs("]}", stdout);
+	}
+	fputs(c->nlisted ? "\n]}\n" : "]}\n", stdout);
+}
+
 /* --list: raw paths, one a line, where standard output is not a terminal,
    as fdupes and jdupes print them (what scripts read); quoted for a shell
    on a terminal; NUL-ended with -0. */
@@ -371,11 +441,21 @@ static void print_listed_path(const struct cli *c, const char *path)
 		printf("%s\n", path);
 }
 
+/* Print the --list groups sorted: the kept file first, the others in byte
+   order, groups by their kept file's name. Returns -1 if they could not all be kept in memory. */
 static int print_listed(struct cli *c)
 {
 	qsort(c->listed, c->nlisted, sizeof *c->listed, cmp_listed);
 	c->tty = isatty(STDOUT_FILENO);
+	if (c->json)
+		print_json(c);
 	for (size_t g = 0; g < c->nlisted; g++) {
+		if (c->json) {
+			for (size_t i = 0; i < c->listed[g].n; i++)
+				free(c->listed[g].paths[i]);
+			free(c->listed[g].paths);
+			continue;
+		}
 		for (size_t i = 0; i < c->listed[g].n; i++) {
 			print_listed_path(c, c->listed[g].paths[i]);
 			free(c->listed[g].paths[i]);
