@@ -8,7 +8,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fiemap.h>
 #include <linux/fs.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
@@ -53,6 +55,52 @@ int tu_dedupe_range(int srcfd, int dstfd, uint64_t size, bool probe, uint64_t *s
 		off += req.info.bytes_deduped;
 	}
 	return 0;
+}
+
+#define FIEMAP_MAX	64	/* extents compared at most; more: "not known" */
+
+/* The extents of FD, up to FIEMAP_MAX, into *OUT (malloc'd). Count, or
+   -errno; -E2BIG where there are more. */
+static int extents_of(int fd, struct fiemap **out)
+{
+	size_t len = sizeof **out + FIEMAP_MAX * sizeof(struct fiemap_extent);
+	struct fiemap *fm = calloc(1, len);
+	if (!fm)
+		return -ENOMEM;
+	fm->fm_length = FIEMAP_MAX_OFFSET;
+	fm->fm_extent_count = FIEMAP_MAX;
+	if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0) {
+		int err = errno;
+		free(fm);
+		return -err;
+	}
+	unsigned n = fm->fm_mapped_extents;
+	if (n == FIEMAP_MAX && !(fm->fm_extents[n - 1].fe_flags & FIEMAP_EXTENT_LAST)) {
+		free(fm);
+		return -E2BIG;
+	}
+	*out = fm;
+	return (int)n;
+}
+
+int tu_extents_shared(int fd1, int fd2)
+{
+	struct fiemap *a = NULL, *b = NULL;
+	int na = extents_of(fd1, &a);
+	int nb = na > 0 ? extents_of(fd2, &b) : na;
+	int r = nb < 0 ? nb : na == nb;
+	const unsigned unsure = FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC |
+				FIEMAP_EXTENT_ENCODED | FIEMAP_EXTENT_NOT_ALIGNED |
+				FIEMAP_EXTENT_DATA_INLINE | FIEMAP_EXTENT_DATA_TAIL;
+	for (int i = 0; r == 1 && i < na; i++) {
+		const struct fiemap_extent *x = &a->fm_extents[i], *y = &b->fm_extents[i];
+		r = x->fe_logical == y->fe_logical && x->fe_physical == y->fe_physical &&
+		    x->fe_length == y->fe_length && (x->fe_flags & FIEMAP_EXTENT_SHARED) &&
+		    !((x->fe_flags | y->fe_flags) & unsure);
+	}
+	free(a);
+	free(b);
+	return r;
 }
 
 /* ---- reads that dedup compares and asks for ahead -------------------------------- */

@@ -23,6 +23,12 @@
    able) and then answers without touching either file, not even ctime. */
 int tu_dedupe_range(int srcfd, int dstfd, uint64_t size, bool probe, uint64_t *shared);
 
+/* Do FD1 and FD2 already share all their extents (FIEMAP: the same
+   physical extents, marked shared, for the same ranges)? 1, 0 (no, or not
+   known: more than 64 extents, delayed allocation, inline data), or -errno
+   (-EOPNOTSUPP where the filesystem has no FIEMAP). */
+int tu_extents_shared(int fd1, int fd2);
+
 /* ---- reads that dedup compares and asks for ahead -------------------------------- */
 
 /* Read LEN bytes at OFF into BUF, retrying short reads and EINTR; *GOT is

@@ -243,7 +243,7 @@ static void dry_link_dup(struct dd *dd, struct cand *keep, struct cand *dup)
 	}
 }
 
-enum reflinked { RL_DONE, RL_CAN, RL_DIFFERS, RL_FALLBACK, RL_FAILED };
+enum reflinked { RL_DONE, RL_CAN, RL_DIFFERS, RL_FALLBACK, RL_FAILED, RL_SHARED };
 
 /* Share KEEP's extents with DUP; the kernel compares the bytes. A dry run
    only probes (RL_CAN: a real run would try), so that it says what a real
@@ -253,6 +253,11 @@ static enum reflinked reflink_dup(struct worker *w, struct cand *keep, struct ca
 	struct dd *dd = w->dd;
 	bool auto_ = dd->o->reflink == TU_DEDUP_REFLINK_AUTO;
 	uint64_t shared;
+	/* Already sharing every extent (an earlier run): nothing to do, and
+	   nothing to report (RL_SHARED). */
+	int kfd = dd_cand_fd(w, keep), dfd = dd_cand_fd(w, dup);
+	if (kfd >= 0 && dfd >= 0 && tu_extents_shared(kfd, dfd) == 1)
+		return RL_SHARED;
 	int r = reflink_file(w, keep, dup, dd->o->dry_run, &shared);
 	if (r == 0 && dd->o->dry_run)
 		return RL_CAN;

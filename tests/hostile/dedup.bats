@@ -364,3 +364,28 @@ PY
 	[ "$(ino u/a1)" != "$(ino u/b1)" ]
 	[ "$(stat -c %U u/a2)" = nobody ] && [ "$(stat -c %U u/b1)" = daemon ]
 }
+
+@test "--reflink on btrfs, run twice: the second run finds the extents already shared and reports nothing (FIEMAP), real or -n" {
+	mount_img btrfs 320M m
+	head -c 3000000 /dev/urandom >m/a
+	cp --reflink=never -p m/a m/b
+	cp --reflink=never -p m/a m/c
+	run dedup --reflink -v m
+	assert_success
+	assert_output --partial "files reflinked 2"
+	sync
+	run dedup --reflink -v m
+	assert_success
+	refute_output --partial "reflinked 'm/"
+	assert_output --partial "groups 0, files linked 0, bytes freed 0 (0 B), files reflinked 0"
+	run dedup -n --reflink -v m
+	assert_success
+	refute_output --partial "would reflink"
+	# A file rewritten since shares nothing any more: reflinked again.
+	cp --reflink=never -p m/a m/b.new
+	mv m/b.new m/b
+	run dedup --reflink -v m
+	assert_success
+	assert_output --partial "files reflinked 1"
+	cmp m/a m/b && cmp m/a m/c
+}
