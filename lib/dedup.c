@@ -118,7 +118,9 @@ void dd_note_failure(struct dd *dd, int err)
 char *dd_path_of(struct dd *dd, const struct ddir *dir, const char *name)
 {
 	const char *disp = dd->displays[dir->root];
-	const char *sep1 = strcmp(disp, "/") == 0 ? "" : "/";
+	/* "" is the display of a file operand's directory given as no
+	   directory at all ("f"). */
+	const char *sep1 = strcmp(disp, "/") == 0 || !disp[0] ? "" : "/";
 	char *out = NULL;
 	int r;
 	if (dir->rel[0])
@@ -254,6 +256,12 @@ static int open_root(struct dd *dd, size_t i)
 		if (fd >= 0) {
 			int pfd = fd;
 			fd = tu_dir_open_at(pfd, last, &dd->root_ids[i]);
+			/* A file operand, as hardlink(1) takes them: the file
+			   joins the candidates, through its directory. */
+			if (fd == -ENOTDIR && dd_add_file_operand(dd, i, pfd, buf, last) == 0) {
+				free(buf);
+				return 0;
+			}
 			close(pfd);
 		}
 		free(buf);
@@ -286,10 +294,11 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 	dd.displays = calloc(ndirs ? ndirs : 1, sizeof *dd.displays);
 	dd.root_ids = calloc(ndirs ? ndirs : 1, sizeof *dd.root_ids);
 	dd.walked = calloc(ndirs ? ndirs : 1, sizeof *dd.walked);
+	dd.file_operand = calloc(ndirs ? ndirs : 1, sizeof *dd.file_operand);
 	/* Without it records are all read after the walk. */
 	if (o->store != TU_STORE_FILE)
 		dd.seen = calloc(SEEN_BITS / 64, sizeof *dd.seen);
-	if (!dd.root_fds || !dd.displays || !dd.root_ids || !dd.walked) {
+	if (!dd.root_fds || !dd.displays || !dd.root_ids || !dd.walked || !dd.file_operand) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -310,7 +319,7 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 	   appears; one inside another is left out of the outer one's walk
 	   (dd_enter), so no file is found twice. */
 	for (size_t i = 0; i < ndirs; i++) {
-		if (open_root(&dd, i) < 0)
+		if (open_root(&dd, i) < 0 || dd.file_operand[i])
 			continue;
 		bool again = false;
 		for (size_t j = 0; j < dd.nwalked && !again; j++)
@@ -354,7 +363,7 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 	}
 	bool cancelled = false;
 	for (size_t i = 0; i < ndirs && !cancelled; i++)
-		if (dd.root_fds[i] >= 0)
+		if (dd.root_fds[i] >= 0 && !dd.file_operand[i])
 			cancelled = dd_walk_one(&dd, i) == -ECANCELED;
 	if (cancelled) {
 		r = -ECANCELED;
@@ -396,6 +405,7 @@ out:
 	free(dd.root_fds);
 	free(dd.root_ids);
 	free(dd.walked);
+	free(dd.file_operand);
 	free(dd.seen);
 	free(dd.displays);
 	pthread_mutex_destroy(&dd.lock);

@@ -47,9 +47,35 @@ static bool same_place_size(const struct dfile *a, const struct dfile *b)
 }
 
 /* Size groups with at least two distinct inodes. */
+/* Are A and B one entry (one name in one directory), found twice: a file
+   operand that a DIR walked holds too, or one given twice? */
+static bool same_entry(const struct dfile *a, const struct dfile *b)
+{
+	return a->ino == b->ino && a->dev == b->dev && a->dir->dev == b->dir->dev &&
+	       a->dir->ino == b->dir->ino && strcmp(a->name, b->name) == 0;
+}
+
+/* Each entry once: the names of one inode lie together once sorted. */
+static void drop_twice_found(struct dd *dd)
+{
+	size_t out = 0;
+	for (size_t i = 0, start = 0; i < dd->nfiles; i++) {
+		if (i == 0 || dd->files[i].ino != dd->files[i - 1].ino ||
+		    dd->files[i].dev != dd->files[i - 1].dev)
+			start = out;
+		bool twice = false;
+		for (size_t k = start; k < out && !twice; k++)
+			twice = same_entry(&dd->files[k], &dd->files[i]);
+		if (!twice)
+			dd->files[out++] = dd->files[i];
+	}
+	dd->nfiles = out;
+}
+
 int dd_make_groups(struct dd *dd)
 {
 	qsort(dd->files, dd->nfiles, sizeof *dd->files, cmp_file);
+	drop_twice_found(dd);
 	size_t cap = 0;
 	for (size_t i = 0; i < dd->nfiles;) {
 		size_t j = i + 1, inodes = 1;

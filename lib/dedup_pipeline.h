@@ -102,6 +102,8 @@ struct dd {
 	uint32_t cur_root;		/* the DIR being walked (one at a time) */
 	int *root_fds;			/* -1: not opened, or the same as an earlier DIR */
 	struct tu_ident *root_ids;
+	bool *file_operand;		/* DIR i is a file operand: root_fds[i] holds
+					   its directory, which is not walked */
 	struct tu_ident *walked;	/* identities of the DIRs walked, sorted */
 	size_t nwalked;
 	char **displays;		/* the DIRs without trailing slashes */
@@ -210,6 +212,10 @@ void dd_clean_leftovers(struct dd *dd);
 
 /* ---- dedup_walk.c ---- */
 
+/* DIR i named a regular file (NAME in PFD; PATH the operand, NAME pointing
+   into it): the file joins the candidates, PFD becomes DIR i's held fd
+   (not walked). 0, -ENOTDIR if it is no regular file, or -errno. */
+int dd_add_file_operand(struct dd *dd, size_t i, int pfd, char *path, const char *name);
 int dd_walk_one(struct dd *dd, size_t i);
 
 /* ---- dedup_compare.c ---- */

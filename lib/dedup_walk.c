@@ -153,6 +153,72 @@ static void lookup_in_walk(struct dd *dd, int dirfd, const char *name, struct df
 	f->looked = true;
 }
 
+static void file_from_statx(struct dfile *f, const struct statx *sx, struct ddir *dir,
+			    const char *name)
+{
+	*f = (struct dfile){
+		.size = sx->stx_size, .ino = sx->stx_ino,
+		.mnt = (sx->stx_mask & STATX_MNT_ID) ? sx->stx_mnt_id : 0,
+		.dev = makedev(sx->stx_dev_major, sx->stx_dev_minor),
+		.mtime = dd_ts_ns(&sx->stx_mtime), .ctime = dd_ts_ns(&sx->stx_ctime),
+		.mode = sx->stx_mode, .uid = sx->stx_uid,
+		.gid = sx->stx_gid, .nlink = sx->stx_nlink, .dir = dir, .name = name,
+	};
+}
+
+int dd_add_file_operand(struct dd *dd, size_t i, int pfd, char *path, const char *name)
+{
+	struct statx sx;
+	if (statx(pfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, SCAN_MASK, &sx) < 0 ||
+	    !S_ISREG(sx.stx_mode))
+		return -ENOTDIR;	/* not a regular file either: said as before */
+	struct tu_ident pid;
+	int r = tu_ident_fd(pfd, &pid);
+	if (r < 0)
+		return r;
+	/* Its directory, as given: PATH up to NAME, without the slashes
+	   that led to it ("" when NAME was given alone). */
+	size_t dl = (size_t)(name - path);
+	while (dl > 1 && path[dl - 1] == '/')
+		dl--;
+	char *disp = strndup(path, dl);
+	char *copy = strdup(name);
+	struct ddir *dir = calloc(1, sizeof *dir);
+	char *rel = strdup("");
+	pthread_mutex_lock(&dd->lock);
+	bool ok = disp && copy && dir && rel &&
+		  dd_push((void **)&dd->dirs_seen, &dd->ndirs_seen, &dd->capdirs,
+			  sizeof *dd->dirs_seen) &&
+		  dd_push((void **)&dd->blocks, &dd->nblocks, &dd->capblocks, sizeof *dd->blocks) &&
+		  dd_push((void **)&dd->files, &dd->nfiles, &dd->capfiles, sizeof *dd->files);
+	if (ok) {
+		*dir = (struct ddir){ .rel = rel, .dev = pid.dev, .ino = pid.ino, .root = (uint32_t)i };
+		dd->dirs_seen[dd->ndirs_seen++] = dir;
+		dd->blocks[dd->nblocks++] = copy;
+		if (sx.stx_size >= dd->o->min_size && sx.stx_size <= dd->o->max_size &&
+		    !tu_is_tmp_name(name) && strcmp(name, TU_SIDECAR_NAME) != 0) {
+			file_from_statx(&dd->files[dd->nfiles++], &sx, dir, copy);
+			COUNT(dd, files, 1);
+		}
+	}
+	pthread_mutex_unlock(&dd->lock);
+	if (!ok) {
+		free(disp);
+		free(copy);
+		free(dir);
+		free(rel);
+		return -ENOMEM;
+	}
+	if (dd->o->stats)
+		atomic_fetch_add(&dd->o->stats->entries, 1);
+	free(dd->displays[i]);
+	dd->displays[i] = disp;
+	dd->root_fds[i] = pfd;
+	dd->root_ids[i] = pid;
+	dd->file_operand[i] = true;
+	return 0;
+}
+
 /* Is entry E left out: excluded by name, or a .git directory? */
 static bool left_out(struct dd *dd, const struct tu_dirent *e)
 {
@@ -212,15 +278,7 @@ static int dd_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	}
 	memcpy(s->names + s->nlen, e->name, len);
 	struct dfile *f = &s->files[s->n++];
-	*f = (struct dfile){
-		.size = sx.stx_size, .ino = sx.stx_ino,
-		.mnt = (sx.stx_mask & STATX_MNT_ID) ? sx.stx_mnt_id : 0,
-		.dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
-		.mtime = dd_ts_ns(&sx.stx_mtime), .ctime = dd_ts_ns(&sx.stx_ctime),
-		.mode = sx.stx_mode, .uid = sx.stx_uid,
-		.gid = sx.stx_gid, .nlink = sx.stx_nlink, .dir = s->dir,
-		.name = (const char *)(uintptr_t)s->nlen,
-	};
+	file_from_statx(f, &sx, s->dir, (const char *)(uintptr_t)s->nlen);
 	s->nlen += len;
 	COUNT(dd, files, 1);
 	lookup_in_walk(dd, tu_walk_dir_fd(d), e->name, f);

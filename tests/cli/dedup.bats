@@ -856,3 +856,25 @@ PY
 	run dedup --json -0 t
 	assert_failure 2
 }
+
+@test "file operands join the candidates, as hardlink file1 file2 dir/ takes them; an entry found twice counts once" {
+	mkdir -p d
+	rand f1 3000
+	copies f1 f2 d/f3 d/f4
+	mkfifo fifo
+	run dedup -n -v f1 d/f4 d ./f2 f1
+	assert_success
+	assert_output --partial "groups 1, files to link 3,"
+	assert_line "would link './f2' => 'f1' (would free its data)"
+	run dedup f2 d/f3
+	assert_success
+	assert_output "groups 1, files linked 1, bytes freed 3000 (2.9 KiB)"
+	[ "$(ino f2)" = "$(ino d/f3)" ] && [ "$(ino f1)" != "$(ino f2)" ]
+	run dedup fifo f1
+	assert_failure 1
+	assert_output --partial "cannot open directory 'fifo': Not a directory"
+	ln -s f1 link
+	run dedup link f2	# a symlink operand is not followed
+	assert_failure 1
+	assert_output --partial "cannot open directory 'link': Not a directory"
+}

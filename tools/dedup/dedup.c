@@ -557,11 +557,11 @@ static void print_summary(struct cli *c, FILE *f)
 }
 
 static const struct argp argp = {
-	options, parse_opt, "DIR...",
+	options, parse_opt, "DIR|FILE...",
 	"Find regular files under the DIRs whose content and extended attributes are "
 	"identical, and replace the duplicates with hard links to one kept file (or share "
 	"their extents); or list duplicate groups, hard-link groups, or the paths of one "
-	"inode.\v"
+	"inode. A FILE operand joins the candidates itself.\v"
 	"By default owner, group, mode and modification time must match too, as a hard "
 	"link gives every name one of each. Symlinks and special files are never touched; "
 	"files on different filesystems or mounts are never linked to each other. Each "
