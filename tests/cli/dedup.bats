@@ -878,3 +878,25 @@ PY
 	assert_failure 1
 	assert_output --partial "cannot open directory 'link': Not a directory"
 }
+
+@test "--list --size: 'N bytes each:' before each group, as fdupes -S prints it" {
+	mkdir t
+	rand t/a 3000
+	copies t/a t/b
+	echo x >t/c
+	copies t/c t/d
+	run dedup --list --size t
+	assert_success
+	assert_output "3000 bytes each:
+t/a
+t/b
+
+2 bytes each:
+t/c
+t/d"
+	if command -v fdupes >/dev/null; then
+		[ "$(fdupes -r -S t | sort)" = "$(dedup --list --size t | sort)" ]
+	fi
+	run dedup --size t
+	assert_failure 2
+}

@@ -27,6 +27,7 @@ struct cli {
 	bool nul;
 	bool tty;		/* --list: standard output is a terminal */
 	bool json;		/* --list as JSON */
+	bool sizes;		/* --list --size */
 	const char **exclude;	/* --exclude patterns, o.exclude */
 	bool progress;
 	int nargs;
@@ -58,6 +59,7 @@ enum {
 	OPT_EXCLUDE,
 	OPT_INCLUDE_GIT,
 	OPT_JSON,
+	OPT_SIZE,
 };
 
 static const struct argp_option options[] = {
@@ -65,6 +67,8 @@ static const struct argp_option options[] = {
 	  "summary):", 1 },
 	{ "list", OPT_LIST, 0, 0, "print the groups of identical files, one path a line, "
 	  "groups separated by a blank line; change nothing", 1 },
+	{ "size", OPT_SIZE, 0, 0, "with --list: before each group, 'N bytes each:' as fdupes "
+	  "-S prints it", 1 },
 	{ "json", OPT_JSON, 0, 0, "the same as --list, as JSON: each group's size, digest and "
 	  "paths", 1 },
 	{ "links", OPT_LINKS, 0, 0, "print every hard-link group under the DIRs: a line "
@@ -156,6 +160,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	struct cli *c = state->input;
 	switch (key) {
 	case OPT_LIST: set_what(state, c, LIST); break;
+	case OPT_SIZE: c->sizes = true; break;
 	case OPT_JSON:
 		set_what(state, c, LIST);
 		c->json = true;
@@ -242,6 +247,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if ((c->o.nexclude || c->o.include_git) && (c->what == LINKS || c->what == PATHS_OF))
 			argp_error(state, "--exclude and --include-git go with a run or --list, "
 				   "not --links or --paths-of");
+		if (c->sizes && (c->what != LIST || c->json || c->nul))
+			argp_error(state, "--size goes with --list, without -0 or --json");
 		if (c->json && c->nul)
 			argp_error(state, "--json and -0 exclude each other");
 		if (c->quiet && c->verbose)
@@ -456,6 +463,9 @@ static int print_listed(struct cli *c)
 			free(c->listed[g].paths);
 			continue;
 		}
+		if (c->sizes)
+			printf("%llu byte%s each:\n", (unsigned long long)c->listed[g].size,
+			       c->listed[g].size == 1 ? "" : "s");
 		for (size_t i = 0; i < c->listed[g].n; i++) {
 			print_listed_path(c, c->listed[g].paths[i]);
 			free(c->listed[g].paths[i]);
