@@ -14,7 +14,7 @@
  *     (getxattrat): during the walk, through the directory fd the walker
  *     holds, for a file whose size and metadata key an earlier file had
  *     (lookup_in_walk); after the walk, one directory at a time, for the
- *     first file of each size group (lookup_records); a file that no other
+ *     first file of each size group (dd_lookup_records); a file that no other
  *     file of its size and metadata key could match is never looked up. A
  *     directory's .spookyhashes is read once, when the walk has listed the
  *     directory (dd_done_entries), for all its files. Where all of a
@@ -24,13 +24,20 @@
  *     matches another's are hashed whole (through the cache, which stores
  *     the record for the next run: in the xattr at once, or, kept back, in
  *     the directory's .spookyhashes after the workers are done; see
- *     store_pending);
+ *     dd_store_pending);
  *  5. xattrs: every name and value but user.spookyhash, sorted by name;
  *  6. bytes: the candidate is compared with the kept file (unless
  *     trust_hash; FIDEDUPERANGE compares in the kernel);
  *  7. replace each name of the duplicate (see replace_name()).
  *
  * Size groups are independent: worker threads take them one at a time.
+ *
+ * Where each stage lives (their shared state: dedup_pipeline.h):
+ *   dedup.c          this overview, the entry points, messages and paths;
+ *   dedup_walk.c     1, collect (and the records read during the walk);
+ *   dedup_group.c    2 and 3a, size groups and the records read by name;
+ *   dedup_compare.c  3 to 6 for one size group, in the worker threads;
+ *   dedup_link.c     7, the kept file, confirm, replace; leftovers.
  *
  * Files are re-opened after the walk by their path below the held DIR fd
  * with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) (tu_open_beneath), and
@@ -46,164 +53,29 @@
  */
 #define TU_INTERNAL
 #include "dedup.h"
+#include "dedup_pipeline.h"
 #include "hashstore.h"
 #include "spooky.h"
 #include "walk.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fs.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <unistd.h>
-
-#define PREFIX_LEN	4096		/* bytes hashed before a whole file is */
-#define CMP_BUF		(256 * 1024)	/* per worker: the pieces compared */
-#define KEEP_BUF	(1024 * 1024)	/* per worker: a kept file this long is
-					   read once for its whole group */
-#define DEDUPE_CHUNK	(16 * 1024 * 1024)	/* btrfs takes at most this per call */
-#define READ_AHEAD	16		/* candidates of a group asked for ahead */
-#define GROUP_BATCH	8		/* size groups a worker takes at a time */
-#define READ_AHEAD_MAX	(2 * 1024 * 1024)	/* bytes asked for ahead, at most */
-#define SEEN_BITS	(UINT64_C(1) << 22)	/* 512 KiB: few false hits below
-						   a million files */
-#define MAX_OPEN	64		/* candidates a worker keeps open at most (less
-				   where RLIMIT_NOFILE is low: see run_workers) */
-
-#define SCAN_MASK (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | \
-		   STATX_SIZE | STATX_MTIME | STATX_CTIME | STATX_NLINK | STATX_MNT_ID)
-#define STATE_MASK SCAN_MASK
 
 #ifdef TU_TEST_HOOKS
 void (*tu_dedup_hook)(enum tu_dedup_hook_point p, int dirfd, const char *name);
 unsigned long tu_dedup_link_max;
 #endif
 
-/* One directory walked. */
-struct ddir {
-	char *rel;		/* path below its DIR ("" for the DIR itself) */
-	dev_t dev;
-	ino_t ino;
-	uint32_t root;		/* index of its DIR */
-	bool has_sidecar;	/* a .spookyhashes was listed in it */
-	bool sidecar_read;	/* and its records were read in the walk */
-};
-
-/* One regular file (one name) seen by the walk. */
-struct dfile {
-	uint64_t size;
-	uint64_t ino;
-	uint64_t mnt;
-	dev_t dev;
-	int64_t mtime;
-	int64_t ctime;		/* for .spookyhashes records, which hold it */
-	uint16_t mode;		/* as statx gives it: 16 bits keep this 96 bytes */
-	bool cached : 1;	/* digest: a valid hash record of the state
-				   above (size, mtime), read without opening */
-	bool looked : 1;	/* the record was looked for (found or not):
-				   lookup_records() need not */
-	bool paired : 1;	/* another inode of its size group has its
-				   metadata key (group_refs): it will be read
-				   unless records decide */
-	uint32_t uid, gid, nlink;
-	struct ddir *dir;
-	const char *name;	/* an offset into the directory's name block
-				   until the directory is left */
-	unsigned char digest[16];
-};
-
-/* A hash record due for a directory's .spookyhashes, kept until the
-   workers are done: a sidecar is changed by one thread at a time. */
-struct pending_rec {
-	const struct dfile *f;
-	struct tu_hashrec rec;
-};
-
-/* A name of ours that a crash may have left. */
-struct leftover {
-	struct ddir *dir;
-	char *name;
-	dev_t dev;
-	uint64_t ino;
-};
-
-/* What an open file looks like now. */
-struct fstate {
-	dev_t dev;
-	uint64_t ino, size, nlink;
-	int64_t mtime, ctime;
-	mode_t mode;
-	uid_t uid;
-	gid_t gid;
-};
-
-struct dd {
-	const struct tu_dedup_opts *o;
-	const char *const *dirs;
-	size_t ndirs;
-	uint32_t cur_root;		/* the DIR being walked (one at a time) */
-	int *root_fds;			/* -1: not opened, or the same as an earlier DIR */
-	struct tu_ident *root_ids;
-	struct tu_ident *walked;	/* identities of the DIRs walked, sorted */
-	size_t nwalked;
-	char **displays;		/* the DIRs without trailing slashes */
-	uid_t euid;
-	pthread_mutex_t lock;		/* the lists below, during the walk */
-	pthread_mutex_t out_lock;	/* the caller's callbacks, one at a time */
-	struct dfile *files;
-	size_t nfiles, capfiles;
-	struct ddir **dirs_seen;
-	size_t ndirs_seen, capdirs;
-	char **blocks;			/* name blocks, freed at the end */
-	size_t nblocks, capblocks;
-	struct leftover *left;
-	size_t nleft, capleft;
-	/* The work phase. */
-	struct tu_hashcache *hc;	/* update, or no_store with dry_run */
-	struct tu_hashcache *hc_show;	/* records only, never a read */
-	struct tu_hashcache *hc_side;	/* the same, from .spookyhashes only;
-					   NULL with --store=xattr */
-	size_t (*groups)[2];		/* [start, end) of each size group in files */
-	size_t ngroups;
-	struct pending_rec *pending;	/* under lock */
-	size_t npending, cappending;
-	struct dfile **refs;		/* candidates by directory, for lookup_records */
-	size_t nrefs, next_ref;		/* next_ref: under lock */
-	_Atomic uint64_t *seen;		/* SEEN_BITS bits: see seen_before() */
-	_Atomic size_t next_group;
-	_Atomic int failed;
-	_Atomic bool warned_reflink;
-	dev_t noreflink[16];		/* filesystems without FIDEDUPERANGE */
-	size_t nnoreflink;
-};
-
-/* Per-directory state of the walk. */
-struct dslot {
-	struct ddir *dir;
-	struct dfile *files;
-	size_t n, cap;
-	char *names;
-	size_t nlen, ncap;
-};
-
-#define COUNT(dd, field, n)							\
-	do {									\
-		if ((dd)->o->counts)						\
-			atomic_fetch_add(&(dd)->o->counts->field, (n));		\
-	} while (0)
-
 /* ---- small helpers ------------------------------------------------------------ */
 
-static int64_t ts_ns(const struct statx_timestamp *t)
+int64_t dd_ts_ns(const struct statx_timestamp *t)
 {
 	return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
 }
@@ -214,14 +86,14 @@ static void state_from_statx(const struct statx *sx, struct fstate *s)
 	s->ino = sx->stx_ino;
 	s->size = sx->stx_size;
 	s->nlink = sx->stx_nlink;
-	s->mtime = ts_ns(&sx->stx_mtime);
-	s->ctime = ts_ns(&sx->stx_ctime);
+	s->mtime = dd_ts_ns(&sx->stx_mtime);
+	s->ctime = dd_ts_ns(&sx->stx_ctime);
 	s->mode = sx->stx_mode;
 	s->uid = sx->stx_uid;
 	s->gid = sx->stx_gid;
 }
 
-static int state_fd(int fd, struct fstate *s)
+int dd_state_fd(int fd, struct fstate *s)
 {
 	struct statx sx;
 	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATE_MASK, &sx) < 0)
@@ -230,13 +102,13 @@ static int state_fd(int fd, struct fstate *s)
 	return 0;
 }
 
-static bool same_file_state(const struct fstate *a, const struct fstate *b)
+bool dd_same_file_state(const struct fstate *a, const struct fstate *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
 	       a->mtime == b->mtime && a->ctime == b->ctime;
 }
 
-static void note_failure(struct dd *dd, int err)
+void dd_note_failure(struct dd *dd, int err)
 {
 	int expected = 0;
 	atomic_compare_exchange_strong(&dd->failed, &expected, err);
@@ -245,10 +117,12 @@ static void note_failure(struct dd *dd, int err)
 }
 
 /* "DIR/rel/name", for messages and callbacks only. */
-static char *path_of(struct dd *dd, const struct ddir *dir, const char *name)
+char *dd_path_of(struct dd *dd, const struct ddir *dir, const char *name)
 {
 	const char *disp = dd->displays[dir->root];
-	const char *sep1 = strcmp(disp, "/") == 0 ? "" : "/";
+	/* "" is the display of a file operand's directory given as no
+	   directory at all ("f"). */
+	const char *sep1 = strcmp(disp, "/") == 0 || !disp[0] ? "" : "/";
 	char *out = NULL;
 	int r;
 	if (dir->rel[0])
@@ -259,7 +133,7 @@ static char *path_of(struct dd *dd, const struct ddir *dir, const char *name)
 	return r < 0 ? NULL : out;
 }
 
-static void call_locked(struct dd *dd, tu_error_fn *fn, const char *path, const char *op,
+void dd_call_locked(struct dd *dd, tu_error_fn *fn, const char *path, const char *op,
 			int err, const char *detail)
 {
 	if (!fn)
@@ -270,27 +144,27 @@ static void call_locked(struct dd *dd, tu_error_fn *fn, const char *path, const 
 	pthread_mutex_unlock(&dd->out_lock);
 }
 
-static void report(struct dd *dd, const struct dfile *f, const char *op, int err,
+void dd_report(struct dd *dd, const struct dfile *f, const char *op, int err,
 		   const char *detail)
 {
-	note_failure(dd, err);
-	char *p = path_of(dd, f->dir, f->name);
-	call_locked(dd, dd->o->error, p, op, err, detail);
+	dd_note_failure(dd, err);
+	char *p = dd_path_of(dd, f->dir, f->name);
+	dd_call_locked(dd, dd->o->error, p, op, err, detail);
 	free(p);
 }
 
-static void warn(struct dd *dd, const struct dfile *f, const char *op, int err,
+void dd_warn(struct dd *dd, const struct dfile *f, const char *op, int err,
 		 const char *detail)
 {
 	if (!dd->o->warning)
 		return;
-	char *p = f ? path_of(dd, f->dir, f->name) : NULL;
-	call_locked(dd, dd->o->warning, p ? p : dd->displays[0], op, err, detail);
+	char *p = f ? dd_path_of(dd, f->dir, f->name) : NULL;
+	dd_call_locked(dd, dd->o->warning, p ? p : dd->displays[0], op, err, detail);
 	free(p);
 }
 
 /* Does PA/NA come before PB/NB (the paths "rel/name")? */
-static int path_cmp(const struct dfile *a, const struct dfile *b)
+int dd_path_cmp(const struct dfile *a, const struct dfile *b)
 {
 	if (a->dir->root != b->dir->root)
 		return a->dir->root < b->dir->root ? -1 : 1;
@@ -313,7 +187,7 @@ static int path_cmp(const struct dfile *a, const struct dfile *b)
 	}
 }
 
-static bool push(void **arr, size_t *n, size_t *cap, size_t size)
+bool dd_push(void **arr, size_t *n, size_t *cap, size_t size)
 {
 	if (*n < *cap)
 		return true;
@@ -326,1049 +200,14 @@ static bool push(void **arr, size_t *n, size_t *cap, size_t size)
 	return true;
 }
 
-/* ---- 1. collect ---------------------------------------------------------------- */
-
-static int cmp_ident(const void *pa, const void *pb)
+int dd_cmp_ident(const void *pa, const void *pb)
 {
 	const struct tu_ident *a = pa, *b = pb;
 	return tu_devino_cmp(a->dev, a->ino, b->dev, b->ino);
 }
 
-static int dd_enter(struct tu_walk_dir *d, void *ctx)
-{
-	struct dd *dd = ctx;
-	struct tu_walk_dir *pd = tu_walk_dir_parent(d);
-	struct dslot *parent = pd ? *(struct dslot **)tu_walk_dir_slot(pd) : NULL;
-	/* A DIR inside another DIR is walked once, as itself: its files are
-	   not found twice. */
-	if (pd && bsearch(tu_walk_dir_ident(d), dd->walked, dd->nwalked, sizeof *dd->walked,
-			  cmp_ident))
-		return TU_WALK_SKIP;
-	struct dslot *s = calloc(1, sizeof *s);
-	struct ddir *dir = calloc(1, sizeof *dir);
-	if (s && dir) {
-		const char *name = tu_walk_dir_name(d);
-		const struct ddir *up = parent ? parent->dir : NULL;
-		if (!up)
-			dir->rel = strdup("");
-		else if (up->rel[0] == '\0')
-			dir->rel = strdup(name);
-		else if (asprintf(&dir->rel, "%s/%s", up->rel, name) < 0)
-			dir->rel = NULL;
-	}
-	if (!s || !dir || !dir->rel) {
-		free(s);
-		if (dir)
-			free(dir->rel);
-		free(dir);
-		note_failure(dd, ENOMEM);
-		tu_walk_report(d, NULL, "read directory", ENOMEM, NULL);
-		return TU_WALK_SKIP;
-	}
-	const struct tu_ident *id = tu_walk_dir_ident(d);
-	dir->dev = id->dev;
-	dir->ino = id->ino;
-	dir->root = parent ? parent->dir->root : dd->cur_root;
-	s->dir = dir;
-	pthread_mutex_lock(&dd->lock);
-	bool ok = push((void **)&dd->dirs_seen, &dd->ndirs_seen, &dd->capdirs, sizeof *dd->dirs_seen);
-	if (ok)
-		dd->dirs_seen[dd->ndirs_seen++] = dir;
-	pthread_mutex_unlock(&dd->lock);
-	if (!ok) {
-		free(dir->rel);
-		free(dir);
-		free(s);
-		note_failure(dd, ENOMEM);
-		tu_walk_report(d, NULL, "read directory", ENOMEM, NULL);
-		return TU_WALK_SKIP;
-	}
-	*(struct dslot **)tu_walk_dir_slot(d) = s;
-	return TU_WALK_NEXT;
-}
-
-static void add_leftover(struct dd *dd, struct dslot *s, const char *name, const struct statx *sx)
-{
-	char *copy = strdup(name);
-	pthread_mutex_lock(&dd->lock);
-	if (copy && push((void **)&dd->left, &dd->nleft, &dd->capleft, sizeof *dd->left)) {
-		dd->left[dd->nleft++] = (struct leftover){
-			.dir = s->dir, .name = copy,
-			.dev = makedev(sx->stx_dev_major, sx->stx_dev_minor), .ino = sx->stx_ino,
-		};
-		copy = NULL;
-	}
-	pthread_mutex_unlock(&dd->lock);
-	free(copy);
-}
-
-/* Room for LEN more bytes of names in S. */
-static bool grow_names(struct dslot *s, size_t len)
-{
-	if (s->nlen + len <= s->ncap)
-		return true;
-	size_t ncap = s->ncap ? s->ncap : 1024;
-	while (s->nlen + len > ncap)
-		ncap *= 2;
-	char *p = realloc(s->names, ncap);
-	if (!p)
-		return false;
-	s->names = p;
-	s->ncap = ncap;
-	return true;
-}
-
-static void set_record(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
-		       const char *name, struct dfile *f);
-
-static void meta_key(const struct dd *dd, const struct dfile *f, unsigned char key[16]);
-
-/* Has a file of F's size, place and metadata key been seen before (or
-   one whose bit this shares)? Sets F's bit. */
-static bool seen_before(struct dd *dd, const struct dfile *f)
-{
-	struct {
-		uint64_t size, dev, mnt;
-		unsigned char key[16];
-	} k = { f->size, f->dev, f->mnt, { 0 } };
-	meta_key(dd, f, k.key);
-	uint64_t h1 = 0, h2 = 0;
-	tu_spooky_hash128(&k, sizeof k, &h1, &h2);
-	uint64_t bit = h1 & (SEEN_BITS - 1), mask = UINT64_C(1) << (bit & 63);
-	return atomic_fetch_or(&dd->seen[bit >> 6], mask) & mask;
-}
-
-/* F's xattr record, read now, while the walker holds its directory open
-   (after the walk each directory would be opened again for it), if F
-   can be in a size group: a file like it was seen before. The first of
-   each group is looked up after the walk (lookup_records); a file that
-   turns out to be alone is then never looked up. With --store=file
-   there is no xattr record to read, and records in a .spookyhashes are
-   read by dd_done_entries(). */
-static void lookup_in_walk(struct dd *dd, int dirfd, const char *name, struct dfile *f)
-{
-	if (dd->o->store == TU_STORE_FILE) {
-		f->looked = true;
-		return;
-	}
-	if (!dd->seen || !seen_before(dd, f))
-		return;
-	set_record(dd->hc_show, NULL, dirfd, name, f);
-	f->looked = true;
-}
-
-static int dd_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
-{
-	struct dd *dd = ctx;
-	if (e->is_dir)
-		return TU_WALK_DESCEND;
-	/* d_type decides first: symlinks and special files are never looked
-	   at further. */
-	if (e->type != DT_REG && e->type != DT_UNKNOWN)
-		return TU_WALK_NEXT;
-	struct dslot *s = *(struct dslot **)tu_walk_dir_slot(d);
-	if (strcmp(e->name, TU_SIDECAR_NAME) == 0) {
-		/* The hash cache's own file: never a candidate, but its
-		   records are read (lookup_dir), in this directory only. */
-		s->dir->has_sidecar = true;
-		return TU_WALK_NEXT;
-	}
-	struct statx sx;
-	if (statx(tu_walk_dir_fd(d), e->name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
-		  SCAN_MASK, &sx) < 0) {
-		if (errno != ENOENT) {
-			note_failure(dd, errno);
-			tu_walk_report(d, e->name, "stat", errno, NULL);
-		}
-		return TU_WALK_NEXT;
-	}
-	if (!S_ISREG(sx.stx_mode))
-		return TU_WALK_NEXT;
-	if (tu_is_tmp_name(e->name)) {
-		add_leftover(dd, s, e->name, &sx);
-		return TU_WALK_NEXT;
-	}
-	if (dd->o->stats)
-		atomic_fetch_add(&dd->o->stats->entries, 1);
-	if (sx.stx_size < dd->o->min_size || sx.stx_size > dd->o->max_size)
-		return TU_WALK_NEXT;
-	size_t len = strlen(e->name) + 1;
-	if (!push((void **)&s->files, &s->n, &s->cap, sizeof *s->files) ||
-	    !grow_names(s, len)) {
-		note_failure(dd, ENOMEM);
-		tu_walk_report(d, e->name, "remember", ENOMEM, NULL);
-		return TU_WALK_NEXT;
-	}
-	memcpy(s->names + s->nlen, e->name, len);
-	struct dfile *f = &s->files[s->n++];
-	*f = (struct dfile){
-		.size = sx.stx_size, .ino = sx.stx_ino,
-		.mnt = (sx.stx_mask & STATX_MNT_ID) ? sx.stx_mnt_id : 0,
-		.dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
-		.mtime = ts_ns(&sx.stx_mtime), .ctime = ts_ns(&sx.stx_ctime),
-		.mode = sx.stx_mode, .uid = sx.stx_uid,
-		.gid = sx.stx_gid, .nlink = sx.stx_nlink, .dir = s->dir,
-		.name = (const char *)(uintptr_t)s->nlen,
-	};
-	s->nlen += len;
-	COUNT(dd, files, 1);
-	lookup_in_walk(dd, tu_walk_dir_fd(d), e->name, f);
-	return TU_WALK_NEXT;
-}
-
-/* The directory's .spookyhashes, if the walk listed one, is read now,
-   while the walker holds the directory: every file of it without a record
-   yet is looked up there (in memory, once it is read). */
-static void dd_done_entries(struct tu_walk_dir *d, void *ctx)
-{
-	struct dd *dd = ctx;
-	struct dslot *s = *(struct dslot **)tu_walk_dir_slot(d);
-	if (!s || !s->dir->has_sidecar || !dd->hc_side)
-		return;
-	int dirfd = tu_walk_dir_fd(d);
-	struct tu_hashdir *hd = NULL;
-	if (tu_hashdir_open(dd->hc_side, dirfd, NULL, &hd) < 0 || !hd)
-		return;		/* then after the walk (lookup_records) */
-	for (size_t i = 0; i < s->n; i++) {
-		struct dfile *f = &s->files[i];
-		if (f->cached)
-			continue;
-		set_record(dd->hc_side, hd, dirfd, s->names + (uintptr_t)f->name, f);
-		if (f->cached)
-			f->looked = true;	/* nothing to ask the xattr then */
-	}
-	tu_hashdir_close(hd);
-	s->dir->sidecar_read = true;
-}
-
-static int dd_leave(struct tu_walk_dir *d, void *ctx)
-{
-	struct dd *dd = ctx;
-	struct dslot *s = *(struct dslot **)tu_walk_dir_slot(d);
-	if (!s)
-		return TU_WALK_NEXT;
-	*(struct dslot **)tu_walk_dir_slot(d) = NULL;
-	for (size_t i = 0; i < s->n; i++) {
-		s->files[i].name = s->names + (uintptr_t)s->files[i].name;
-		/* The sidecar listed here, not read in the walk, may hold
-		   what the xattr did not. */
-		if (s->dir->has_sidecar && !s->dir->sidecar_read && !s->files[i].cached)
-			s->files[i].looked = false;
-	}
-	pthread_mutex_lock(&dd->lock);
-	bool ok = true;
-	if (s->names) {
-		ok = push((void **)&dd->blocks, &dd->nblocks, &dd->capblocks, sizeof *dd->blocks);
-		if (ok)
-			dd->blocks[dd->nblocks++] = s->names;
-	}
-	while (ok && dd->nfiles + s->n > dd->capfiles) {
-		size_t ncap = dd->capfiles ? dd->capfiles * 2 : 1024;
-		struct dfile *p = realloc(dd->files, ncap * sizeof *p);
-		if (!p)
-			ok = false;
-		else {
-			dd->files = p;
-			dd->capfiles = ncap;
-		}
-	}
-	if (ok && s->n) {
-		memcpy(dd->files + dd->nfiles, s->files, s->n * sizeof *s->files);
-		dd->nfiles += s->n;
-	}
-	pthread_mutex_unlock(&dd->lock);
-	if (!ok) {
-		if (!dd->nblocks || dd->blocks[dd->nblocks - 1] != s->names)
-			free(s->names);
-		note_failure(dd, ENOMEM);
-		tu_walk_report(d, NULL, "remember the files of", ENOMEM, NULL);
-	}
-	free(s->files);
-	free(s);
-	return TU_WALK_NEXT;
-}
-
-static int dd_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ctx)
-{
-	(void)d;
-	struct dd *dd = ctx;
-	if (tu_walk_err_vanished(e) || tu_walk_err_skipped_mount(e))
-		return TU_CONTINUE;
-	note_failure(dd, e->err);
-	return tu_call_locked(dd->o->error, dd->o->ctx, &dd->out_lock, e);
-}
-
-/* ---- 2. size groups ----------------------------------------------------------- */
-
-static int cmp_file(const void *pa, const void *pb)
-{
-	const struct dfile *a = pa, *b = pb;
-	/* Size first: it tells most pairs apart at once. */
-#define CMP(x) if (a->x != b->x) return a->x < b->x ? -1 : 1
-	CMP(size);
-	CMP(dev);
-	CMP(mnt);
-	CMP(ino);
-#undef CMP
-	return path_cmp(a, b);
-}
-
-static bool same_place_size(const struct dfile *a, const struct dfile *b)
-{
-	return a->dev == b->dev && a->mnt == b->mnt && a->size == b->size;
-}
-
-/* Size groups with at least two distinct inodes. */
-static int make_groups(struct dd *dd)
-{
-	qsort(dd->files, dd->nfiles, sizeof *dd->files, cmp_file);
-	size_t cap = 0;
-	for (size_t i = 0; i < dd->nfiles;) {
-		size_t j = i + 1, inodes = 1;
-		while (j < dd->nfiles && same_place_size(&dd->files[i], &dd->files[j])) {
-			if (dd->files[j].ino != dd->files[j - 1].ino)
-				inodes++;
-			j++;
-		}
-		if (inodes >= 2) {
-			if (!push((void **)&dd->groups, &dd->ngroups, &cap, sizeof *dd->groups))
-				return -ENOMEM;
-			dd->groups[dd->ngroups][0] = i;
-			dd->groups[dd->ngroups][1] = j;
-			dd->ngroups++;
-		}
-		i = j;
-	}
-	return 0;
-}
-
-/* ---- 3a. cached hashes, by name ------------------------------------------------ */
-
-/* Every candidate of every size group (one name per inode: the record is
-   the inode's), sorted by directory, so each directory is opened once and
-   each record read by name (tu_hashcache_get_at: getxattrat, no open of
-   the file, no data). A record counts only for the size and mtime the walk
-   saw; cand_fd() refuses a file whose mtime has moved since. */
-static int cmp_ref(const void *pa, const void *pb)
-{
-	const struct dfile *a = *(struct dfile *const *)pa, *b = *(struct dfile *const *)pb;
-	if (a->dir != b->dir)
-		return a->dir < b->dir ? -1 : 1;
-	if (a->ino != b->ino)
-		return a->ino < b->ino ? -1 : 1;
-	return 0;
-}
-
-static bool reflinking(const struct dd *dd)
-{
-	return dd->o->reflink == TU_DEDUP_REFLINK;
-}
-
-/* The metadata a hard link makes one for every name (owner, group, mode,
-   mtime; each unless ignored), as a key: files whose keys differ are never
-   linked. */
-static void meta_key(const struct dd *dd, const struct dfile *f, unsigned char key[16])
-{
-	const struct tu_dedup_opts *o = dd->o;
-	memset(key, 0, 16);
-	if (reflinking(dd))
-		return;		/* each file keeps its own metadata */
-	uint32_t owner[2] = { o->ignore_owner ? 0 : f->uid, o->ignore_owner ? 0 : f->gid };
-	uint32_t mode = o->ignore_mode ? 0 : f->mode;
-	int64_t mtime = o->ignore_time ? 0 : f->mtime;
-	memcpy(key, owner, 8);
-	memcpy(key + 8, &mode, 4);
-	/* 4 bytes of mtime are enough to split; final_group checks exactly. */
-	uint32_t m32 = (uint32_t)(mtime ^ (mtime >> 32));
-	memcpy(key + 12, &m32, 4);
-}
-
-/* One inode of a size group, by its metadata key. */
-struct meta_ref {
-	unsigned char key[16];
-	struct dfile *f;
-};
-
-static int cmp_meta_ref(const void *pa, const void *pb)
-{
-	return memcmp(((const struct meta_ref *)pa)->key, ((const struct meta_ref *)pb)->key, 16);
-}
-
-/* The inodes of size group G whose metadata key another inode there
-   shares, appended to REFS at *K: the others are split off by the first
-   level of refine() before any hash is wanted, so their records would be
-   read for nothing (in a run that heeds owner, mode and time, most files
-   of one size are such). TMP: room for the group's inodes. */
-static void group_refs(struct dd *dd, size_t g, struct meta_ref *tmp, size_t *k)
-{
-	size_t n = 0;
-	for (size_t i = dd->groups[g][0]; i < dd->groups[g][1]; i++) {
-		struct dfile *f = &dd->files[i];
-		if (i == dd->groups[g][0] || f->ino != dd->files[i - 1].ino) {
-			tmp[n].f = f;
-			meta_key(dd, tmp[n].f, tmp[n].key);
-			n++;
-		} else if (f->looked && !tmp[n - 1].f->looked && f->size == tmp[n - 1].f->size &&
-			   f->mtime == tmp[n - 1].f->mtime && f->ctime == tmp[n - 1].f->ctime) {
-			/* The record is the inode's: read through another
-			   name of it, in the same state, it serves the first. */
-			struct dfile *first = tmp[n - 1].f;
-			first->looked = true;
-			first->cached = f->cached;
-			memcpy(first->digest, f->digest, 16);
-		}
-	}
-	qsort(tmp, n, sizeof *tmp, cmp_meta_ref);
-	for (size_t i = 0; i < n;) {
-		size_t j = i + 1;
-		while (j < n && memcmp(tmp[i].key, tmp[j].key, 16) == 0)
-			j++;
-		for (size_t m = i; j - i >= 2 && m < j; m++) {
-			tmp[m].f->paired = true;
-			if (!tmp[m].f->looked)
-				dd->refs[(*k)++] = tmp[m].f;
-		}
-		i = j;
-	}
-}
-
-static int make_refs(struct dd *dd)
-{
-	size_t n = 0, most = 0;
-	for (size_t g = 0; g < dd->ngroups; g++) {
-		size_t len = dd->groups[g][1] - dd->groups[g][0];
-		n += len;
-		if (len > most)
-			most = len;
-	}
-	dd->refs = malloc((n ? n : 1) * sizeof *dd->refs);
-	struct meta_ref *tmp = malloc((most ? most : 1) * sizeof *tmp);
-	if (!dd->refs || !tmp) {
-		free(tmp);
-		return -ENOMEM;
-	}
-	size_t k = 0;
-	for (size_t g = 0; g < dd->ngroups; g++)
-		group_refs(dd, g, tmp, &k);
-	free(tmp);
-	qsort(dd->refs, k, sizeof *dd->refs, cmp_ref);
-	dd->nrefs = k;
-	return 0;
-}
-
-static int open_dir_of(struct dd *dd, const struct dfile *f);
-
-/* F's record (NAME in DIRFD, and HD's sidecar if not NULL), if one is
-   valid for the state the walk saw. */
-static void set_record(struct tu_hashcache *hc, struct tu_hashdir *hd, int dirfd,
-		       const char *name, struct dfile *f)
-{
-	struct tu_hash_state st = {
-		.size = f->size, .mtime_ns = f->mtime, .ctime_ns = f->ctime,
-		.ino = f->ino, .uid = f->uid,
-	};
-	struct tu_hash_info h;
-	if (tu_hashcache_get_at(hc, hd, dirfd, name, &st, &h) == 0) {
-		memcpy(f->digest, h.digest, 16);
-		f->cached = true;
-	}
-}
-
-/* The records of REFS[start..end), all in one directory. */
-static void lookup_dir(struct dd *dd, size_t start, size_t end)
-{
-	int dirfd = open_dir_of(dd, dd->refs[start]);
-	if (dirfd < 0)
-		return;		/* no records then; the files say why when opened */
-	/* The sidecar is read only where the walk listed one: elsewhere it
-	   would cost a failed open per directory, on every run. */
-	struct tu_hashdir *hd = NULL;
-	const struct ddir *dir = dd->refs[start]->dir;
-	if (dir->has_sidecar && !dir->sidecar_read && dd->o->store != TU_STORE_XATTR)
-		tu_hashdir_open(dd->hc_show, dirfd, NULL, &hd);
-	for (size_t i = start; i < end; i++)
-		set_record(dd->hc_show, hd, dirfd, dd->refs[i]->name, dd->refs[i]);
-	tu_hashdir_close(hd);
-	close(dirfd);
-}
-
-static void *lookup_main(void *arg)
-{
-	struct dd *dd = arg;
-	for (;;) {
-		/* Claim a run of one directory: from the first index past the
-		   last claimed one to the end of its directory. */
-		pthread_mutex_lock(&dd->lock);
-		size_t start = dd->next_ref, end = start;
-		while (end < dd->nrefs && dd->refs[end]->dir == dd->refs[start]->dir)
-			end++;
-		dd->next_ref = end;
-		pthread_mutex_unlock(&dd->lock);
-		if (start >= dd->nrefs)
-			break;
-		lookup_dir(dd, start, end);
-	}
-	return NULL;
-}
-
-static void lookup_records(struct dd *dd, int jobs)
-{
-	if (make_refs(dd) < 0)
-		return;		/* no records then: the pipeline hashes */
-	pthread_t th[64];
-	int started = 0;
-	for (int i = 1; i < jobs && i < 64; i++) {
-		if (pthread_create(&th[i], NULL, lookup_main, dd) != 0)
-			break;
-		started = i;
-	}
-	lookup_main(dd);
-	for (int i = 1; i <= started; i++)
-		pthread_join(th[i], NULL);
-	free(dd->refs);
-	dd->refs = NULL;
-}
-
-/* ---- 3-7. one size group --------------------------------------------------------- */
-
-/* One inode of a size group: a candidate. */
-struct cand {
-	struct dfile *f;	/* its first name */
-	size_t nnames;		/* names: f[0..nnames) */
-	int fd;
-	bool opened;		/* fd was valid once: state is set */
-	bool dead;		/* out of the running (changed, failed, differs) */
-	bool have_digest;
-	bool no_xattrs;		/* key_xattr found none but ours */
-	bool keyed;		/* pkey is set (read_ahead) */
-	struct fstate st;	/* as compared */
-	unsigned char key[16];	/* the current level's key */
-	unsigned char pkey[16];	/* the prefix key, once read */
-	unsigned char digest[16];
-};
-
-/* One worker. */
-struct worker {
-	struct dd *dd;
-	char *buf1, *buf2;
-	const struct dfile *buf1_of;	/* buf1 (KEEP_BUF bytes) holds all of this
-					   file's bytes (bytes_equal), or NULL */
-	char *path;		/* cand_fd's "rel/name" */
-	size_t pathcap;
-	size_t nopen;
-	size_t max_open;	/* candidates kept open at most */
-	bool ra_off;		/* reads on ra_dev never wait: no read_ahead() */
-	dev_t ra_dev;
-};
-
-enum level { L_META, L_HASH, L_FULL, L_XATTR, L_FINAL };
-
-static void cand_close(struct worker *w, struct cand *c)
-{
-	if (c->fd >= 0) {
-		close(c->fd);
-		c->fd = -1;
-		w->nopen--;
-	}
-}
-
-/* The file opened for reading through its first name, checked to be the
-   inode the walk saw (and, once compared, unchanged since). */
-static int cand_fd(struct worker *w, struct cand *c)
-{
-	struct dd *dd = w->dd;
-	if (c->fd >= 0)
-		return c->fd;
-	if (c->dead)
-		return -ESTALE;
-	const struct dfile *f = c->f;
-	/* "rel/name" in the worker's buffer: no allocation per file. */
-	size_t dl = strlen(f->dir->rel), nl = strlen(f->name) + 1;
-	if (dl + 1 + nl > w->pathcap) {
-		size_t cap = (dl + 1 + nl) * 2;
-		char *p = realloc(w->path, cap);
-		if (!p)
-			return -ENOMEM;
-		w->path = p;
-		w->pathcap = cap;
-	}
-	char *rel = w->path;
-	memcpy(rel, f->dir->rel, dl);
-	if (dl)
-		rel[dl++] = '/';
-	memcpy(rel + dl, f->name, nl);
-	int flags = O_RDONLY | O_NONBLOCK;
-	int fd = -EPERM;
-	if (dd->euid == 0 || f->uid == dd->euid)
-		fd = tu_open_beneath(dd->root_fds[f->dir->root], rel, flags | O_NOATIME,
-				     dd->o->one_file_system);
-	if (fd == -EPERM)
-		fd = tu_open_beneath(dd->root_fds[f->dir->root], rel, flags,
-				     dd->o->one_file_system);
-	if (fd < 0) {
-		c->dead = true;
-		if (fd != -ENOENT)
-			report(dd, f, "open", -fd, NULL);
-		return fd;
-	}
-	struct fstate now;
-	int r = state_fd(fd, &now);
-	if (r == 0 && (!S_ISREG(now.mode) || now.dev != f->dev || now.ino != f->ino ||
-		       now.size != f->size || now.mtime != f->mtime ||
-		       (c->opened && !same_file_state(&now, &c->st))))
-		r = -ESTALE;
-	if (r < 0) {
-		close(fd);
-		c->dead = true;
-		if (r == -ESTALE) {
-			COUNT(dd, changed, 1);
-			warn(dd, f, "deduplicate", EAGAIN, "changed during the run; left alone");
-		} else {
-			report(dd, f, "stat", -r, NULL);
-		}
-		return r;
-	}
-	if (!c->opened)
-		c->st = now;
-	c->opened = true;
-	c->fd = fd;
-	w->nopen++;
-	return fd;
-}
-
-static int read_full(int fd, char *buf, size_t len, uint64_t off, size_t *got)
-{
-	*got = 0;
-	while (*got < len) {
-		ssize_t n = pread(fd, buf + *got, len - *got, (off_t)(off + *got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		*got += (size_t)n;
-	}
-	return 0;
-}
-
-/* SpookyHash V2 of the first PREFIX_LEN bytes: for a file no longer than
-   that, its full digest, as the hash cache would record it. */
-/* C's key from its first LEN bytes, read into buf1. */
-static void set_prefix_key(struct worker *w, struct cand *c, size_t len)
-{
-	COUNT(w->dd, prefixes, 1);
-	if (w->dd->o->stats)
-		atomic_fetch_add(&w->dd->o->stats->bytes, len);
-	uint64_t h1 = 0, h2 = 0;	/* in: the seeds */
-	tu_spooky_hash128(w->buf1, len, &h1, &h2);
-	tu_spooky_digest(h1, h2, c->pkey);
-	if (c->f->size <= PREFIX_LEN) {
-		memcpy(c->digest, c->pkey, 16);
-		c->have_digest = true;
-	}
-	c->keyed = true;
-}
-
-static int key_prefix(struct worker *w, struct cand *c)
-{
-	if (c->keyed) {
-		/* Read before (read_ahead), maybe before an earlier level
-		   used c->key. */
-		memcpy(c->key, c->pkey, 16);
-		return 0;
-	}
-	int fd = cand_fd(w, c);
-	if (fd < 0)
-		return fd;
-	size_t want = c->f->size < PREFIX_LEN ? (size_t)c->f->size : PREFIX_LEN, got;
-	w->buf1_of = NULL;
-	int r = read_full(fd, w->buf1, want, 0, &got);
-	if (r < 0) {
-		report(w->dd, c->f, "read", -r, NULL);
-		return r;
-	}
-	if (got != want)
-		return -ESTALE;
-	set_prefix_key(w, c, got);
-	memcpy(c->key, c->pkey, 16);
-	return 0;
-}
-
-/* The full digest through the hash cache (which stores the record). */
-static int key_full(struct worker *w, struct cand *c)
-{
-	struct dd *dd = w->dd;
-	if (c->have_digest) {
-		memcpy(c->key, c->digest, 16);
-		return 0;
-	}
-	int fd = cand_fd(w, c);
-	if (fd < 0)
-		return fd;
-	struct tu_hash_info h;
-	struct pending_rec p = { .f = c->f };
-	bool has_pending;
-	int r = tu_hashcache_get_fd_defer(dd->hc, fd, &h, &p.rec, &has_pending);
-	if (r == -EAGAIN) {
-		COUNT(dd, changed, 1);
-		warn(dd, c->f, "deduplicate", EAGAIN, "changed while being read; left alone");
-		return -ESTALE;
-	}
-	if (r < 0) {
-		report(dd, c->f, "hash", -r, NULL);
-		return r;
-	}
-	if (!h.have_digest)
-		return -ENODATA;
-	if (has_pending) {
-		pthread_mutex_lock(&dd->lock);
-		if (push((void **)&dd->pending, &dd->npending, &dd->cappending,
-			 sizeof *dd->pending))
-			dd->pending[dd->npending++] = p;
-		pthread_mutex_unlock(&dd->lock);
-	}
-	if (h.status == TU_HASH_CACHED || h.status == TU_HASH_SHOWN) {
-		COUNT(dd, cached, 1);
-	} else {
-		COUNT(dd, hashed, 1);
-		if (dd->o->stats)
-			atomic_fetch_add(&dd->o->stats->bytes, h.size);
-	}
-	if (h.stored) {
-		/* Storing the record moved ctime, and only ctime: take the new
-		   one as the state compared. */
-		struct fstate now;
-		r = state_fd(fd, &now);
-		if (r < 0 || now.size != c->st.size || now.mtime != c->st.mtime)
-			return -ESTALE;
-		c->st = now;
-	}
-	memcpy(c->digest, h.digest, 16);
-	memcpy(c->key, h.digest, 16);
-	c->have_digest = true;
-	return 0;
-}
-
-/* The extended attributes of FD but ours, sorted by name, as one blob:
-   "name\0" + 8-byte length + value, each. malloc'd into *OUT. */
-static int xattr_blob(int fd, char **out, size_t *outlen)
-{
-	*out = NULL;
-	*outlen = 0;
-	/* Most files have no xattr but ours: one call, no allocation. */
-	char small[128];
-	ssize_t n = flistxattr(fd, small, sizeof small);
-	if (n < 0 && errno != ERANGE)
-		return errno == ENOTSUP ? 0 : -errno;
-	if (n == 0 || (n == (ssize_t)sizeof TU_XATTR_NAME &&
-		       memcmp(small, TU_XATTR_NAME, sizeof TU_XATTR_NAME) == 0))
-		return 0;
-	if (n < 0 && (n = flistxattr(fd, NULL, 0)) < 0)
-		return errno == ENOTSUP ? 0 : -errno;
-	char *list = malloc((size_t)n + 1);
-	if (!list)
-		return -ENOMEM;
-	if (n <= (ssize_t)sizeof small)
-		memcpy(list, small, (size_t)n);
-	else
-		n = flistxattr(fd, list, (size_t)n);
-	if (n < 0) {
-		free(list);
-		return errno == ERANGE ? -EAGAIN : -errno;
-	}
-	size_t count = 0;
-	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1)
-		count++;
-	const char **names = malloc((count + 1) * sizeof *names);
-	if (!names) {
-		free(list);
-		return -ENOMEM;
-	}
-	count = 0;
-	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1)
-		if (strcmp(list + i, TU_XATTR_NAME) != 0)
-			names[count++] = list + i;
-	/* Insertion sort: few names. Order on disk is no part of equality. */
-	for (size_t i = 1; i < count; i++)
-		for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-			const char *t = names[j];
-			names[j] = names[j - 1];
-			names[j - 1] = t;
-		}
-	int r = 0;
-	char *blob = NULL;
-	size_t len = 0;
-	for (size_t i = 0; i < count && r == 0; i++) {
-		ssize_t vl = fgetxattr(fd, names[i], NULL, 0);
-		if (vl < 0) {
-			r = errno == ENODATA ? -EAGAIN : -errno;
-			break;
-		}
-		size_t nl = strlen(names[i]) + 1;
-		char *nb = realloc(blob, len + nl + 8 + (size_t)vl);
-		if (!nb) {
-			r = -ENOMEM;
-			break;
-		}
-		blob = nb;
-		memcpy(blob + len, names[i], nl);
-		uint64_t v64 = (uint64_t)vl;
-		memcpy(blob + len + nl, &v64, 8);
-		ssize_t got = fgetxattr(fd, names[i], blob + len + nl + 8, (size_t)vl);
-		if (got != vl) {
-			r = got < 0 && errno != ERANGE ? -errno : -EAGAIN;
-			break;
-		}
-		len += nl + 8 + (size_t)vl;
-	}
-	free(names);
-	free(list);
-	if (r < 0) {
-		free(blob);
-		return r;
-	}
-	*out = blob;
-	*outlen = len;
-	return 0;
-}
-
-static int key_xattr(struct worker *w, struct cand *c)
-{
-	int fd = cand_fd(w, c);
-	if (fd < 0)
-		return fd;
-	char *blob;
-	size_t len;
-	int r = xattr_blob(fd, &blob, &len);
-	if (r < 0) {
-		report(w->dd, c->f, "read the extended attributes of", -r, NULL);
-		return r;
-	}
-	uint64_t h1 = 0, h2 = 0;	/* in: the seeds */
-	tu_spooky_hash128(blob ? blob : "", len, &h1, &h2);
-	tu_spooky_digest(h1, h2, c->key);
-	free(blob);
-	/* Read after c->st was taken: a later change moves ctime, which
-	   confirm() checks after comparing. */
-	c->no_xattrs = len == 0;
-	return 0;
-}
-
-static void key_meta(const struct dd *dd, struct cand *c)
-{
-	meta_key(dd, c->f, c->key);
-}
-
-static bool meta_equal(const struct dd *dd, const struct cand *a, const struct cand *b)
-{
-	const struct tu_dedup_opts *o = dd->o;
-	if (reflinking(dd))
-		return true;
-	if (!o->ignore_owner && (a->st.uid != b->st.uid || a->st.gid != b->st.gid))
-		return false;
-	if (!o->ignore_mode && a->st.mode != b->st.mode)
-		return false;
-	if (!o->ignore_time && a->st.mtime != b->st.mtime)
-		return false;
-	return true;
-}
-
-/* Are the contents of A and B the same, byte for byte? 1, 0, or -errno. */
-static int bytes_equal(struct worker *w, struct cand *a, struct cand *b)
-{
-	int fa = cand_fd(w, a), fb = cand_fd(w, b);
-	if (fa < 0 || fb < 0)
-		return fa < 0 ? fa : fb;
-	COUNT(w->dd, compared, 1);
-	uint64_t off = 0, size = a->st.size;
-	/* A (the kept file) is compared with every other of its group: where
-	   it fits in buf1, it is read once, whole, for all of them. A change
-	   to it since is caught by its ctime, checked after the comparisons. */
-	bool whole = size <= KEEP_BUF;
-	if (whole && w->buf1_of != a->f) {
-		size_t ga;
-		w->buf1_of = NULL;
-		int r = read_full(fa, w->buf1, (size_t)size, 0, &ga);
-		if (r < 0)
-			return r;
-		if (w->dd->o->stats)
-			atomic_fetch_add(&w->dd->o->stats->bytes, ga);
-		if (ga != size)
-			return -ESTALE;
-		w->buf1_of = a->f;
-	}
-	while (off < size) {
-		size_t want = size - off < CMP_BUF ? (size_t)(size - off) : CMP_BUF, ga = 0, gb;
-		int r = 0;
-		if (!whole)
-			r = read_full(fa, w->buf1, want, off, &ga);
-		if (r == 0 && !whole && ga != want)
-			return -ESTALE;
-		if (r == 0)
-			r = read_full(fb, w->buf2, want, off, &gb);
-		if (r < 0)
-			return r;
-		if (w->dd->o->stats)
-			atomic_fetch_add(&w->dd->o->stats->bytes, ga + gb);
-		if (gb != want)
-			return -ESTALE;
-		if (memcmp(whole ? w->buf1 + off : w->buf1, w->buf2, want) != 0)
-			return 0;
-		off += want;
-	}
-	return 1;
-}
-
-static int xattrs_equal(struct worker *w, struct cand *a, struct cand *b)
-{
-	/* Both had none (but ours) when keyed, and confirm() checks after
-	   this that neither has changed (ctime) since: equal, nothing to
-	   read again. */
-	if (a->no_xattrs && b->no_xattrs)
-		return 1;
-	char *ba, *bb;
-	size_t la, lb;
-	int fa = cand_fd(w, a), fb = cand_fd(w, b);
-	if (fa < 0 || fb < 0)
-		return fa < 0 ? fa : fb;
-	int r = xattr_blob(fa, &ba, &la);
-	if (r < 0)
-		return r;
-	r = xattr_blob(fb, &bb, &lb);
-	if (r < 0) {
-		free(ba);
-		return r;
-	}
-	bool eq = la == lb && (la == 0 || memcmp(ba, bb, la) == 0);
-	free(ba);
-	free(bb);
-	return eq;
-}
-
-/* Still as it was when compared? (Opened again if it was closed.) */
-static bool unchanged(struct worker *w, struct cand *c)
-{
-	struct fstate now;
-	return cand_fd(w, c) >= 0 && state_fd(c->fd, &now) == 0 && same_file_state(&now, &c->st);
-}
-
-static int cmp_key(const void *pa, const void *pb)
-{
-	const struct cand *a = pa, *b = pb;
-	if (a->dead != b->dead)
-		return a->dead ? 1 : -1;
-	return memcmp(a->key, b->key, 16);
-}
-
-/* Is A a better file to keep than B? */
-static bool better_keep(const struct dd *dd, const struct cand *a, const struct cand *b)
-{
-	switch (dd->o->keep) {
-	case TU_KEEP_MOST_LINKED:
-		if (a->st.nlink != b->st.nlink)
-			return a->st.nlink > b->st.nlink;
-		/* Ties go to the oldest. */
-		__attribute__((fallthrough));
-	case TU_KEEP_OLDEST:
-		if (a->st.mtime != b->st.mtime)
-			return a->st.mtime < b->st.mtime;
-		break;
-	case TU_KEEP_NEWEST:
-		if (a->st.mtime != b->st.mtime)
-			return a->st.mtime > b->st.mtime;
-		break;
-	case TU_KEEP_FIRST:
-		break;
-	}
-	return path_cmp(a->f, b->f) < 0;
-}
-
-static bool no_reflink_on(struct dd *dd, dev_t dev)
-{
-	bool found = false;
-	pthread_mutex_lock(&dd->lock);
-	for (size_t i = 0; i < dd->nnoreflink; i++)
-		found |= dd->noreflink[i] == dev;
-	pthread_mutex_unlock(&dd->lock);
-	return found;
-}
-
-static void set_no_reflink(struct dd *dd, dev_t dev)
-{
-	pthread_mutex_lock(&dd->lock);
-	if (dd->nnoreflink < sizeof dd->noreflink / sizeof dd->noreflink[0])
-		dd->noreflink[dd->nnoreflink++] = dev;
-	pthread_mutex_unlock(&dd->lock);
-}
-
-/* Share KEEP's extents with DUP. Returns 0, -EBADE if the kernel found the
-   contents differ, -EOPNOTSUPP (and kin) where the filesystem cannot.
-   PROBE: ask with a length of 0, which the kernel checks as it would a
-   real request (the mount writable, DUP ours to dedupe, the filesystem
-   able) and then answers without touching either file, not even ctime. */
-static int reflink_file(struct worker *w, struct cand *keep, struct cand *dup, bool probe,
-			uint64_t *shared)
-{
-	struct {
-		struct file_dedupe_range r;
-		struct file_dedupe_range_info info;
-	} req;
-	*shared = 0;
-	int kfd = cand_fd(w, keep), dfd = cand_fd(w, dup);
-	if (kfd < 0 || dfd < 0)
-		return kfd < 0 ? kfd : dfd;
-	uint64_t size = keep->st.size;
-	if (probe) {
-		memset(&req, 0, sizeof req);
-		req.r.dest_count = 1;
-		req.info.dest_fd = dfd;
-		if (ioctl(kfd, FIDEDUPERANGE, &req) < 0)
-			return -errno;
-		return req.info.status < 0 ? req.info.status : 0;
-	}
-	for (uint64_t off = 0; off < size;) {
-		uint64_t len = size - off < DEDUPE_CHUNK ? size - off : DEDUPE_CHUNK;
-		memset(&req, 0, sizeof req);
-		req.r.src_offset = off;
-		req.r.src_length = len;
-		req.r.dest_count = 1;
-		req.info.dest_fd = dfd;
-		req.info.dest_offset = off;
-		if (ioctl(kfd, FIDEDUPERANGE, &req) < 0)
-			return -errno;
-		if (req.info.status == FILE_DEDUPE_RANGE_DIFFERS)
-			return -EBADE;
-		if (req.info.status < 0)
-			return req.info.status;
-		if (req.info.bytes_deduped == 0)
-			return -EAGAIN;
-		*shared += req.info.bytes_deduped;
-		off += req.info.bytes_deduped;
-	}
-	return 0;
-}
-
-static void tell(struct dd *dd, const struct dfile *dup, const struct dfile *kept, uint64_t size,
-		 bool reflink, bool freed)
-{
-	if (!dd->o->action)
-		return;
-	char *p = path_of(dd, dup->dir, dup->name);
-	char *k = path_of(dd, kept->dir, kept->name);
-	struct tu_dedup_action a = {
-		.path = p ? p : "?", .kept = k ? k : "?", .size = size, .reflink = reflink,
-		.freed = freed,
-	};
-	pthread_mutex_lock(&dd->out_lock);
-	dd->o->action(&a, dd->o->ctx);
-	pthread_mutex_unlock(&dd->out_lock);
-	free(p);
-	free(k);
-}
-
 /* The directory holding F, checked to be the one the walk saw. */
-static int open_dir_of(struct dd *dd, const struct dfile *f)
+int dd_open_dir_of(struct dd *dd, const struct dfile *f)
 {
 	int fd = tu_open_beneath(dd->root_fds[f->dir->root], f->dir->rel,
 				 O_RDONLY | O_DIRECTORY | O_NONBLOCK, dd->o->one_file_system);
@@ -1383,687 +222,6 @@ static int open_dir_of(struct dd *dd, const struct dfile *f)
 		return r;
 	}
 	return fd;
-}
-
-/* Our own link and rename move KEEP's ctime and nlink, and nothing else:
-   take that as its state now. */
-static void refresh(struct cand *keep)
-{
-	struct fstate ks;
-	if (state_fd(keep->fd, &ks) == 0 && ks.size == keep->st.size &&
-	    ks.mtime == keep->st.mtime)
-		keep->st = ks;
-}
-
-/* Replace NAME, one name of DUP, with a hard link to KEEP:
- *   1. fstat both: dev, ino, size, mtime and ctime still as compared;
- *   2. link KEEP (the inode held, not a name) to a fresh temporary name in
- *      NAME's directory;
- *   3. check NAME still is DUP's inode;
- *   4. rename the temporary name over NAME.
- * Until 4 the old file is untouched; after 4 NAME is the new link; a crash
- * in between leaves a temporary name that the next run removes (see
- * clean_leftovers()). Returns 0, -EMLINK (KEEP is full), -ESTALE (changed;
- * left alone), or another -errno. */
-static int replace_name(struct worker *w, struct cand *keep, struct cand *dup,
-			const struct dfile *name, bool *freed)
-{
-	struct dd *dd = w->dd;
-	*freed = false;
-	int dirfd = open_dir_of(dd, name);
-	if (dirfd < 0)
-		return dirfd;
-	if (tu_dedup_hook)
-		tu_dedup_hook(TU_DEDUP_BEFORE_CHECK, dirfd, name->name);
-	int r = 0;
-	if (!unchanged(w, keep) || !unchanged(w, dup)) {
-		r = -ESTALE;
-		goto out;
-	}
-	if (tu_dedup_link_max && keep->st.nlink >= tu_dedup_link_max) {
-		r = -EMLINK;
-		goto out;
-	}
-	char tmp[TU_TMP_NAME_MAX];
-	r = tu_link_tmp(keep->fd, dirfd, tmp);
-	if (r < 0)
-		goto out;
-	refresh(keep);
-	if (tu_dedup_hook)
-		tu_dedup_hook(TU_DEDUP_AFTER_TMP, dirfd, name->name);
-	struct statx sx;
-	if (statx(dirfd, name->name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, STATX_INO, &sx) < 0)
-		r = -errno;
-	else if (sx.stx_ino != dup->st.ino ||
-		 makedev(sx.stx_dev_major, sx.stx_dev_minor) != dup->st.dev || !unchanged(w, dup))
-		r = -ESTALE;
-	if (r == 0 && renameat(dirfd, tmp, dirfd, name->name) < 0)
-		r = -errno;
-	if (r < 0) {
-		/* Take our temporary link away again, if it still is ours. */
-		if (statx(dirfd, tmp, AT_SYMLINK_NOFOLLOW, STATX_INO, &sx) == 0 &&
-		    sx.stx_ino == keep->st.ino)
-			unlinkat(dirfd, tmp, 0);
-		goto out;
-	}
-	refresh(keep);
-	struct fstate ds;
-	if (state_fd(dup->fd, &ds) == 0) {
-		*freed = ds.nlink == 0;
-		dup->st = ds;
-	}
-out:
-	close(dirfd);
-	return r;
-}
-
-/* Every name of DUP becomes a link to *KEEP. On EMLINK DUP, as good a copy,
-   becomes the kept file for the rest of the group. */
-static void link_dup(struct worker *w, struct cand **keep, struct cand *dup)
-{
-	struct dd *dd = w->dd;
-	for (size_t i = 0; i < dup->nnames; i++) {
-		const struct dfile *name = &dup->f[i];
-		bool freed;
-		int r = replace_name(w, *keep, dup, name, &freed);
-		if (r == -EMLINK) {
-			*keep = dup;
-			return;
-		}
-		if (r == -ESTALE) {
-			COUNT(dd, changed, 1);
-			warn(dd, name, "link", EAGAIN, "changed during the run; left alone");
-			return;
-		}
-		if (r < 0) {
-			report(dd, name, "link", -r, NULL);
-			continue;
-		}
-		COUNT(dd, linked, 1);
-		if (freed)
-			COUNT(dd, bytes_freed, dup->st.size);
-		tell(dd, name, (*keep)->f, dup->st.size, false, freed);
-	}
-}
-
-static void dry_link_dup(struct dd *dd, struct cand *keep, struct cand *dup)
-{
-	/* Its last link goes if every one of them is under the DIRs. */
-	bool freed = dup->nnames >= dup->st.nlink;
-	for (size_t i = 0; i < dup->nnames; i++) {
-		bool last = freed && i + 1 == dup->nnames;
-		COUNT(dd, linked, 1);
-		if (last)
-			COUNT(dd, bytes_freed, dup->st.size);
-		tell(dd, &dup->f[i], keep->f, dup->st.size, false, last);
-	}
-}
-
-enum reflinked { RL_DONE, RL_CAN, RL_DIFFERS, RL_FALLBACK, RL_FAILED };
-
-/* Share KEEP's extents with DUP; the kernel compares the bytes. A dry run
-   only probes (RL_CAN: a real run would try), so that it says what a real
-   run would do, falling back or failing alike. */
-static enum reflinked reflink_dup(struct worker *w, struct cand *keep, struct cand *dup)
-{
-	struct dd *dd = w->dd;
-	bool auto_ = dd->o->reflink == TU_DEDUP_REFLINK_AUTO;
-	uint64_t shared;
-	int r = reflink_file(w, keep, dup, dd->o->dry_run, &shared);
-	if (r == 0 && dd->o->dry_run)
-		return RL_CAN;
-	if (r == 0) {
-		COUNT(dd, reflinked, 1);
-		COUNT(dd, bytes_shared, shared);
-		tell(dd, dup->f, keep->f, dup->st.size, true, false);
-		return RL_DONE;
-	}
-	if (r == -EBADE)	/* the kernel's comparison: not the same */
-		return RL_DIFFERS;
-	if (r == -EOPNOTSUPP || r == -EINVAL || r == -ENOTTY || r == -EXDEV) {
-		/* Said once per run; later files on this filesystem are not
-		   tried again. */
-		set_no_reflink(dd, keep->st.dev);
-		if (!atomic_exchange(&dd->warned_reflink, true)) {
-			if (auto_)
-				warn(dd, dup->f, "reflink", -r, "the filesystem cannot share "
-				     "extents; hard links are used instead");
-			else
-				report(dd, dup->f, "reflink", -r, "the filesystem cannot share "
-				       "extents (btrfs and xfs can); nothing deduplicated there");
-		} else if (!auto_) {
-			note_failure(dd, -r);
-		}
-		return auto_ ? RL_FALLBACK : RL_FAILED;
-	}
-	report(dd, dup->f, "reflink", -r, NULL);
-	return RL_FAILED;
-}
-
-static void dry_reflink_dup(struct dd *dd, struct cand *keep, struct cand *dup)
-{
-	COUNT(dd, reflinked, 1);
-	COUNT(dd, bytes_shared, dup->st.size);
-	tell(dd, dup->f, keep->f, dup->st.size, true, false);
-}
-
-/* Is C a true copy of KEEP: the same bytes (unless trust_hash), the same
-   xattrs (unless only extents are shared), C unchanged since? 1, 0,
-   -ESTALE, or -errno. KEEP is checked to be unchanged before each link
-   (replace_name), or once for the whole group in a dry run (final_group). */
-static int confirm(struct worker *w, struct cand *keep, struct cand *c)
-{
-	int r = 1;
-	if (!w->dd->o->trust_hash)
-		r = bytes_equal(w, keep, c);
-	if (r == 1 && !reflinking(w->dd))
-		r = xattrs_equal(w, keep, c);
-	if (r == 1 && !unchanged(w, c))
-		r = -ESTALE;
-	return r;
-}
-
-static void group_paths(struct dd *dd, struct cand **members, size_t n)
-{
-	if (!dd->o->group)
-		return;
-	size_t total = 0;
-	for (size_t i = 0; i < n; i++)
-		total += members[i]->nnames;
-	char **paths = calloc(total, sizeof *paths);
-	if (!paths)
-		return;
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < members[i]->nnames; j++) {
-			paths[k] = path_of(dd, members[i]->f[j].dir, members[i]->f[j].name);
-			if (paths[k])
-				k++;
-		}
-	pthread_mutex_lock(&dd->out_lock);
-	dd->o->group((const char *const *)paths, k, members[0]->st.size, dd->o->ctx);
-	pthread_mutex_unlock(&dd->out_lock);
-	for (size_t i = 0; i < k; i++)
-		free(paths[i]);
-	free(paths);
-}
-
-/* C is about to be read (its first PREFIX_LEN bytes, or WHOLE): with a
-   cold cache the device should have many reads to work on at once, not
-   one per worker. A prefix the cache holds is read at once, without
-   waiting (RWF_NOWAIT); otherwise the kernel is asked to start reading
-   (POSIX_FADV_WILLNEED). Where reads never wait (tmpfs refuses RWF_NOWAIT
-   as having nothing to wait for), this is not tried again on that
-   filesystem. */
-static void read_ahead(struct worker *w, struct cand *c, bool whole)
-{
-	if ((w->ra_off && w->ra_dev == c->f->dev) || (!whole && c->keyed))
-		return;
-	int fd = cand_fd(w, c);
-	if (fd < 0)
-		return;		/* reported; C is out of the running */
-	/* WHOLE: one byte tells whether the cache has the start (then,
-	   most likely, the rest) and whether reads here can wait at all. */
-	char byte;
-	size_t want = whole ? 1 : c->f->size < PREFIX_LEN ? (size_t)c->f->size : PREFIX_LEN;
-	struct iovec iov = { .iov_base = whole ? &byte : w->buf1, .iov_len = want };
-	if (!whole)
-		w->buf1_of = NULL;
-	ssize_t n = preadv2(fd, &iov, 1, 0, RWF_NOWAIT);
-	if (n >= 0 && (size_t)n == want) {
-		if (!whole)
-			set_prefix_key(w, c, want);
-		return;
-	}
-	if (n < 0 && errno == EOPNOTSUPP) {
-		w->ra_off = true;
-		w->ra_dev = c->f->dev;
-		return;
-	}
-	off_t len = whole ? (c->f->size < READ_AHEAD_MAX ? (off_t)c->f->size : READ_AHEAD_MAX) :
-			    PREFIX_LEN;
-	(void)posix_fadvise(fd, 0, len, POSIX_FADV_WILLNEED);
-}
-
-/* V[0..N): equal by every key. Choose the kept file, confirm each other one
-   against it, and replace it. */
-static void final_group(struct worker *w, struct cand *v, size_t n)
-{
-	struct dd *dd = w->dd;
-	const struct tu_dedup_opts *o = dd->o;
-	size_t ki = 0;
-	for (size_t i = 1; i < n; i++)
-		if (better_keep(dd, &v[i], &v[ki]))
-			ki = i;
-	struct cand *keep = &v[ki];
-	struct cand *first = keep;
-	struct cand **members = malloc(n * sizeof *members);
-	bool *shared = malloc(n * sizeof *shared);	/* a dry run's members: reflinks? */
-	if (!members || !shared) {
-		free(members);
-		free(shared);
-		report(dd, keep->f, "deduplicate", ENOMEM, NULL);
-		return;
-	}
-	size_t nm = 0;
-	members[nm++] = keep;
-	/* Whose bytes are compared are asked for ahead (see read_ahead). */
-	bool comparing = !o->trust_hash && o->reflink == TU_DEDUP_HARDLINK;
-	size_t ahead = 0;
-	for (size_t i = 0; i < n; i++) {
-		/* Never behind I: a file done with may already be a link to
-		   KEEP, and must not be opened again. */
-		if (ahead <= i)
-			ahead = i + 1;
-		for (; comparing && ahead < n && ahead < i + READ_AHEAD && w->nopen < w->max_open;
-		     ahead++)
-			if (!v[ahead].dead && meta_equal(dd, keep, &v[ahead]))
-				read_ahead(w, &v[ahead], true);
-		struct cand *c = &v[i];
-		if (c == first || c->dead || !meta_equal(dd, keep, c))
-			continue;
-		bool shares = o->reflink != TU_DEDUP_HARDLINK && !no_reflink_on(dd, keep->st.dev);
-		if (shares) {
-			enum reflinked rl = reflink_dup(w, keep, c);
-			if (rl == RL_DONE) {
-				shared[nm] = true;
-				members[nm++] = c;
-			}
-			if (rl == RL_FALLBACK) {
-				shares = false;
-			} else if (rl != RL_CAN) {
-				cand_close(w, c);
-				continue;
-			}
-			/* RL_CAN (a dry run): compared below, as the kernel
-			   would compare them. */
-		}
-		if (o->reflink == TU_DEDUP_REFLINK && !shares)
-			continue;	/* reported once in reflink_dup() */
-		int r = confirm(w, keep, c);
-		if (r == -ESTALE) {
-			COUNT(dd, changed, 1);
-			warn(dd, c->f, "deduplicate", EAGAIN, "changed during the run; left alone");
-		} else if (r < 0) {
-			report(dd, c->f, "compare", -r, NULL);
-		}
-		if (r != 1) {
-			cand_close(w, c);
-			continue;
-		}
-		shared[nm] = shares;
-		members[nm++] = c;
-		if (!o->dry_run)
-			link_dup(w, &keep, c);
-		if (c != keep)
-			cand_close(w, c);
-	}
-	/* A dry run: if KEEP is still as it was when the others were
-	   compared with it, every comparison holds, and they are what a
-	   real run would link. (A real run checks KEEP before each link.) */
-	if (nm >= 2 && o->dry_run) {
-		if (tu_dedup_hook) {
-			int dirfd = open_dir_of(dd, keep->f);
-			if (dirfd >= 0) {
-				tu_dedup_hook(TU_DEDUP_BEFORE_GROUP_CHECK, dirfd, keep->f->name);
-				close(dirfd);
-			}
-		}
-		if (!unchanged(w, keep)) {
-			COUNT(dd, changed, 1);
-			warn(dd, keep->f, "deduplicate", EAGAIN, "changed during the run; left alone");
-			nm = 0;
-		}
-		for (size_t i = 1; i < nm; i++)
-			if (shared[i])
-				dry_reflink_dup(dd, keep, members[i]);
-			else
-				dry_link_dup(dd, keep, members[i]);
-	}
-	if (nm >= 2) {
-		COUNT(dd, groups, 1);
-		group_paths(dd, members, nm);
-	}
-	free(members);
-	free(shared);
-}
-
-static int level_key(struct worker *w, struct cand *c, enum level lv)
-{
-	switch (lv) {
-	case L_META:
-		key_meta(w->dd, c);
-		return 0;
-	case L_HASH:
-		return key_prefix(w, c);
-	case L_FULL:
-		return key_full(w, c);
-	case L_XATTR:
-		if (!reflinking(w->dd))
-			return key_xattr(w, c);
-		memset(c->key, 0, 16);	/* each file keeps its own xattrs */
-		return 0;
-	case L_FINAL:
-		break;
-	}
-	return 0;
-}
-
-/* Split V[0..N) by LV's key and go on with each run of two or more. */
-static void refine(struct worker *w, struct cand *v, size_t n, enum level lv)
-{
-	if (lv == L_FINAL) {
-		final_group(w, v, n);
-		return;
-	}
-	enum level next = lv + 1;
-	bool use_digest = false;	/* the key is the full digest of all */
-	if (lv == L_HASH) {
-		/* Cached hashes (read by name, see lookup_records) answer
-		   first. Where every candidate has one, they decide and
-		   nothing is opened; where some have, only the others are
-		   read, whole (and their records stored); where none has,
-		   the first block is compared first. */
-		size_t live = 0, cached = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (v[i].dead)
-				continue;
-			live++;
-			if (v[i].f->cached && !v[i].have_digest) {
-				memcpy(v[i].digest, v[i].f->digest, 16);
-				v[i].have_digest = true;
-			}
-			if (v[i].have_digest) {
-				memcpy(v[i].key, v[i].digest, 16);
-				cached++;
-			}
-		}
-		COUNT(w->dd, cached, cached);
-		use_digest = cached > 0;
-		if (use_digest || v[0].f->size <= PREFIX_LEN)
-			next = L_XATTR;
-	}
-	size_t ahead = 0;	/* v[..ahead) asked for ahead */
-	for (size_t i = 0; i < n; i++) {
-		/* What this level reads is asked for ahead: first bytes, or
-		   whole files (L_FULL, or L_HASH where records decide for
-		   some). */
-		if (ahead <= i)
-			ahead = i + 1;	/* I is read now; those before it are done */
-		if (lv == L_HASH || lv == L_FULL)
-			for (; ahead < n && ahead < i + READ_AHEAD && w->nopen < w->max_open; ahead++)
-				if (!v[ahead].dead && !v[ahead].have_digest)
-					read_ahead(w, &v[ahead], use_digest || lv == L_FULL);
-		if (v[i].dead || (use_digest && v[i].have_digest))
-			continue;
-		int r = use_digest && v[i].f->size > PREFIX_LEN ? key_full(w, &v[i]) :
-								  level_key(w, &v[i], lv);
-		if (r < 0) {
-			v[i].dead = true;
-			cand_close(w, &v[i]);
-		}
-		/* A large group is not held open: files are opened again
-		   (and checked to be unchanged) when needed. */
-		if (w->nopen > w->max_open)
-			cand_close(w, &v[i]);
-	}
-	qsort(v, n, sizeof *v, cmp_key);
-	for (size_t i = 0; i < n && !v[i].dead;) {
-		size_t j = i + 1;
-		while (j < n && !v[j].dead && memcmp(v[i].key, v[j].key, 16) == 0)
-			j++;
-		if (j - i >= 2)
-			refine(w, v + i, j - i, next);
-		/* Runs are disjoint: these are done with. */
-		for (size_t k = i; k < j; k++)
-			cand_close(w, &v[k]);
-		i = j;
-	}
-}
-
-/* A size group's candidates: one per inode, its names after it. */
-struct gwork {
-	struct cand *v;
-	size_t n;
-};
-
-static bool group_cands(struct worker *w, size_t g, struct gwork *gw)
-{
-	struct dd *dd = w->dd;
-	size_t start = dd->groups[g][0], end = dd->groups[g][1], n = 0;
-	for (size_t i = start; i < end; i++)
-		if (i == start || dd->files[i].ino != dd->files[i - 1].ino)
-			n++;
-	struct cand *v = calloc(n, sizeof *v);
-	if (!v) {
-		report(dd, &dd->files[start], "deduplicate", ENOMEM, NULL);
-		return false;
-	}
-	size_t k = 0;
-	for (size_t i = start; i < end; i++) {
-		if (i > start && dd->files[i].ino == dd->files[i - 1].ino) {
-			v[k - 1].nnames++;
-			continue;
-		}
-		v[k++] = (struct cand){ .f = &dd->files[i], .nnames = 1, .fd = -1 };
-	}
-	*gw = (struct gwork){ v, n };
-	return true;
-}
-
-/* Before a batch of groups is worked on, the data each will read first
-   is asked for (read_ahead): with a cold cache the device then has the
-   reads of several groups at once, where most groups hold two or three
-   files. Only for files that will be read: paired with another by size
-   and metadata, and with no hash record; whole files where some of the
-   group have records (refine() then hashes the others whole), else the
-   first bytes. Up to half the worker's open files. */
-static void batch_read_ahead(struct worker *w, struct gwork *gw, size_t ng)
-{
-	size_t budget = w->max_open / 2;
-	for (size_t k = 0; k < ng && w->nopen < budget; k++) {
-		bool any_cached = false;
-		for (size_t i = 0; i < gw[k].n; i++)
-			any_cached |= gw[k].v[i].f->paired && gw[k].v[i].f->cached;
-		for (size_t i = 0; i < gw[k].n && w->nopen < budget; i++) {
-			struct cand *c = &gw[k].v[i];
-			if (c->f->paired && !c->f->cached && !c->dead)
-				read_ahead(w, c, any_cached);
-		}
-	}
-}
-
-static void do_group(struct worker *w, struct gwork *gw)
-{
-	w->buf1_of = NULL;
-	refine(w, gw->v, gw->n, L_META);
-	for (size_t i = 0; i < gw->n; i++)
-		cand_close(w, &gw->v[i]);
-	free(gw->v);
-	gw->v = NULL;
-}
-
-static void *worker_main(void *arg)
-{
-	struct worker *w = arg;
-	struct dd *dd = w->dd;
-	for (;;) {
-		/* A few groups at a time (see batch_read_ahead). */
-		size_t g0 = atomic_fetch_add(&dd->next_group, GROUP_BATCH);
-		if (g0 >= dd->ngroups)
-			break;
-		size_t ng = dd->ngroups - g0 < GROUP_BATCH ? dd->ngroups - g0 : GROUP_BATCH;
-		struct gwork gw[GROUP_BATCH];
-		size_t have = 0;
-		for (size_t k = 0; k < ng; k++)
-			if (group_cands(w, g0 + k, &gw[have]))
-				have++;
-		batch_read_ahead(w, gw, have);
-		for (size_t k = 0; k < have; k++)
-			do_group(w, &gw[k]);
-	}
-	return NULL;
-}
-
-static int run_workers(struct dd *dd)
-{
-	int jobs = dd->o->jobs > 0 ? dd->o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (jobs < 1)
-		jobs = 1;
-	if ((size_t)jobs > dd->ngroups)
-		jobs = dd->ngroups ? (int)dd->ngroups : 1;
-	struct worker *ws = calloc((size_t)jobs, sizeof *ws);
-	pthread_t *th = calloc((size_t)jobs, sizeof *th);
-	int r = 0;
-	if (!ws || !th)
-		r = -ENOMEM;
-	/* Each worker keeps a share of the fds left over: besides its
-	   candidates it holds a directory and the kept file at a time. */
-	size_t max_open = MAX_OPEN;
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-		size_t spare = rl.rlim_cur > 16 + dd->ndirs ? rl.rlim_cur - 16 - dd->ndirs : 0;
-		size_t share = spare / (size_t)jobs / 2;
-		if (share < max_open)
-			max_open = share;
-		if (max_open < 2)
-			max_open = 2;
-	}
-	if (r == 0)
-		lookup_records(dd, jobs);
-	int started = 0;
-	for (int i = 0; r == 0 && i < jobs; i++) {
-		ws[i].dd = dd;
-		ws[i].max_open = max_open;
-		ws[i].buf1 = malloc(KEEP_BUF);
-		ws[i].buf2 = malloc(CMP_BUF);
-		if (!ws[i].buf1 || !ws[i].buf2) {
-			r = -ENOMEM;
-			break;
-		}
-		/* The calling thread is worker 0. */
-		if (i > 0 && pthread_create(&th[i], NULL, worker_main, &ws[i]) != 0)
-			break;
-		started = i + 1;
-	}
-	if (started > 0)
-		worker_main(&ws[0]);
-	for (int i = 1; i < started; i++)
-		pthread_join(th[i], NULL);
-	for (int i = 0; ws && i < jobs; i++) {
-		free(ws[i].buf1);
-		free(ws[i].buf2);
-		free(ws[i].path);
-	}
-	free(ws);
-	free(th);
-	return r;
-}
-
-/* ---- records for .spookyhashes --------------------------------------------------------- */
-
-static int cmp_pending(const void *pa, const void *pb)
-{
-	const struct pending_rec *a = pa, *b = pb;
-	if (a->f->dir != b->f->dir)
-		return a->f->dir < b->f->dir ? -1 : 1;
-	return 0;
-}
-
-/* Hand the records the workers kept back (see key_full) to the sidecars of
-   their directories, one directory at a time, each written once. A
-   directory that is no longer the one walked gets none: a record is a
-   promise about a name there. */
-static void store_pending(struct dd *dd)
-{
-	if (!dd->npending)
-		return;
-	qsort(dd->pending, dd->npending, sizeof *dd->pending, cmp_pending);
-	for (size_t i = 0; i < dd->npending;) {
-		size_t j = i + 1;
-		while (j < dd->npending && dd->pending[j].f->dir == dd->pending[i].f->dir)
-			j++;
-		int dirfd = open_dir_of(dd, dd->pending[i].f);
-		char *disp = dirfd >= 0 ? path_of(dd, dd->pending[i].f->dir, NULL) : NULL;
-		struct tu_hashdir *hd = NULL;
-		if (disp && tu_hashdir_open(dd->hc, dirfd, disp, &hd) == 0) {
-			for (size_t k = i; k < j; k++)
-				tu_hashdir_put(hd, dd->pending[k].f->name, &dd->pending[k].rec);
-			/* Failures are reported by the hash cache itself. */
-			int r = tu_hashdir_close(hd);
-			if (r < 0)
-				note_failure(dd, -r);
-		}
-		free(disp);
-		if (dirfd >= 0)
-			close(dirfd);
-		i = j;
-	}
-}
-
-/* ---- leftovers ----------------------------------------------------------------------- */
-
-static int cmp_devino(const void *pa, const void *pb)
-{
-	const struct dfile *a = pa, *b = pb;
-	return tu_devino_cmp(a->dev, a->ino, b->dev, b->ino);
-}
-
-/* A TU_TMP_PREFIX name is ours to remove only if it is a regular file that
-   is also found under another, ordinary name in the walked trees: a hard
-   link that a crash between link and rename left behind. Removing it loses
-   no data. Anything else with our prefix is left alone, and never
-   clobbered: new temporary names are made with linkat, which refuses an
-   existing name. */
-static void clean_leftovers(struct dd *dd)
-{
-	if (!dd->nleft)
-		return;
-	struct dfile *idx = malloc(dd->nfiles * sizeof *idx);
-	if (!idx && dd->nfiles)
-		return;
-	if (dd->nfiles)
-		memcpy(idx, dd->files, dd->nfiles * sizeof *idx);
-	qsort(idx, dd->nfiles, sizeof *idx, cmp_devino);
-	for (size_t i = 0; i < dd->nleft; i++) {
-		struct leftover *l = &dd->left[i];
-		struct dfile key = { .dev = l->dev, .ino = l->ino };
-		struct dfile *other = dd->nfiles ? bsearch(&key, idx, dd->nfiles, sizeof *idx,
-							   cmp_devino) : NULL;
-		if (!other)
-			continue;
-		struct dfile self = { .dir = l->dir, .name = l->name, .dev = l->dev, .ino = l->ino };
-		if (!dd->o->dry_run) {
-			int dirfd = open_dir_of(dd, &self);
-			if (dirfd < 0)
-				continue;
-			struct statx sx;
-			int r = -ESTALE;
-			if (statx(dirfd, l->name, AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_TYPE, &sx) == 0 &&
-			    sx.stx_ino == l->ino && S_ISREG(sx.stx_mode))
-				r = unlinkat(dirfd, l->name, 0) == 0 ? 0 : -errno;
-			close(dirfd);
-			if (r == -ESTALE || r == -ENOENT)
-				continue;
-			if (r < 0) {
-				report(dd, &self, "remove leftover", -r, NULL);
-				continue;
-			}
-		}
-		COUNT(dd, leftovers, 1);
-		if (dd->o->action) {
-			char *p = path_of(dd, self.dir, self.name);
-			char *k = path_of(dd, other->dir, other->name);
-			struct tu_dedup_action a = { .path = p ? p : "?", .kept = k ? k : "?",
-						     .size = other->size, .leftover = true };
-			pthread_mutex_lock(&dd->out_lock);
-			dd->o->action(&a, dd->o->ctx);
-			pthread_mutex_unlock(&dd->out_lock);
-			free(p);
-			free(k);
-		}
-	}
-	free(idx);
 }
 
 /* ---- entry points ------------------------------------------------------------------- */
@@ -2081,8 +239,8 @@ static int open_root(struct dd *dd, size_t i)
 	const char *path = dd->dirs[i];
 	const char *disp = dd->displays[i];
 	if (path[0] == '\0') {
-		note_failure(dd, ENOENT);
-		call_locked(dd, dd->o->error, path, "open", ENOENT, NULL);
+		dd_note_failure(dd, ENOENT);
+		dd_call_locked(dd, dd->o->error, path, "open", ENOENT, NULL);
 		return -ENOENT;
 	}
 	/* Symlinks leading to a DIR are followed as any tool does; a DIR that
@@ -2100,6 +258,12 @@ static int open_root(struct dd *dd, size_t i)
 		if (fd >= 0) {
 			int pfd = fd;
 			fd = tu_dir_open_at(pfd, last, &dd->root_ids[i]);
+			/* A file operand, as hardlink(1) takes them: the file
+			   joins the candidates, through its directory. */
+			if (fd == -ENOTDIR && dd_add_file_operand(dd, i, pfd, buf, last) == 0) {
+				free(buf);
+				return 0;
+			}
 			close(pfd);
 		}
 		free(buf);
@@ -2112,37 +276,14 @@ static int open_root(struct dd *dd, size_t i)
 		}
 	}
 	if (fd < 0) {
-		note_failure(dd, -fd);
-		call_locked(dd, dd->o->error, disp, "open directory", -fd,
+		dd_note_failure(dd, -fd);
+		dd_call_locked(dd, dd->o->error, disp, "open directory", -fd,
 			    fd == -ELOOP ? "a symbolic link, not followed (write 'LINK/' to "
 			    "use the directory it points to)" : NULL);
 		return fd;
 	}
 	dd->root_fds[i] = fd;
 	return 0;
-}
-
-/* Walk DIR i, opened by open_root(). */
-static int walk_one(struct dd *dd, size_t i)
-{
-	static const struct tu_walk_ops ops = {
-		.enter = dd_enter, .entry = dd_entry, .leave = dd_leave, .error = dd_walk_error,
-		.done_entries = dd_done_entries,
-	};
-	const char *disp = dd->displays[i];
-	int fd = dd->root_fds[i];
-	struct tu_walk_opts wo = {
-		.jobs = dd->o->jobs,
-		.one_file_system = dd->o->one_file_system,
-		.sort_by_inode = true,
-	};
-	dd->cur_root = (uint32_t)i;
-	int r = tu_walk(fd, strcmp(disp, "/") == 0 ? "" : disp, &wo, &ops, dd);
-	if (r < 0 && r != -ECANCELED) {
-		note_failure(dd, -r);
-		call_locked(dd, dd->o->error, disp, "walk", -r, NULL);
-	}
-	return r;
 }
 
 int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *o)
@@ -2155,10 +296,11 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 	dd.displays = calloc(ndirs ? ndirs : 1, sizeof *dd.displays);
 	dd.root_ids = calloc(ndirs ? ndirs : 1, sizeof *dd.root_ids);
 	dd.walked = calloc(ndirs ? ndirs : 1, sizeof *dd.walked);
+	dd.file_operand = calloc(ndirs ? ndirs : 1, sizeof *dd.file_operand);
 	/* Without it records are all read after the walk. */
 	if (o->store != TU_STORE_FILE)
 		dd.seen = calloc(SEEN_BITS / 64, sizeof *dd.seen);
-	if (!dd.root_fds || !dd.displays || !dd.root_ids || !dd.walked) {
+	if (!dd.root_fds || !dd.displays || !dd.root_ids || !dd.walked || !dd.file_operand) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -2179,7 +321,7 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 	   appears; one inside another is left out of the outer one's walk
 	   (dd_enter), so no file is found twice. */
 	for (size_t i = 0; i < ndirs; i++) {
-		if (open_root(&dd, i) < 0)
+		if (open_root(&dd, i) < 0 || dd.file_operand[i])
 			continue;
 		bool again = false;
 		for (size_t j = 0; j < dd.nwalked && !again; j++)
@@ -2191,7 +333,7 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 		}
 		dd.walked[dd.nwalked++] = dd.root_ids[i];
 	}
-	qsort(dd.walked, dd.nwalked, sizeof *dd.walked, cmp_ident);
+	qsort(dd.walked, dd.nwalked, sizeof *dd.walked, dd_cmp_ident);
 	/* Open before the walk, which reads records (lookup_in_walk). */
 	struct tu_hashcache_opts ho;
 	tu_hashcache_opts_init(&ho);
@@ -2200,7 +342,7 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 	/* No record is stored in a dry run: storing one moves ctime. */
 	ho.no_store = o->dry_run;
 	ho.jobs = 1;
-	/* Only store_pending() makes the stores report, alone, after the
+	/* Only dd_store_pending() makes the stores report, alone, after the
 	   workers: no callback of ours runs twice at once. */
 	ho.error = o->error;
 	ho.warning = o->warning;
@@ -2216,27 +358,27 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 		r = tu_hashcache_open(&dd.hc_side, &ho);
 	}
 	if (r < 0) {
-		note_failure(&dd, -r);
-		call_locked(&dd, o->error, ndirs ? dd.displays[0] : "?", "deduplicate", -r, NULL);
+		dd_note_failure(&dd, -r);
+		dd_call_locked(&dd, o->error, ndirs ? dd.displays[0] : "?", "deduplicate", -r, NULL);
 		r = -atomic_load(&dd.failed);
 		goto out;
 	}
 	bool cancelled = false;
 	for (size_t i = 0; i < ndirs && !cancelled; i++)
-		if (dd.root_fds[i] >= 0)
-			cancelled = walk_one(&dd, i) == -ECANCELED;
+		if (dd.root_fds[i] >= 0 && !dd.file_operand[i])
+			cancelled = dd_walk_one(&dd, i) == -ECANCELED;
 	if (cancelled) {
 		r = -ECANCELED;
 		goto out;
 	}
-	clean_leftovers(&dd);
-	r = make_groups(&dd);
+	dd_clean_leftovers(&dd);
+	r = dd_make_groups(&dd);
 	if (r == 0)
-		r = run_workers(&dd);
-	store_pending(&dd);
+		r = dd_run_workers(&dd);
+	dd_store_pending(&dd);
 	if (r < 0) {
-		note_failure(&dd, -r);
-		call_locked(&dd, o->error, ndirs ? dd.displays[0] : "?", "deduplicate", -r, NULL);
+		dd_note_failure(&dd, -r);
+		dd_call_locked(&dd, o->error, ndirs ? dd.displays[0] : "?", "deduplicate", -r, NULL);
 	}
 	r = -atomic_load(&dd.failed);
 out:
@@ -2265,6 +407,7 @@ out:
 	free(dd.root_fds);
 	free(dd.root_ids);
 	free(dd.walked);
+	free(dd.file_operand);
 	free(dd.seen);
 	free(dd.displays);
 	pthread_mutex_destroy(&dd.lock);

@@ -13,6 +13,9 @@ enum tu_dedup_hook_point {
 	TU_DEDUP_BEFORE_CHECK,	/* both files compared; about to fstat and link */
 	TU_DEDUP_AFTER_TMP,	/* the temporary link made; about to re-check the
 				   duplicate's name and rename over it */
+	TU_DEDUP_BEFORE_REPLACE,	/* the last check of the duplicate's name
+					   before the link is put in its place
+					   (if any) done; about to replace it */
 	TU_DEDUP_BEFORE_GROUP_CHECK,	/* a dry run: the others compared with the
 					   kept file (the name given); about to
 					   check it once more */

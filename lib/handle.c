@@ -445,3 +445,77 @@ int tu_link_tmp(int fd, int dirfd, char *out)
 	}
 	return -EEXIST;
 }
+
+/* ---- replace an existing name -------------------------------------------------- */
+
+/* Does NAME in DIRFD hold the inode ID (dev, ino)? */
+static bool name_holds(int dirfd, const char *name, const struct tu_ident *id)
+{
+	struct statx sx;
+	return statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, STATX_INO, &sx) == 0 &&
+	       sx.stx_ino == id->ino && makedev(sx.stx_dev_major, sx.stx_dev_minor) == id->dev;
+}
+
+int tu_unlink_if(int dirfd, const char *name, dev_t dev, ino_t ino)
+{
+	struct statx sx;
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, STATX_INO | STATX_TYPE,
+		  &sx) < 0)
+		return -errno;
+	if (sx.stx_ino != ino || makedev(sx.stx_dev_major, sx.stx_dev_minor) != dev ||
+	    !S_ISREG(sx.stx_mode))
+		return -ESTALE;
+	return unlinkat(dirfd, name, 0) == 0 ? 0 : -errno;
+}
+
+/* Remove TMP only while it holds our inode: anything else there is kept.
+   True if nothing is left under TMP. */
+static bool drop_ours(int dirfd, const char *tmp, const struct tu_ident *ours)
+{
+	int r = tu_unlink_if(dirfd, tmp, ours->dev, ours->ino);
+	return r == 0 || r == -ENOENT;
+}
+
+bool tu_replace_drop_tmp(int dirfd, const char *tmp, dev_t dev, ino_t ino)
+{
+	struct tu_ident ours = { .dev = dev, .ino = ino };
+	return drop_ours(dirfd, tmp, &ours);
+}
+
+int tu_replace_name(int dirfd, const char *tmp, const char *name, const struct tu_ident *ours,
+		    const struct tu_ident *old, bool (*accept)(void *arg), void *arg, bool *left)
+{
+	*left = false;
+	if (renameat2(dirfd, tmp, dirfd, name, RENAME_EXCHANGE) < 0) {
+		int err = errno;
+		if (err != EINVAL && err != ENOSYS && err != EOPNOTSUPP) {
+			*left = !drop_ours(dirfd, tmp, ours);
+			return -err;
+		}
+		/* No RENAME_EXCHANGE on this filesystem (some FUSE and network
+		   ones): check, then rename over. A file renamed onto NAME
+		   between the two calls is lost; the man page says so. */
+		int r = 0;
+		if (!name_holds(dirfd, name, old) || (accept && !accept(arg)))
+			r = -ESTALE;
+		else if (renameat(dirfd, tmp, dirfd, name) < 0)
+			r = -errno;
+		if (r < 0)
+			*left = !drop_ours(dirfd, tmp, ours);
+		return r;
+	}
+	/* NAME holds ours now, and TMP whatever NAME held an instant ago: no
+	   file was destroyed. If that is OLD, still as the caller wants it,
+	   TMP is the last step. */
+	if (name_holds(dirfd, tmp, old) && (!accept || accept(arg)))
+		return unlinkat(dirfd, tmp, 0) == 0 ? 0 : -errno;
+	/* Someone else's file came out (saved by rename onto NAME since it
+	   was checked): exchange back, unless NAME no longer holds ours (a
+	   newer file was put there since: it stays, and what came out stays
+	   under TMP, for the caller to report). */
+	if (name_holds(dirfd, name, ours) && renameat2(dirfd, tmp, dirfd, name, RENAME_EXCHANGE) == 0)
+		*left = !drop_ours(dirfd, tmp, ours);
+	else
+		*left = true;
+	return -ESTALE;
+}

@@ -119,4 +119,27 @@ int tu_open_beneath(int rootfd, const char *rel, int flags, bool no_xdev);
    existing name. 0 or -errno (-EMLINK when the file has too many links). */
 int tu_link_tmp(int fd, int dirfd, char *out);
 
+/* ---- replace an existing name ---------------------------------------------- */
+
+/* Put TMP, a name in DIRFD holding our inode OURS, in the place of NAME in
+   DIRFD, if NAME holds OLD (dev, ino) at that instant and ACCEPT(ARG) (if
+   not NULL) still accepts it then. Atomic, destroying nothing else: NAME
+   and TMP are exchanged (RENAME_EXCHANGE), what came out is checked, and
+   if it is not OLD it is exchanged back; TMP is removed only while it holds
+   OURS or, at the end, the accepted OLD. Returns 0 (NAME holds OURS, OLD's
+   name is gone), -ESTALE (NAME left as found), or -errno. *LEFT: TMP is
+   still there, holding something the caller must report (a file saved onto
+   NAME during the exchange). Where the filesystem lacks RENAME_EXCHANGE, it
+   checks and then renames over, and a file saved in between is lost. */
+int tu_replace_name(int dirfd, const char *tmp, const char *name, const struct tu_ident *ours,
+		    const struct tu_ident *old, bool (*accept)(void *arg), void *arg, bool *left);
+/* Remove NAME in DIRFD only if it is a regular file with inode (DEV, INO):
+   0, -ESTALE (something else is there, kept), -ENOENT, or -errno. There is
+   a window between the check and the unlink; callers use it on names that
+   hold a redundant link of theirs, which nobody else has reason to touch. */
+int tu_unlink_if(int dirfd, const char *name, dev_t dev, ino_t ino);
+/* Remove TMP in DIRFD if it still holds (DEV, INO), our temporary link.
+   Anything else under that name is kept: false then. */
+bool tu_replace_drop_tmp(int dirfd, const char *tmp, dev_t dev, ino_t ino);
+
 #endif

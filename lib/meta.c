@@ -421,3 +421,86 @@ int tu_meta_apply_at(int dirfd, const char *name, const struct tu_meta *m, unsig
 	struct target t = { .fd = -1, .dirfd = dirfd, .name = name };
 	return apply(&t, m, what, fail, ctx);
 }
+
+/* ---- the xattr blob that dedup compares ---------------------------------------- */
+
+int tu_xattr_blob(int fd, const char *skip, char **out, size_t *outlen)
+{
+	*out = NULL;
+	*outlen = 0;
+	/* Most files have no xattr but SKIP: one call, no allocation. */
+	char small[128];
+	size_t skiplen = strlen(skip) + 1;
+	ssize_t n = flistxattr(fd, small, sizeof small);
+	if (n < 0 && errno != ERANGE)
+		return errno == ENOTSUP ? 0 : -errno;
+	if (n == 0 || (n == (ssize_t)skiplen && memcmp(small, skip, skiplen) == 0))
+		return 0;
+	if (n < 0 && (n = flistxattr(fd, NULL, 0)) < 0)
+		return errno == ENOTSUP ? 0 : -errno;
+	char *list = malloc((size_t)n + 1);
+	if (!list)
+		return -ENOMEM;
+	if (n <= (ssize_t)sizeof small)
+		memcpy(list, small, (size_t)n);
+	else
+		n = flistxattr(fd, list, (size_t)n);
+	if (n < 0) {
+		free(list);
+		return errno == ERANGE ? -EAGAIN : -errno;
+	}
+	size_t count = 0;
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1)
+		count++;
+	const char **names = malloc((count + 1) * sizeof *names);
+	if (!names) {
+		free(list);
+		return -ENOMEM;
+	}
+	count = 0;
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1)
+		if (strcmp(list + i, skip) != 0)
+			names[count++] = list + i;
+	/* Insertion sort: few names. Order on disk is no part of equality. */
+	for (size_t i = 1; i < count; i++)
+		for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+			const char *t = names[j];
+			names[j] = names[j - 1];
+			names[j - 1] = t;
+		}
+	int r = 0;
+	char *blob = NULL;
+	size_t len = 0;
+	for (size_t i = 0; i < count && r == 0; i++) {
+		ssize_t vl = fgetxattr(fd, names[i], NULL, 0);
+		if (vl < 0) {
+			r = errno == ENODATA ? -EAGAIN : -errno;
+			break;
+		}
+		size_t nl = strlen(names[i]) + 1;
+		char *nb = realloc(blob, len + nl + 8 + (size_t)vl);
+		if (!nb) {
+			r = -ENOMEM;
+			break;
+		}
+		blob = nb;
+		memcpy(blob + len, names[i], nl);
+		uint64_t v64 = (uint64_t)vl;
+		memcpy(blob + len + nl, &v64, 8);
+		ssize_t got = fgetxattr(fd, names[i], blob + len + nl + 8, (size_t)vl);
+		if (got != vl) {
+			r = got < 0 && errno != ERANGE ? -errno : -EAGAIN;
+			break;
+		}
+		len += nl + 8 + (size_t)vl;
+	}
+	free(names);
+	free(list);
+	if (r < 0) {
+		free(blob);
+		return r;
+	}
+	*out = blob;
+	*outlen = len;
+	return 0;
+}

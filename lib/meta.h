@@ -75,4 +75,13 @@ int tu_meta_apply_at(int dirfd, const char *name, const struct tu_meta *m, unsig
 /* Flags that forbid changes to an entry: apply them last. */
 bool tu_meta_flags_lock(unsigned long fflags);
 
+/* ---- the xattr blob that dedup compares ---------------------------------------- */
+
+/* The extended attributes of the open file FD but SKIP (dedup's hash
+   record), sorted by name, as one blob: "name\0" + 8-byte length + value,
+   each; *OUT is malloc'd, or NULL with *OUTLEN 0 when there are none (or
+   the filesystem has none). Two files have equal xattrs when their blobs
+   are equal. 0, -EAGAIN (they changed while read), or -errno. */
+int tu_xattr_blob(int fd, const char *skip, char **out, size_t *outlen);
+
 #endif

@@ -404,12 +404,16 @@ struct tu_dedup_action {
 };
 typedef void tu_dedup_action_fn(const struct tu_dedup_action *a, void *ctx);
 /* A group of identical files: every path of every inode, the kept file's
-   first. Called from worker threads, never two at once. */
-typedef void tu_dedup_group_fn(const char *const *paths, size_t n, uint64_t size, void *ctx);
+   first; SIZE bytes each; DIGEST their SpookyHash V2 (16 bytes, as the hash
+   cache records it), or NULL where the run did not need it. Called from
+   worker threads, never two at once. */
+typedef void tu_dedup_group_fn(const char *const *paths, size_t n, uint64_t size,
+			       const unsigned char *digest, void *ctx);
 
 /* Counters; the library only adds to them. */
 struct tu_dedup_counts {
 	TU_ATOMIC(uint64_t) files;		/* regular files within the size limits */
+	TU_ATOMIC(uint64_t) git_dirs;	/* .git directories left out */
 	TU_ATOMIC(uint64_t) groups;	/* groups of identical files found */
 	TU_ATOMIC(uint64_t) linked;	/* names replaced by a hard link */
 	TU_ATOMIC(uint64_t) reflinked;	/* files whose extents were shared */
@@ -435,6 +439,13 @@ struct tu_dedup_opts {
 	bool dry_run;		/* change nothing, not even ctime (no hash
 				   records stored, no leftovers removed) */
 	bool one_file_system;	/* do not enter other mounts below a DIR */
+	const char *const *exclude;	/* fnmatch(3) patterns: an entry below a
+					   DIR whose name matches one is left out
+					   (a directory is not entered) */
+	size_t nexclude;
+	bool include_git;	/* enter directories named .git (default: left
+				   out and counted: linking git's own files can
+				   corrupt a repository) */
 	enum tu_hashcache_store store;	/* where hash records are stored, as
 					   hashcache's; read from both (auto),
 					   or that one place */

@@ -139,7 +139,7 @@ copies() {
 		assert_success
 		[ "$(counter cached)" -eq 6 ]
 		[ "$(counter hashed)" -eq 0 ]
-		assert_equal "$(grep "^'" <<<"$output")" "$(printf "'t/a'\n't/b'\n't/d'\n't/e'\n't/f'")"
+		assert_equal "$(grep "^t/" <<<"$output")" "$(printf "t/a\nt/b\nt/d\nt/e\nt/f")"
 		run dedup --keep=first t
 		assert_success
 		assert_output --partial "files linked 3"
@@ -437,8 +437,8 @@ record_reads() {
 	assert_success
 	groups=$(awk 'BEGIN { RS = "" } { n++ } END { print n }' <<<"$output")
 	[ "$groups" -eq 2 ]
-	assert_line "'t/d/a2'"
-	assert_line "'t/d/b3'"
+	assert_line "t/d/a2"
+	assert_line "t/d/b3"
 	[ "$(stat -c %h t/a)" = 1 ]
 	[ "$(stat -c %h t/b)" = 1 ]
 }
@@ -716,14 +716,187 @@ for g in sorted(groups): print(b" ".join(g).decode())' "$1" "$2"; }
 	run dedup -j 4 --list s
 	assert_success
 	first=$output
-	assert_line --index 0 "'s/x/f1'"
-	assert_line --index 1 "'s/y/f1'"
-	assert_line --index 2 "'s/y/g1'"
+	assert_line --index 0 "s/x/f1"
+	assert_line --index 1 "s/y/f1"
+	assert_line --index 2 "s/y/g1"
 	for k in 1 2 3 4 5; do
 		run dedup -j 4 --list s
 		[ "$output" = "$first" ]
 	done
 	# Each group's names in order, and the groups ordered by first name.
 	run bash -c "dedup --list s | awk 'NF' | sed -n '1~3p'"
-	assert_output "$(for i in 1 2 3 4 5 6 7 8; do echo "'s/x/f$i'"; done)"
+	assert_output "$(for i in 1 2 3 4 5 6 7 8; do echo "s/x/f$i"; done)"
+}
+
+@test "util-linux hardlink's short options: -o -p -t -c ignore owner, mode, time; -s and -S bound sizes; -q drops the summary" {
+	mkdir t
+	rand t/a 5000
+	copies t/a t/b t/c
+	chmod 600 t/b
+	touch -d '2001-01-01' t/c
+	rand t/big 9000
+	copies t/big t/big2
+	run dedup -n -S 8K t
+	assert_output "groups 0, files to link 0, bytes to free 0 (0 B)"
+	run dedup -n -p -S 8K t
+	assert_output "groups 1, files to link 1, bytes to free 5000 (4.9 KiB)"
+	run dedup -n -p -t -S 8K t
+	assert_output "groups 1, files to link 2, bytes to free 10000 (9.8 KiB)"
+	run dedup -n -c -s 6K t
+	assert_output "groups 1, files to link 1, bytes to free 9000 (8.8 KiB)"
+	run dedup -q -c t
+	assert_success
+	assert_output ""
+	[ "$(ino t/a)" = "$(ino t/b)" ] && [ "$(ino t/a)" = "$(ino t/c)" ]
+	[ "$(ino t/big)" = "$(ino t/big2)" ]
+	run dedup -q -v t
+	assert_failure 2
+	assert_output --partial "-q and -v"
+	[ "$(id -u)" = 0 ] || return 0	# -o needs a file of another owner
+	mkdir u
+	rand u/a 700
+	copies u/a u/b
+	chown nobody u/b
+	run dedup -n u
+	assert_output "groups 0, files to link 0, bytes to free 0 (0 B)"
+	run dedup -n -o u
+	assert_output "groups 1, files to link 1, bytes to free 700 (700 B)"
+}
+
+@test "-0 with -v and -n -v: each action as three NUL-ended fields, names as they are; the summary on stderr" {
+	mkdir t
+	rand t/a 300
+	copies t/a "t/b
+x"
+	run bash -c "dedup -n -v -0 t 2>/dev/null | tr '\0' '|'"
+	assert_success
+	assert_output "would link|t/b
+x|t/a|"
+	run bash -c "dedup -v -0 t 2>&1 >/dev/null"
+	assert_output --partial "groups 1, files linked 1"
+	[ "$(ino t/a)" = "$(ino "t/b
+x")" ]
+	run dedup -0 t
+	assert_failure 2
+}
+
+@test "--list not on a terminal: raw paths, one a line, a blank line between groups, as fdupes and jdupes print them" {
+	mkdir t
+	rand t/a 3000
+	copies t/a "t/b c" "t/it's" "t/bad"$'\xff'
+	run dedup --list t
+	assert_success
+	assert_output "t/a
+t/b c
+t/bad"$'\xff'"
+t/it's"
+	# fdupes reads the same groups from the same tree.
+	if command -v fdupes >/dev/null; then
+		[ "$(fdupes -r t | sort)" = "$(dedup --list t | sort)" ]
+	fi
+}
+
+@test "--list on a terminal: each path quoted so that a shell takes it back (\$'...' for control characters and bytes that are not UTF-8)" {
+	command -v script >/dev/null || skip "needs script (util-linux) for a terminal"
+	mkdir t
+	rand t/a 3000
+	copies t/a "t/b c" "t/it's" "t/nl"$'\n'"x" "t/bad"$'\xff'"é"
+	run script -qc "dedup --list t" /dev/null
+	assert_success
+	lines=$(tr -d '\r' <<<"$output")
+	assert_equal "$lines" "t/a
+'t/b c'
+\$'t/bad\\xffé'
+'t/it'\\''s'
+\$'t/nl\\nx'"
+	# Pasted into a shell, each is the name itself.
+	eval "names=($(grep . <<<"$lines" | tr '\n' ' '))"
+	for n in "${names[@]}"; do [ -f "$n" ]; done
+	[ "${#names[@]}" -eq 5 ]
+}
+
+@test "--exclude=PATTERN leaves out matching files and directories; .git directories are left out by default with one warning, and --include-git takes them" {
+	mkdir -p t/keep t/skipdir t/repo/.git/objects
+	rand t/a 3000
+	copies t/a t/keep/a t/skipdir/a t/x.tmp t/repo/.git/objects/a t/repo/a
+	run dedup -n --exclude='*.tmp' --exclude=skipdir t
+	assert_success
+	assert_output --partial "files to link 2,"
+	assert_output --partial "left out 1 '.git' directory: linking git's own files can corrupt a repository"
+	run dedup -n --include-git --exclude='*.tmp' t
+	assert_output --partial "files to link 4,"
+	refute_output --partial ".git"
+	run dedup --list --exclude='skip*' t
+	refute_output --partial "skipdir"
+	refute_output --partial "t/repo/.git"
+	assert_line "t/x.tmp"
+	run dedup --links --exclude=x t
+	assert_failure 2
+}
+
+@test "--json: each group's size, digest (as hashcache prints it) and paths, odd bytes given back by Python's os.fsencode; nothing changed" {
+	mkdir t
+	rand t/a 9000
+	copies t/a "t/b c" "t/nl"$'\n'"x" "t/bad"$'\xff'
+	echo small >t/s1
+	copies t/s1 t/s2
+	digest_a=$(hashcache -n t/a | cut -d' ' -f1)
+	digest_s=$(hashcache -n t/s1 | cut -d' ' -f1)
+	dedup --json t >out.json
+	run python3 - out.json <<'PY'
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+for g in d["groups"]:
+    print(g["size"], g["digest"], [os.fsencode(p) for p in g["paths"]])
+PY
+	assert_success
+	assert_output "9000 $digest_a [b't/a', b't/b c', b't/bad\\xff', b't/nl\\nx']
+6 $digest_s [b't/s1', b't/s2']"
+	[ "$(stat -c %h t/a)" = 1 ]
+	run dedup --json -0 t
+	assert_failure 2
+}
+
+@test "file operands join the candidates, as hardlink file1 file2 dir/ takes them; an entry found twice counts once" {
+	mkdir -p d
+	rand f1 3000
+	copies f1 f2 d/f3 d/f4
+	mkfifo fifo
+	run dedup -n -v f1 d/f4 d ./f2 f1
+	assert_success
+	assert_output --partial "groups 1, files to link 3,"
+	assert_line "would link './f2' => 'f1' (would free its data)"
+	run dedup f2 d/f3
+	assert_success
+	assert_output "groups 1, files linked 1, bytes freed 3000 (2.9 KiB)"
+	[ "$(ino f2)" = "$(ino d/f3)" ] && [ "$(ino f1)" != "$(ino f2)" ]
+	run dedup fifo f1
+	assert_failure 1
+	assert_output --partial "cannot open directory 'fifo': Not a directory"
+	ln -s f1 link
+	run dedup link f2	# a symlink operand is not followed
+	assert_failure 1
+	assert_output --partial "cannot open directory 'link': Not a directory"
+}
+
+@test "--list --size: 'N bytes each:' before each group, as fdupes -S prints it" {
+	mkdir t
+	rand t/a 3000
+	copies t/a t/b
+	echo x >t/c
+	copies t/c t/d
+	run dedup --list --size t
+	assert_success
+	assert_output "3000 bytes each:
+t/a
+t/b
+
+2 bytes each:
+t/c
+t/d"
+	if command -v fdupes >/dev/null; then
+		[ "$(fdupes -r -S t | sort)" = "$(dedup --list --size t | sort)" ]
+	fi
+	run dedup --size t
+	assert_failure 2
 }

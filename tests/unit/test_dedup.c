@@ -1,7 +1,8 @@
 /* test_dedup.c: unit tests of lib/dedup.c through tu_dedup(), with the test
  * hooks of dedup.h making races deterministic: a file changed between the
  * comparison and the link, a name renamed over between the temporary link
- * and the rename, and a kept file that runs out of links (EMLINK).
+ * and the rename, a file saved by rename in the replace window, a kept file
+ * that runs out of links (EMLINK), and the owner rule of ignore_owner.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -133,6 +134,24 @@ static void fill(char c)
 		data[i] = (char)(i * 7);
 }
 
+/* Files "a" and "b", both holding fill(C)'s data. */
+static void two_copies(struct fixture *f, char c)
+{
+	fill(c);
+	write_file(f->dfd, "a", data, sizeof data);
+	write_file(f->dfd, "b", data, sizeof data);
+}
+
+/* "a" has one link again, and no temporary name is left: our temporary
+   link is gone. */
+static void temporary_link_gone(struct fixture *f)
+{
+	struct stat st;
+	assert_int_equal(fstatat(f->dfd, "a", &st, 0), 0);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(tmp_names(f->dfd), 0);
+}
+
 /* Files "a", "b" and "c", all holding fill(C)'s data. */
 static void three_copies(struct fixture *f, char c)
 {
@@ -172,9 +191,7 @@ static void change_dup(enum tu_dedup_hook_point p, int dirfd, const char *name)
 static void test_changed_after_compare_not_linked(void **state)
 {
 	struct fixture *f = *state;
-	fill('b');
-	write_file(f->dfd, "a", data, sizeof data);
-	write_file(f->dfd, "b", data, sizeof data);
+	two_copies(f, 'b');
 	tu_dedup_hook = change_dup;
 	f->o.keep = TU_KEEP_FIRST;
 	assert_int_equal(run(f), 0);
@@ -200,9 +217,7 @@ static void rename_over_dup(enum tu_dedup_hook_point p, int dirfd, const char *n
 static void test_renamed_over_not_linked(void **state)
 {
 	struct fixture *f = *state;
-	fill('c');
-	write_file(f->dfd, "a", data, sizeof data);
-	write_file(f->dfd, "b", data, sizeof data);
+	two_copies(f, 'c');
 	write_file(f->dfd, "other", "someone else's", 14);
 	tu_dedup_hook = rename_over_dup;
 	f->o.keep = TU_KEEP_FIRST;
@@ -211,10 +226,7 @@ static void test_renamed_over_not_linked(void **state)
 	assert_int_not_equal(ino_of(f->dfd, "a"), ino_of(f->dfd, "b"));
 	content_is(f->dfd, "b", "someone else's", 14);
 	content_is(f->dfd, "a", data, sizeof data);
-	struct stat st;
-	assert_int_equal(fstatat(f->dfd, "a", &st, 0), 0);
-	assert_int_equal(st.st_nlink, 1);	/* the temporary link is gone */
-	assert_int_equal(tmp_names(f->dfd), 0);
+	temporary_link_gone(f);
 }
 
 /* With a link limit of 3, five copies end as two inodes: 3 + 2 names. */
@@ -324,6 +336,87 @@ static void test_dry_run_keep_changed_no_group(void **state)
 	assert_int_equal(f->counts.linked, 2);
 }
 
+/* The hook saves a new version of the duplicate's name the way an editor
+   does (a new file renamed onto the name) in the instant between our last
+   check of the name and the replacement (issue 12, hole 1). */
+static void save_by_rename(enum tu_dedup_hook_point p, int dirfd, const char *name)
+{
+	if (p != TU_DEDUP_BEFORE_REPLACE)
+		return;
+	unit_write_file(dirfd, "save.new", "the user's save", 15);
+	assert_int_equal(renameat(dirfd, "save.new", dirfd, name), 0);
+}
+
+static void test_replace_window_save_by_rename_survives(void **state)
+{
+	struct fixture *f = *state;
+	two_copies(f, 'h');
+	tu_dedup_hook = save_by_rename;
+	f->o.keep = TU_KEEP_FIRST;
+	assert_int_equal(run(f), 0);
+	content_is(f->dfd, "b", "the user's save", 15);
+	content_is(f->dfd, "a", data, sizeof data);
+	assert_int_equal(f->counts.linked, 0);
+	assert_int_equal(f->counts.changed, 1);
+	temporary_link_gone(f);
+}
+
+static void chown_name(int dfd, const char *name, uid_t uid)
+{
+	assert_int_equal(fchownat(dfd, name, uid, uid, AT_SYMLINK_NOFOLLOW), 0);
+	/* chown moved ctime, not mtime: one mtime for all still. */
+}
+
+/* As root with ignore_owner, an attacker's copy of root's file, with
+   extra links to make it "most linked", is never the kept file for root's
+   name (issue 12, hole 2): the kept inode is root's. */
+static void test_ignore_owner_never_keeps_another_users_inode(void **state)
+{
+	struct fixture *f = *state;
+	if (geteuid() != 0)
+		skip();		/* chown to another user needs root */
+	fill('i');
+	write_file(f->dfd, "root_file", data, sizeof data);
+	write_file(f->dfd, "theirs", data, sizeof data);
+	chown_name(f->dfd, "theirs", 65534);
+	assert_int_equal(linkat(f->dfd, "theirs", f->dfd, "theirs2", 0), 0);
+	assert_int_equal(linkat(f->dfd, "theirs", f->dfd, "theirs3", 0), 0);
+	f->o.ignore_owner = true;
+	f->o.keep = TU_KEEP_MOST_LINKED;
+	assert_int_equal(run(f), 0);
+	struct stat st;
+	assert_int_equal(fstatat(f->dfd, "root_file", &st, 0), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(ino_of(f->dfd, "theirs"), st.st_ino);
+	assert_int_equal(ino_of(f->dfd, "theirs3"), st.st_ino);
+}
+
+/* Two other users' copies are not linked to each other (the group is
+   split by owner); each user's own copies still are. */
+static void test_ignore_owner_splits_other_users(void **state)
+{
+	struct fixture *f = *state;
+	if (geteuid() != 0)
+		skip();		/* chown to another user needs root */
+	fill('j');
+	const char *names[] = { "u1a", "u1b", "u2a", "u2b" };
+	for (int i = 0; i < 4; i++) {
+		write_file(f->dfd, names[i], data, sizeof data);
+		chown_name(f->dfd, names[i], i < 2 ? 1001 : 1002);
+	}
+	f->o.ignore_owner = true;
+	assert_int_equal(run(f), 0);
+	assert_int_equal(ino_of(f->dfd, "u1a"), ino_of(f->dfd, "u1b"));
+	assert_int_equal(ino_of(f->dfd, "u2a"), ino_of(f->dfd, "u2b"));
+	assert_int_not_equal(ino_of(f->dfd, "u1a"), ino_of(f->dfd, "u2a"));
+	struct stat st;
+	assert_int_equal(fstatat(f->dfd, "u1b", &st, 0), 0);
+	assert_int_equal(st.st_uid, 1001);
+	assert_int_equal(fstatat(f->dfd, "u2a", &st, 0), 0);
+	assert_int_equal(st.st_uid, 1002);
+	assert_int_equal(f->counts.linked, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +427,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_leftover_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run_keep_changed_no_group, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_window_save_by_rename_survives, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ignore_owner_never_keeps_another_users_inode,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ignore_owner_splits_other_users, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
