@@ -135,9 +135,8 @@ struct cp {
 
 	pthread_mutex_t out_lock;	/* the caller's callbacks, one at a time */
 	_Atomic int failed;		/* first failure, positive errno */
-	_Atomic bool no_tmpfile;	/* O_TMPFILE refused here: use names */
+	struct tu_fs_caps fs;		/* what DEST's filesystem refused */
 	_Atomic bool no_reflink;	/* FICLONE refused: stop asking (auto) */
-	_Atomic bool no_empty_path;	/* linkat AT_EMPTY_PATH refused */
 	int dst_root_fd;
 
 	/* Link targets (symbolic farm, fix_symlinks): strings, never opened. */
@@ -692,64 +691,6 @@ static bool same_state(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
-/* ---- placing a new file -------------------------------------------------- */
-
-/* A new, empty, unnamed (O_TMPFILE) or temporarily named file in DFD.
-   TMP gets the name, or "" for O_TMPFILE. */
-static int tmp_create(struct cp *cp, int dfd, char *tmp)
-{
-	tmp[0] = '\0';
-	if (!atomic_load(&cp->no_tmpfile)) {
-		int fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			return fd;
-		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOENT)
-			return -errno;
-		atomic_store(&cp->no_tmpfile, true);
-	}
-	for (int tries = 0; tries < 4; tries++) {
-		char hex[TU_TMP_HEX + 1];
-		int r = tu_random_hex(hex, TU_TMP_HEX);
-		if (r < 0)
-			return r;
-		snprintf(tmp, TU_TMP_NAME_MAX, "%s%s", TU_TMP_PREFIX, hex);
-		int fd = openat(dfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			return fd;
-		if (errno != EEXIST)
-			return -errno;
-	}
-	return -EEXIST;
-}
-
-/* Give the complete file FD (temporary name TMP, or unnamed) its final
-   NAME in DFD, never replacing anything. */
-static int tmp_place(struct cp *cp, int fd, int dfd, const char *tmp, const char *name)
-{
-	if (tmp[0])
-		return tu_rename_noreplace(dfd, tmp, dfd, name);
-	/* AT_EMPTY_PATH links the held inode with no path lookup at all, but
-	   needs CAP_DAC_READ_SEARCH (ENOENT without it); /proc otherwise. */
-	if (!atomic_load(&cp->no_empty_path)) {
-		if (linkat(fd, "", dfd, name, AT_EMPTY_PATH) == 0)
-			return 0;
-		if (errno != ENOENT && errno != EPERM && errno != EINVAL)
-			return -errno;
-		atomic_store(&cp->no_empty_path, true);
-	}
-	char proc[PROC_FD_MAX];
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-	if (linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW) < 0)
-		return -errno;
-	return 0;
-}
-
-static void tmp_discard(int dfd, const char *tmp)
-{
-	if (tmp[0])
-		unlinkat(dfd, tmp, 0);
-}
-
 /* ---- link targets: lexical paths ----------------------------------------- */
 
 /* The components of PATH, split in place in the copy *BUF (freed by the
@@ -957,18 +898,6 @@ static char *fix_target(struct cp *cp, const char *dir_rel, const char *target, 
 	return out;
 }
 
-/* The canonical path of the open FD, from the kernel; malloc'd. */
-static char *fd_path(int fd)
-{
-	char proc[PROC_FD_MAX], buf[PATH_MAX];
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(proc, buf, sizeof buf - 1);
-	if (n <= 0 || (size_t)n >= sizeof buf - 1 || buf[0] != '/')
-		return NULL;
-	buf[n] = '\0';
-	return strdup(buf);
-}
-
 /* ---- files whose size says nothing ---------------------------------------- */
 
 /* Filesystems whose files make their content when read: their st_size is 0
@@ -1153,10 +1082,10 @@ static int file_finish(struct job *j, int out, const char *tmp, struct tu_meta *
 	} else if (fchmod(out, j->st.st_mode & 0777 & ~cp->umask) < 0) {
 		report(cp, &j->w, false, "set mode", errno, NULL);
 	}
-	int r = tmp_place(cp, out, j->dfd, tmp, j->dname);
+	int r = tu_tmpfile_place(&cp->fs, out, j->dfd, tmp, j->dname);
 	if (r < 0) {
 		report(cp, &j->w, false, "create", -r, NULL);
-		tmp_discard(j->dfd, tmp);
+		tu_tmpfile_discard(j->dfd, tmp);
 		return r;
 	}
 	/* Flags last: an immutable or append-only file refuses its name,
@@ -1200,7 +1129,7 @@ static int copy_file_from(struct job *j, int fd, double start, bool split)
 			}
 		}
 		char tmp[TU_TMP_NAME_MAX];
-		int out = tmp_create(cp, j->dfd, tmp);
+		int out = tu_tmpfile_create(&cp->fs, j->dfd, tmp);
 		if (out < 0) {
 			tu_meta_free(&meta);
 			report(cp, &j->w, false, "create", -out, NULL);
@@ -1222,14 +1151,14 @@ static int copy_file_from(struct job *j, int fd, double start, bool split)
 		if (r < 0) {
 			report_data(j, r, &x);
 			close(out);
-			tmp_discard(j->dfd, tmp);
+			tu_tmpfile_discard(j->dfd, tmp);
 			tu_meta_free(&meta);
 			return r;
 		}
 		int c = recheck(j, fd, start, &delay);
 		if (c != 0) {
 			close(out);
-			tmp_discard(j->dfd, tmp);
+			tu_tmpfile_discard(j->dfd, tmp);
 			tu_meta_free(&meta);
 			if (c < 0)
 				return c;
@@ -1319,7 +1248,7 @@ static int big_end(struct big *b)
 	if (r < 0) {
 		report_data(j, r, &b->fail);
 		close(b->out);
-		tmp_discard(j->dfd, b->tmp);
+		tu_tmpfile_discard(j->dfd, b->tmp);
 		tu_meta_free(&b->meta);
 		return r;
 	}
@@ -1327,7 +1256,7 @@ static int big_end(struct big *b)
 	int c = recheck(j, b->in, b->start, &delay);
 	if (c != 0) {
 		close(b->out);
-		tmp_discard(j->dfd, b->tmp);
+		tu_tmpfile_discard(j->dfd, b->tmp);
 		tu_meta_free(&b->meta);
 		/* Changed: all over again, on this thread. */
 		return c < 0 ? c : copy_file_from(j, b->in, b->start, false);
@@ -1495,34 +1424,11 @@ static int copy_pieces(struct job *j, int fd, int out, const char *tmp, struct t
 	return DEFERRED;
 }
 
-static int read_link(int dirfd, const char *name, size_t hint, char **out)
-{
-	size_t cap = hint ? hint + 1 : 256;
-	for (;;) {
-		char *buf = malloc(cap);
-		if (!buf)
-			return -ENOMEM;
-		ssize_t n = readlinkat(dirfd, name, buf, cap);
-		if (n < 0) {
-			int err = errno;
-			free(buf);
-			return -err;
-		}
-		if ((size_t)n < cap) {
-			buf[n] = '\0';
-			*out = buf;
-			return 0;
-		}
-		free(buf);
-		cap *= 2;
-	}
-}
-
 static int copy_symlink(struct job *j)
 {
 	struct cp *cp = j->cp;
 	char *target = NULL;
-	int r = read_link(j->sfd, j->name, (size_t)j->st.st_size, &target);
+	int r = tu_read_link_at(j->sfd, j->name, (size_t)j->st.st_size, &target);
 	if (r < 0) {
 		report(cp, &j->w, true, "read link", -r, NULL);
 		return r;
@@ -1729,12 +1635,8 @@ static int link_to_first(struct cp *cp, const char *rel, const struct tu_ident *
 	int r = tu_ident_fd(fd, &id);
 	if (r == 0 && !tu_ident_same(&id, dst))
 		r = -ESTALE;
-	if (r == 0) {
-		char proc[PROC_FD_MAX];
-		snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-		if (linkat(AT_FDCWD, proc, dfd, dname, AT_SYMLINK_FOLLOW) < 0)
-			r = -errno;
-	}
+	if (r == 0)
+		r = tu_link_held(fd, dfd, dname, &cp->fs.no_empty_path);
 	close(fd);
 	return r;
 }
@@ -2231,58 +2133,6 @@ static void refuse(struct cp *cp, const char *path, const char *op, int err, con
 	call_locked(cp, cp->o->error, path, op, err, detail);
 }
 
-/* Is the directory FD, or any directory above it, the one SID names? */
-static int is_inside(int fd, const struct tu_ident *sid)
-{
-	int cur = dup(fd);
-	if (cur < 0)
-		return -errno;
-	for (int depth = 0; depth < 65536; depth++) {
-		struct tu_ident id, up;
-		int r = tu_ident_fd(cur, &id);
-		if (r < 0) {
-			close(cur);
-			return r;
-		}
-		if (tu_ident_same(&id, sid)) {
-			close(cur);
-			return 1;
-		}
-		int next = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		int err = errno;
-		close(cur);
-		/* A directory we may not search ends the climb: SOURCE, which
-		   we could reach, cannot lie above it on this path. */
-		if (next < 0)
-			return err == EACCES ? 0 : -err;
-		r = tu_ident_fd(next, &up);
-		if (r < 0 || tu_ident_same(&up, &id)) {
-			close(next);
-			return r < 0 ? r : 0;
-		}
-		cur = next;
-	}
-	close(cur);
-	return 0;
-}
-
-static int dir_is_empty(int fd)
-{
-	DIR *dir = fdopendir(dup(fd));
-	if (!dir)
-		return -errno;
-	int r = 1;
-	struct dirent *de;
-	while ((de = readdir(dir))) {
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			r = 0;
-			break;
-		}
-	}
-	closedir(dir);
-	return r;
-}
-
 static void budgets(const struct tu_cptree_opts *o, int *walk_budget, int *dest_budget)
 {
 	struct rlimit rl;
@@ -2378,7 +2228,7 @@ static int preflight(struct cp *cp, const char *source, const char *dest, struct
 		refuse(cp, cp->dst_display, "copy", EINVAL, "SOURCE and DEST are the same");
 		return -EINVAL;
 	}
-	int in = is_inside(s->dpfd, &s->sid);
+	int in = tu_dir_is_below(s->dpfd, &s->sid);
 	if (in > 0) {
 		refuse(cp, cp->dst_display, "copy", EINVAL,
 		       "cannot copy a directory into itself; nothing written");
@@ -2400,7 +2250,7 @@ static int preflight(struct cp *cp, const char *source, const char *dest, struct
 			refuse(cp, cp->dst_display, "open", -dfd, NULL);
 			return dfd;
 		}
-		r = dir_is_empty(dfd);
+		r = tu_dir_is_empty(dfd);
 		close(dfd);
 		if (r == 0) {
 			refuse(cp, cp->dst_display, "copy", ENOTEMPTY,
@@ -2423,8 +2273,8 @@ static int preflight(struct cp *cp, const char *source, const char *dest, struct
    not depend on how the operands were spelled. */
 static int link_paths_init(struct cp *cp, const char *source, struct start *s)
 {
-	cp->src_abs = fd_path(s->sfd);
-	char *dparent = fd_path(s->dpfd);
+	cp->src_abs = tu_fd_path(s->sfd);
+	char *dparent = tu_fd_path(s->dpfd);
 	char *joined = NULL;
 	if (dparent && asprintf(&joined, "%s/%s", dparent, s->dlast) < 0)
 		joined = NULL;
@@ -2534,17 +2384,15 @@ static int run(struct cp *cp, const char *source, struct start *s)
 
 	char hidden[TU_TMP_NAME_MAX] = "";
 	const char *name = s->dlast;
-	if (o->atomic) {
-		char hex[TU_TMP_HEX + 1];
-		int r = tu_random_hex(hex, TU_TMP_HEX);
-		if (r < 0)
-			return r;
-		snprintf(hidden, sizeof hidden, "%s%s", TU_TMP_PREFIX, hex);
-		name = hidden;
-	}
-	if (!s->dest_exists || o->atomic) {
-		if (mkdirat(s->dpfd, name, 0700) < 0) {
-			int r = -errno;
+	if (o->atomic || !s->dest_exists) {
+		int r = 0;
+		if (o->atomic) {
+			r = tu_dir_create_tmp(s->dpfd, 0700, hidden);
+			name = hidden;
+		} else if (mkdirat(s->dpfd, name, 0700) < 0) {
+			r = -errno;
+		}
+		if (r < 0) {
 			refuse(cp, cp->dst_display, "create directory", -r, NULL);
 			return r;
 		}

@@ -10,9 +10,56 @@
 #define TU_HANDLE_H
 #ifndef TU_INTERNAL
 #error "handle.h is private to libtreeutils; include treeutils.h"
+/* ---- temporary files and directories --------------------------------------- */
+
+/* What a filesystem refused once, remembered for the rest of a run so each
+   entry asks the kernel only what can work. Zeroed at the start. */
+struct tu_fs_caps {
+	_Atomic bool no_tmpfile;	/* O_TMPFILE refused: named temporaries */
+	_Atomic bool no_empty_path;	/* linkat AT_EMPTY_PATH refused: /proc */
+};
+
+/* A new, empty regular file in DIRFD under a fresh TU_TMP_PREFIX name
+   (O_EXCL, O_NOFOLLOW, mode 0600), written to OUT (TU_TMP_NAME_MAX bytes).
+   Returns the fd (write only) or -errno. */
+int tu_file_create_tmp(int dirfd, char *out);
+
+/* A new directory in DIRFD with MODE under a fresh TU_TMP_PREFIX name,
+   written to OUT (TU_TMP_NAME_MAX bytes). 0 or -errno. */
+int tu_dir_create_tmp(int dirfd, mode_t mode, char *out);
+
+/* A new, empty file in DFD that has no final name yet: unnamed (O_TMPFILE,
+   TMP set to "") or under a temporary name (in TMP, TU_TMP_NAME_MAX bytes).
+   Mode 0600 from its creation, so it is never more open than that. Returns
+   the fd (write only) or -errno. */
+int tu_tmpfile_create(struct tu_fs_caps *caps, int dfd, char *tmp);
+/* Give the complete file FD (temporary name TMP, or unnamed) its final NAME
+   in DFD, never replacing anything (-EEXIST). 0 or -errno. */
+int tu_tmpfile_place(struct tu_fs_caps *caps, int fd, int dfd, const char *tmp,
+		     const char *name);
+/* Throw away a file never placed: its temporary name, if it has one. */
+void tu_tmpfile_discard(int dfd, const char *tmp);
+
+/* ---- where a directory lies ------------------------------------------------- */
+
+/* Is the directory FD, or any directory above it (through ".."), the one SID
+   names? 1, 0, or -errno. A directory we may not search ends the climb. */
+int tu_dir_is_below(int fd, const struct tu_ident *sid);
+/* Does the directory FD hold nothing but "." and ".."? 1, 0, or -errno. */
+int tu_dir_is_empty(int fd);
+/* The canonical path of the open FD, from the kernel (/proc/self/fd);
+   malloc'd, NULL when unknown or longer than PATH_MAX. For link targets
+   that are strings only, never to open. */
+char *tu_fd_path(int fd);
+/* The target of the symlink NAME in DIRFD, malloc'd in *OUT (HINT: its
+   expected length, or 0). 0 or -errno. */
+int tu_read_link_at(int dirfd, const char *name, size_t hint, char **out);
+
 #endif
 
+#include "names.h"
 #include "treeutils.h"
+#include <stdatomic.h>
 #include <sys/stat.h>
 
 /* What we know of an open directory or file. */
@@ -95,11 +142,14 @@ int tu_rename_noreplace(int olddirfd, const char *oldname, int newdirfd, const c
 
 /* Rename NAME in DIRFD to a fresh TU_TMP_PREFIX name in NEWDIRFD; the new name
    is written to OUT (TU_TMP_NAME_MAX bytes). 0 or -errno. */
-#define TU_TMP_NAME_MAX (sizeof(TU_TMP_PREFIX) + TU_TMP_HEX + 1)
 int tu_rename_to_tmp(int dirfd, const char *name, int newdirfd, char *out);
 
-/* Monotonic seconds. */
-double tu_now(void);
+/* Give the inode held by FD (any fd, O_PATH too) the new name NAME in DIRFD,
+   never replacing an existing one (-EEXIST): linkat AT_EMPTY_PATH, or the
+   fd's /proc magic link where that needs a capability we lack; the answer
+   is remembered in *NO_EMPTY_PATH (shared by the callers of one run). Links
+   the inode held, never a name that may have changed. 0 or -errno. */
+int tu_link_held(int fd, int dirfd, const char *name, _Atomic bool *no_empty_path);
 
 /* ---- appended for dedup ---------------------------------------------------- */
 
@@ -118,5 +168,50 @@ int tu_open_beneath(int rootfd, const char *rel, int flags, bool no_xdev);
    /proc/self/fd where that needs a capability we lack. Never replaces an
    existing name. 0 or -errno (-EMLINK when the file has too many links). */
 int tu_link_tmp(int fd, int dirfd, char *out);
+
+/* ---- temporary files and directories --------------------------------------- */
+
+/* What a filesystem refused once, remembered for the rest of a run so each
+   entry asks the kernel only what can work. Zeroed at the start. */
+struct tu_fs_caps {
+	_Atomic bool no_tmpfile;	/* O_TMPFILE refused: named temporaries */
+	_Atomic bool no_empty_path;	/* linkat AT_EMPTY_PATH refused: /proc */
+};
+
+/* A new, empty regular file in DIRFD under a fresh TU_TMP_PREFIX name
+   (O_EXCL, O_NOFOLLOW, mode 0600), written to OUT (TU_TMP_NAME_MAX bytes).
+   Returns the fd (write only) or -errno. */
+int tu_file_create_tmp(int dirfd, char *out);
+
+/* A new directory in DIRFD with MODE under a fresh TU_TMP_PREFIX name,
+   written to OUT (TU_TMP_NAME_MAX bytes). 0 or -errno. */
+int tu_dir_create_tmp(int dirfd, mode_t mode, char *out);
+
+/* A new, empty file in DFD that has no final name yet: unnamed (O_TMPFILE,
+   TMP set to "") or under a temporary name (in TMP, TU_TMP_NAME_MAX bytes).
+   Mode 0600 from its creation, so it is never more open than that. Returns
+   the fd (write only) or -errno. */
+int tu_tmpfile_create(struct tu_fs_caps *caps, int dfd, char *tmp);
+/* Give the complete file FD (temporary name TMP, or unnamed) its final NAME
+   in DFD, never replacing anything (-EEXIST). 0 or -errno. */
+int tu_tmpfile_place(struct tu_fs_caps *caps, int fd, int dfd, const char *tmp,
+		     const char *name);
+/* Throw away a file never placed: its temporary name, if it has one. */
+void tu_tmpfile_discard(int dfd, const char *tmp);
+
+/* ---- where a directory lies ------------------------------------------------- */
+
+/* Is the directory FD, or any directory above it (through ".."), the one SID
+   names? 1, 0, or -errno. A directory we may not search ends the climb. */
+int tu_dir_is_below(int fd, const struct tu_ident *sid);
+/* Does the directory FD hold nothing but "." and ".."? 1, 0, or -errno. */
+int tu_dir_is_empty(int fd);
+/* The canonical path of the open FD, from the kernel (/proc/self/fd);
+   malloc'd, NULL when unknown or longer than PATH_MAX. For link targets
+   that are strings only, never to open. */
+char *tu_fd_path(int fd);
+/* The target of the symlink NAME in DIRFD, malloc'd in *OUT (HINT: its
+   expected length, or 0). 0 or -errno. */
+int tu_read_link_at(int dirfd, const char *name, size_t hint, char **out);
 
 #endif
