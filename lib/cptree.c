@@ -49,6 +49,7 @@
  */
 #define TU_INTERNAL
 #include "data.h"
+#include "linkpath.h"
 #include "meta.h"
 #include "walk.h"
 
@@ -135,12 +136,7 @@ struct cp {
 	struct tu_fs_caps fs;		/* what DEST's filesystem refused */
 	int dst_root_fd;
 
-	/* Link targets (symbolic farm, fix_symlinks): strings, never opened. */
-	char *src_abs;			/* SOURCE's canonical path */
-	char *src_given_abs;		/* SOURCE as given, made absolute; NULL
-					   when it has ".." (not lexical) */
-	char *dst_abs;			/* DEST's final canonical path */
-	char *rel_prefix;		/* SOURCE seen from DEST, e.g. "../s" */
+	struct tu_linkpaths lp;		/* link targets: strings, never opened */
 };
 
 /* ---- messages ------------------------------------------------------------ */
@@ -437,213 +433,6 @@ static bool same_state(const struct stat *a, const struct stat *b)
 	return a->st_size == b->st_size && a->st_ino == b->st_ino &&
 	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
 	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
-/* ---- link targets: lexical paths ----------------------------------------- */
-
-/* The components of PATH, split in place in the copy *BUF (freed by the
-   caller): "" and "." dropped, ".." resolved lexically. An absolute PATH
-   stays at "/" on "..", a relative one keeps its leading "..". Returns the
-   count, or -ENOMEM. */
-static int split_lexical(const char *path, char **buf, char ***out)
-{
-	*buf = strdup(path);
-	size_t cap = 1;
-	for (const char *c = path; *c; c++)
-		cap += *c == '/';
-	char **v = malloc(cap * sizeof *v);
-	if (!*buf || !v) {
-		free(v);
-		return -ENOMEM;
-	}
-	bool abs = path[0] == '/';
-	int n = 0;
-	char *save = NULL;
-	for (char *c = strtok_r(*buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-		if (strcmp(c, ".") == 0)
-			continue;
-		if (strcmp(c, "..") == 0 && n > 0 && strcmp(v[n - 1], "..") != 0) {
-			n--;
-			continue;
-		}
-		if (strcmp(c, "..") == 0 && abs)
-			continue;
-		v[n++] = c;
-	}
-	*out = v;
-	return n;
-}
-
-/* Join V[0..N) with slashes, after PREFIX (which may be ""). */
-static char *join_parts(const char *prefix, char **v, int n, bool abs)
-{
-	size_t len = strlen(prefix) + 2;
-	for (int i = 0; i < n; i++)
-		len += strlen(v[i]) + 1;
-	char *out = malloc(len);
-	if (!out)
-		return NULL;
-	char *p = stpcpy(out, prefix);
-	if (abs && n == 0 && !prefix[0])
-		*p++ = '/';
-	for (int i = 0; i < n; i++) {
-		if (abs || p > out)
-			*p++ = '/';
-		p = stpcpy(p, v[i]);
-	}
-	*p = '\0';
-	return out;
-}
-
-/* PATH with "." and ".." taken lexically and slashes squeezed; malloc'd. */
-static char *normalize(const char *path)
-{
-	char *buf, **v;
-	int n = split_lexical(path, &buf, &v);
-	char *out = n < 0 ? NULL : join_parts("", v, n, path[0] == '/');
-	if (n >= 0)
-		free(v);
-	free(buf);
-	return out;
-}
-
-/* The relative path from directory FROM to TO, both normalized and
-   absolute, or both relative to one place; "." when they are the same. */
-static char *relative_path(const char *from, const char *to)
-{
-	char *fb, *tb, **fv = NULL, **tv = NULL;
-	int fn = split_lexical(from, &fb, &fv);
-	int tn = split_lexical(to, &tb, &tv);
-	char *out = NULL;
-	if (fn >= 0 && tn >= 0) {
-		int c = 0;
-		while (c < fn && c < tn && strcmp(fv[c], tv[c]) == 0)
-			c++;
-		size_t ups = (size_t)(fn - c);
-		char *prefix = malloc(3 * ups + 1);
-		if (prefix) {
-			char *p = prefix;
-			for (size_t i = 0; i < ups; i++)
-				p = stpcpy(p, i ? "/.." : "..");
-			*p = '\0';
-			out = c == tn && ups == 0 ? strdup(".") : join_parts(prefix, tv + c, tn - c, false);
-			free(prefix);
-		}
-	}
-	if (fn >= 0)
-		free(fv);
-	if (tn >= 0)
-		free(tv);
-	free(fb);
-	free(tb);
-	return out;
-}
-
-/* The part of the normalized absolute path P below ROOT: "" for ROOT
-   itself, NULL when P is not ROOT or below it. */
-static const char *below(const char *p, const char *root)
-{
-	if (!root)
-		return NULL;
-	size_t n = strlen(root);
-	if (n == 1)
-		return p + 1;		/* root is "/" */
-	if (strncmp(p, root, n) != 0)
-		return NULL;
-	if (p[n] == '\0')
-		return p + n;
-	return p[n] == '/' ? p + n + 1 : NULL;
-}
-
-/* Does the relative TARGET, read from the directory DIR_REL (below SOURCE,
-   "." for SOURCE), ever climb above SOURCE? */
-static bool climbs_out(const char *dir_rel, const char *target)
-{
-	int depth = 0;
-	if (strcmp(dir_rel, ".") != 0) {
-		depth = 1;
-		for (const char *c = dir_rel; *c; c++)
-			depth += *c == '/';
-	}
-	const char *c = target;
-	while (*c) {
-		size_t len = strcspn(c, "/");
-		if (len == 2 && c[0] == '.' && c[1] == '.') {
-			if (--depth < 0)
-				return true;
-		} else if (len > 0 && !(len == 1 && c[0] == '.')) {
-			depth++;
-		}
-		c += len;
-		while (*c == '/')
-			c++;
-	}
-	return false;
-}
-
-/* fix_symlinks: the target a symlink in DIR_REL (below SOURCE) with TARGET
- * must have in DEST, or NULL when it stays as it is (*ERR = 0) or on
- * failure (*ERR < 0). The rule, which the man page states:
- *  - TARGET is read lexically: "." and ".." are taken on the text, never by
- *    looking at the disk, so nothing in either tree is followed. A symlink
- *    inside SOURCE that a target passes through is copied (and fixed) by the
- *    same rule, so the new link leads through its copy to the same place.
- *  - An absolute TARGET is inside when it is SOURCE's canonical path, or
- *    SOURCE as given made absolute, or below one of them; it becomes the
- *    same path below DEST's canonical path.
- *  - A relative TARGET that never climbs above SOURCE works as it is in
- *    DEST. One that climbs out and back in ("../../s/x") is inside; it
- *    becomes the shortest relative path to the same place in DEST.
- *  - Anything else points outside and is copied as it is.
- * A trailing slash is kept.
- */
-static char *fix_target(struct cp *cp, const char *dir_rel, const char *target, int *err)
-{
-	*err = 0;
-	size_t tl = strlen(target);
-	bool slash = tl > 1 && target[tl - 1] == '/';
-	char *out = NULL;
-	if (target[0] == '/') {
-		char *n = normalize(target);
-		if (!n) {
-			*err = -ENOMEM;
-			return NULL;
-		}
-		const char *in = below(n, cp->src_abs);
-		if (!in)
-			in = below(n, cp->src_given_abs);
-		if (in && asprintf(&out, "%s%s%s%s", cp->dst_abs, in[0] ? "/" : "", in,
-				   slash ? "/" : "") < 0) {
-			out = NULL;
-			*err = -ENOMEM;
-		}
-		free(n);
-		return out;
-	}
-	if (!climbs_out(dir_rel, target))
-		return NULL;
-	char *full = NULL;
-	if (asprintf(&full, "%s/%s/%s", cp->src_abs, dir_rel, target) < 0) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	char *n = normalize(full);
-	free(full);
-	const char *in = n ? below(n, cp->src_abs) : NULL;
-	if (in) {
-		char *r = relative_path(dir_rel, in[0] ? in : ".");
-		if (r && slash && asprintf(&out, "%s/", r) < 0)
-			out = NULL;
-		else if (r && !slash)
-			out = r, r = NULL;
-		free(r);
-		if (!out)
-			*err = -ENOMEM;
-	} else if (!n) {
-		*err = -ENOMEM;
-	}
-	free(n);
-	return out;
 }
 
 /* ---- copying one entry --------------------------------------------------- */
@@ -1127,7 +916,7 @@ static int copy_symlink(struct job *j)
 		char *dir_rel = rel_of(cp, &dw);
 		int err = dir_rel ? 0 : -ENOMEM;
 		if (dir_rel)
-			fixed = fix_target(cp, dir_rel, target, &err);
+			fixed = tu_linkpath_fix(&cp->lp, dir_rel, target, &err);
 		free(dir_rel);
 		if (err < 0) {
 			report(cp, &j->w, false, "rewrite symlink", -err, NULL);
@@ -1559,21 +1348,9 @@ static void farm_symbolic(struct cp *cp, struct tu_walk_dir *d, int dfd, const c
 {
 	struct where w = { d, name };
 	char *rel = rel_of(cp, &w);
-	char *target = NULL;
-	if (rel && cp->o->absolute_links) {
-		if (asprintf(&target, "%s/%s", cp->src_abs, rel) < 0)
-			target = NULL;
-	} else if (rel) {
-		int ups = tu_walk_dir_depth(d);
-		size_t len = 3 * (size_t)ups + strlen(cp->rel_prefix) + strlen(rel) + 2;
-		target = malloc(len);
-		if (target) {
-			char *p = target;
-			for (int i = 0; i < ups; i++)
-				p = stpcpy(p, "../");
-			sprintf(p, "%s/%s", cp->rel_prefix, rel);
-		}
-	}
+	char *target = rel ? tu_linkpath_farm_target(&cp->lp, rel, tu_walk_dir_depth(d),
+						      cp->o->absolute_links)
+			   : NULL;
 	free(rel);
 	if (!target) {
 		report(cp, &w, false, "create symlink", ENOMEM, NULL);
@@ -1961,34 +1738,15 @@ static int preflight(struct cp *cp, const char *source, const char *dest, struct
    not depend on how the operands were spelled. */
 static int link_paths_init(struct cp *cp, const char *source, struct start *s)
 {
-	cp->src_abs = tu_fd_path(s->sfd);
+	char *src = tu_fd_path(s->sfd);
 	char *dparent = tu_fd_path(s->dpfd);
-	char *joined = NULL;
-	if (dparent && asprintf(&joined, "%s/%s", dparent, s->dlast) < 0)
-		joined = NULL;
+	char cwd[PATH_MAX];
+	const char *wd = source[0] != '/' && !tu_linkpath_has_dots(source) &&
+				 getcwd(cwd, sizeof cwd) ? cwd : NULL;
+	int r = tu_linkpaths_init(&cp->lp, source, wd, src, dparent, s->dlast);
+	free(src);
 	free(dparent);
-	cp->dst_abs = joined ? normalize(joined) : NULL;
-	free(joined);
-	if (!cp->src_abs || !cp->dst_abs)
-		return -ENAMETOOLONG;
-	cp->rel_prefix = relative_path(cp->dst_abs, cp->src_abs);
-	if (!cp->rel_prefix)
-		return -ENOMEM;
-	/* SOURCE as spelled, for absolute links written that way; only when
-	   it has no "..", which the text alone cannot resolve. */
-	bool dots = strcmp(source, "..") == 0 || strncmp(source, "../", 3) == 0 ||
-		    strstr(source, "/../") || (strlen(source) >= 3 &&
-					       strcmp(source + strlen(source) - 3, "/..") == 0);
-	if (!dots) {
-		char cwd[PATH_MAX], *given = NULL;
-		if (source[0] == '/')
-			given = strdup(source);
-		else if (getcwd(cwd, sizeof cwd) && asprintf(&given, "%s/%s", cwd, source) < 0)
-			given = NULL;
-		cp->src_given_abs = given ? normalize(given) : NULL;
-		free(given);
-	}
-	return 0;
+	return r;
 }
 
 /* ---- counting SOURCE first, for an ETA ------------------------------------- */
@@ -2168,10 +1926,7 @@ out:
 	links_free(&cp);
 	tu_bufpool_release(&cp.data.pool);
 	tu_meta_reader_free(cp.mr);
-	free(cp.src_abs);
-	free(cp.src_given_abs);
-	free(cp.dst_abs);
-	free(cp.rel_prefix);
+	tu_linkpaths_release(&cp.lp);
 	free(cp.src_display);
 	free(cp.dst_display);
 	pthread_mutex_destroy(&cp.dlock);
