@@ -535,3 +535,54 @@ int tu_read_link_at(int dirfd, const char *name, size_t hint, char **out)
 		cap *= 2;
 	}
 }
+
+/* ---- entries: one name in a held directory ------------------------------------ */
+
+int tu_file_open_at(int dirfd, const char *name, bool follow)
+{
+	/* O_NONBLOCK: a FIFO swapped in cannot block us; O_NOCTTY: a terminal
+	   swapped in does not become ours. */
+	int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
+					 (follow ? 0 : O_NOFOLLOW));
+	return fd >= 0 ? fd : -errno;
+}
+
+int tu_stat_fd(int fd, struct stat *st)
+{
+	return fstat(fd, st) == 0 ? 0 : -errno;
+}
+
+int tu_stat_at(int dirfd, const char *name, struct stat *st, bool follow)
+{
+	return fstatat(dirfd, name, st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
+}
+
+int tu_chmod_fd(int fd, mode_t mode)
+{
+	return fchmod(fd, mode) == 0 ? 0 : -errno;
+}
+
+int tu_make_dir_at(int dirfd, const char *name, mode_t mode)
+{
+	return mkdirat(dirfd, name, mode) == 0 ? 0 : -errno;
+}
+
+int tu_make_node_at(int dirfd, const char *name, mode_t mode, dev_t rdev)
+{
+	return mknodat(dirfd, name, mode, rdev) == 0 ? 0 : -errno;
+}
+
+int tu_make_symlink_at(const char *target, int dirfd, const char *name)
+{
+	return symlinkat(target, dirfd, name) == 0 ? 0 : -errno;
+}
+
+int tu_link_at(int olddirfd, const char *oldname, int newdirfd, const char *newname)
+{
+	return linkat(olddirfd, oldname, newdirfd, newname, 0) == 0 ? 0 : -errno;
+}
+
+int tu_rename_at(int olddirfd, const char *oldname, int newdirfd, const char *newname)
+{
+	return renameat(olddirfd, oldname, newdirfd, newname) == 0 ? 0 : -errno;
+}

@@ -55,6 +55,26 @@ char *tu_fd_path(int fd);
    expected length, or 0). 0 or -errno. */
 int tu_read_link_at(int dirfd, const char *name, size_t hint, char **out);
 
+/* ---- entries: one name in a held directory ------------------------------------ */
+
+/* Each of these acts on NAME in the held DIRFD only, never follows a
+   symlink at NAME unless FOLLOW says so (-L), never replaces an existing
+   name, and answers 0 (or a fd) or -errno. */
+
+/* Open the file NAME read-only, non-blocking, never as our terminal. */
+int tu_file_open_at(int dirfd, const char *name, bool follow);
+int tu_stat_fd(int fd, struct stat *st);
+int tu_stat_at(int dirfd, const char *name, struct stat *st, bool follow);
+int tu_chmod_fd(int fd, mode_t mode);
+int tu_make_dir_at(int dirfd, const char *name, mode_t mode);
+int tu_make_node_at(int dirfd, const char *name, mode_t mode, dev_t rdev);
+int tu_make_symlink_at(const char *target, int dirfd, const char *name);
+/* A new name NEWNAME in NEWDIRFD for OLDNAME in OLDDIRFD (not followed). */
+int tu_link_at(int olddirfd, const char *oldname, int newdirfd, const char *newname);
+/* renameat: NEWNAME is replaced if it exists (an empty directory, for
+   --atomic onto an existing empty DEST). */
+int tu_rename_at(int olddirfd, const char *oldname, int newdirfd, const char *newname);
+
 #endif
 
 #include "names.h"
@@ -213,5 +233,25 @@ char *tu_fd_path(int fd);
 /* The target of the symlink NAME in DIRFD, malloc'd in *OUT (HINT: its
    expected length, or 0). 0 or -errno. */
 int tu_read_link_at(int dirfd, const char *name, size_t hint, char **out);
+
+/* ---- entries: one name in a held directory ------------------------------------ */
+
+/* Each of these acts on NAME in the held DIRFD only, never follows a
+   symlink at NAME unless FOLLOW says so (-L), never replaces an existing
+   name, and answers 0 (or a fd) or -errno. */
+
+/* Open the file NAME read-only, non-blocking, never as our terminal. */
+int tu_file_open_at(int dirfd, const char *name, bool follow);
+int tu_stat_fd(int fd, struct stat *st);
+int tu_stat_at(int dirfd, const char *name, struct stat *st, bool follow);
+int tu_chmod_fd(int fd, mode_t mode);
+int tu_make_dir_at(int dirfd, const char *name, mode_t mode);
+int tu_make_node_at(int dirfd, const char *name, mode_t mode, dev_t rdev);
+int tu_make_symlink_at(const char *target, int dirfd, const char *name);
+/* A new name NEWNAME in NEWDIRFD for OLDNAME in OLDDIRFD (not followed). */
+int tu_link_at(int olddirfd, const char *oldname, int newdirfd, const char *newname);
+/* renameat: NEWNAME is replaced if it exists (an empty directory, for
+   --atomic onto an existing empty DEST). */
+int tu_rename_at(int olddirfd, const char *oldname, int newdirfd, const char *newname);
 
 #endif
