@@ -21,6 +21,7 @@
 #endif
 
 #include "data.h"
+#include "dircache.h"
 #include "linkpath.h"
 #include "meta.h"
 #include "walk.h"
@@ -34,12 +35,7 @@
 
 /* A destination directory, from its parent's entry() to its own leave(). */
 struct dnode {
-	struct dnode *parent;
-	struct dnode *lru_prev, *lru_next;	/* open and unpinned */
-	bool in_lru;
-	int fd;				/* -1 while closed (budget) */
-	int pins;
-	struct tu_ident id;
+	struct tu_dc_node dc;		/* its fd, held in cp->dc */
 	bool have_meta;
 	struct tu_meta meta;		/* the source directory's, for leave() */
 	int bigs;			/* its large files in flight (qlock) */
@@ -74,8 +70,7 @@ struct tu_copy {
 	bool is_root;
 
 	pthread_mutex_t dlock;		/* the destination fd cache */
-	struct dnode *lru_head, *lru_tail;
-	int dopen, dbudget;
+	struct tu_dcache dc;
 
 	pthread_mutex_t llock;		/* the inode map */
 	pthread_cond_t lcond;

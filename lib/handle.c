@@ -586,3 +586,8 @@ int tu_rename_at(int olddirfd, const char *oldname, int newdirfd, const char *ne
 {
 	return renameat(olddirfd, oldname, newdirfd, newname) == 0 ? 0 : -errno;
 }
+
+int tu_dir_rewind(int fd)
+{
+	return lseek(fd, 0, SEEK_SET) < 0 ? -errno : 0;
+}

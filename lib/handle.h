@@ -71,6 +71,8 @@ int tu_make_node_at(int dirfd, const char *name, mode_t mode, dev_t rdev);
 int tu_make_symlink_at(const char *target, int dirfd, const char *name);
 /* A new name NEWNAME in NEWDIRFD for OLDNAME in OLDDIRFD (not followed). */
 int tu_link_at(int olddirfd, const char *oldname, int newdirfd, const char *newname);
+/* Read the open directory FD from its start again. 0 or -errno. */
+int tu_dir_rewind(int fd);
 /* renameat: NEWNAME is replaced if it exists (an empty directory, for
    --atomic onto an existing empty DEST). */
 int tu_rename_at(int olddirfd, const char *oldname, int newdirfd, const char *newname);
@@ -250,6 +252,8 @@ int tu_make_node_at(int dirfd, const char *name, mode_t mode, dev_t rdev);
 int tu_make_symlink_at(const char *target, int dirfd, const char *name);
 /* A new name NEWNAME in NEWDIRFD for OLDNAME in OLDDIRFD (not followed). */
 int tu_link_at(int olddirfd, const char *oldname, int newdirfd, const char *newname);
+/* Read the open directory FD from its start again. 0 or -errno. */
+int tu_dir_rewind(int fd);
 /* renameat: NEWNAME is replaced if it exists (an empty directory, for
    --atomic onto an existing empty DEST). */
 int tu_rename_at(int olddirfd, const char *oldname, int newdirfd, const char *newname);
