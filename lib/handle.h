@@ -10,73 +10,6 @@
 #define TU_HANDLE_H
 #ifndef TU_INTERNAL
 #error "handle.h is private to libtreeutils; include treeutils.h"
-/* ---- temporary files and directories --------------------------------------- */
-
-/* What a filesystem refused once, remembered for the rest of a run so each
-   entry asks the kernel only what can work. Zeroed at the start. */
-struct tu_fs_caps {
-	_Atomic bool no_tmpfile;	/* O_TMPFILE refused: named temporaries */
-	_Atomic bool no_empty_path;	/* linkat AT_EMPTY_PATH refused: /proc */
-};
-
-/* A new, empty regular file in DIRFD under a fresh TU_TMP_PREFIX name
-   (O_EXCL, O_NOFOLLOW, mode 0600), written to OUT (TU_TMP_NAME_MAX bytes).
-   Returns the fd (write only) or -errno. */
-int tu_file_create_tmp(int dirfd, char *out);
-
-/* A new directory in DIRFD with MODE under a fresh TU_TMP_PREFIX name,
-   written to OUT (TU_TMP_NAME_MAX bytes). 0 or -errno. */
-int tu_dir_create_tmp(int dirfd, mode_t mode, char *out);
-
-/* A new, empty file in DFD that has no final name yet: unnamed (O_TMPFILE,
-   TMP set to "") or under a temporary name (in TMP, TU_TMP_NAME_MAX bytes).
-   Mode 0600 from its creation, so it is never more open than that. Returns
-   the fd (write only) or -errno. */
-int tu_tmpfile_create(struct tu_fs_caps *caps, int dfd, char *tmp);
-/* Give the complete file FD (temporary name TMP, or unnamed) its final NAME
-   in DFD, never replacing anything (-EEXIST). 0 or -errno. */
-int tu_tmpfile_place(struct tu_fs_caps *caps, int fd, int dfd, const char *tmp,
-		     const char *name);
-/* Throw away a file never placed: its temporary name, if it has one. */
-void tu_tmpfile_discard(int dfd, const char *tmp);
-
-/* ---- where a directory lies ------------------------------------------------- */
-
-/* Is the directory FD, or any directory above it (through ".."), the one SID
-   names? 1, 0, or -errno. A directory we may not search ends the climb. */
-int tu_dir_is_below(int fd, const struct tu_ident *sid);
-/* Does the directory FD hold nothing but "." and ".."? 1, 0, or -errno. */
-int tu_dir_is_empty(int fd);
-/* The canonical path of the open FD, from the kernel (/proc/self/fd);
-   malloc'd, NULL when unknown or longer than PATH_MAX. For link targets
-   that are strings only, never to open. */
-char *tu_fd_path(int fd);
-/* The target of the symlink NAME in DIRFD, malloc'd in *OUT (HINT: its
-   expected length, or 0). 0 or -errno. */
-int tu_read_link_at(int dirfd, const char *name, size_t hint, char **out);
-
-/* ---- entries: one name in a held directory ------------------------------------ */
-
-/* Each of these acts on NAME in the held DIRFD only, never follows a
-   symlink at NAME unless FOLLOW says so (-L), never replaces an existing
-   name, and answers 0 (or a fd) or -errno. */
-
-/* Open the file NAME read-only, non-blocking, never as our terminal. */
-int tu_file_open_at(int dirfd, const char *name, bool follow);
-int tu_stat_fd(int fd, struct stat *st);
-int tu_stat_at(int dirfd, const char *name, struct stat *st, bool follow);
-int tu_chmod_fd(int fd, mode_t mode);
-int tu_make_dir_at(int dirfd, const char *name, mode_t mode);
-int tu_make_node_at(int dirfd, const char *name, mode_t mode, dev_t rdev);
-int tu_make_symlink_at(const char *target, int dirfd, const char *name);
-/* A new name NEWNAME in NEWDIRFD for OLDNAME in OLDDIRFD (not followed). */
-int tu_link_at(int olddirfd, const char *oldname, int newdirfd, const char *newname);
-/* Read the open directory FD from its start again. 0 or -errno. */
-int tu_dir_rewind(int fd);
-/* renameat: NEWNAME is replaced if it exists (an empty directory, for
-   --atomic onto an existing empty DEST). */
-int tu_rename_at(int olddirfd, const char *oldname, int newdirfd, const char *newname);
-
 #endif
 
 #include "names.h"
@@ -173,24 +106,6 @@ int tu_rename_to_tmp(int dirfd, const char *name, int newdirfd, char *out);
    the inode held, never a name that may have changed. 0 or -errno. */
 int tu_link_held(int fd, int dirfd, const char *name, _Atomic bool *no_empty_path);
 
-/* ---- appended for dedup ---------------------------------------------------- */
-
-/* Open REL, a relative path below the directory held by ROOTFD ("" is that
-   directory itself), with FLAGS (O_NOFOLLOW is added). No symlink anywhere in
-   REL is followed and nothing outside ROOTFD is reached: openat2 with
-   RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or where the kernel lacks it one
-   O_NOFOLLOW openat per component. NO_XDEV also refuses to cross a mount.
-   The caller still checks (dev, ino) of what it gets. Returns the fd or
-   -errno (-ELOOP for a symlink, -EXDEV for a mount crossed with NO_XDEV). */
-int tu_open_beneath(int rootfd, const char *rel, int flags, bool no_xdev);
-
-/* Make a new hard link to the open regular file FD in DIRFD under a fresh
-   TU_TMP_PREFIX name, written to OUT (TU_TMP_NAME_MAX bytes). It links the
-   inode held, never a name that may have changed: linkat AT_EMPTY_PATH, or
-   /proc/self/fd where that needs a capability we lack. Never replaces an
-   existing name. 0 or -errno (-EMLINK when the file has too many links). */
-int tu_link_tmp(int fd, int dirfd, char *out);
-
 /* ---- temporary files and directories --------------------------------------- */
 
 /* What a filesystem refused once, remembered for the rest of a run so each
@@ -257,5 +172,23 @@ int tu_dir_rewind(int fd);
 /* renameat: NEWNAME is replaced if it exists (an empty directory, for
    --atomic onto an existing empty DEST). */
 int tu_rename_at(int olddirfd, const char *oldname, int newdirfd, const char *newname);
+
+/* ---- appended for dedup ---------------------------------------------------- */
+
+/* Open REL, a relative path below the directory held by ROOTFD ("" is that
+   directory itself), with FLAGS (O_NOFOLLOW is added). No symlink anywhere in
+   REL is followed and nothing outside ROOTFD is reached: openat2 with
+   RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or where the kernel lacks it one
+   O_NOFOLLOW openat per component. NO_XDEV also refuses to cross a mount.
+   The caller still checks (dev, ino) of what it gets. Returns the fd or
+   -errno (-ELOOP for a symlink, -EXDEV for a mount crossed with NO_XDEV). */
+int tu_open_beneath(int rootfd, const char *rel, int flags, bool no_xdev);
+
+/* Make a new hard link to the open regular file FD in DIRFD under a fresh
+   TU_TMP_PREFIX name, written to OUT (TU_TMP_NAME_MAX bytes). It links the
+   inode held, never a name that may have changed: linkat AT_EMPTY_PATH, or
+   /proc/self/fd where that needs a capability we lack. Never replaces an
+   existing name. 0 or -errno (-EMLINK when the file has too many links). */
+int tu_link_tmp(int fd, int dirfd, char *out);
 
 #endif
