@@ -7,8 +7,9 @@
  * (the copy engine does), and never print.
  *
  * Sections: transient failures; buffers; spans and whole files; files
- * whose size says nothing; filesystems. (Deduplication's FIDEDUPERANGE
- * will get its own section here.)
+ * whose size says nothing; filesystems; dedupe range (FIDEDUPERANGE, for
+ * dedup: that section is the dedup branch's, copied here unchanged so the
+ * two branches' data.c merge by taking this one).
  */
 #define TU_INTERNAL
 #include "data.h"
@@ -368,5 +369,46 @@ int tu_data_set_size(struct tu_xfer *x, off_t size)
 {
 	if (ftruncate(x->out, size) < 0)
 		return tu_xfer_fail(x, "write", true, errno);
+	return 0;
+}
+
+/* ---- dedupe range ------------------------------------------------------------ */
+
+#define DEDUPE_CHUNK	(16 * 1024 * 1024)	/* btrfs takes at most this per call */
+
+int tu_dedupe_range(int srcfd, int dstfd, uint64_t size, bool probe, uint64_t *shared)
+{
+	struct {
+		struct file_dedupe_range r;
+		struct file_dedupe_range_info info;
+	} req;
+	*shared = 0;
+	if (probe) {
+		memset(&req, 0, sizeof req);
+		req.r.dest_count = 1;
+		req.info.dest_fd = dstfd;
+		if (ioctl(srcfd, FIDEDUPERANGE, &req) < 0)
+			return -errno;
+		return req.info.status < 0 ? req.info.status : 0;
+	}
+	for (uint64_t off = 0; off < size;) {
+		uint64_t len = size - off < DEDUPE_CHUNK ? size - off : DEDUPE_CHUNK;
+		memset(&req, 0, sizeof req);
+		req.r.src_offset = off;
+		req.r.src_length = len;
+		req.r.dest_count = 1;
+		req.info.dest_fd = dstfd;
+		req.info.dest_offset = off;
+		if (ioctl(srcfd, FIDEDUPERANGE, &req) < 0)
+			return -errno;
+		if (req.info.status == FILE_DEDUPE_RANGE_DIFFERS)
+			return -EBADE;
+		if (req.info.status < 0)
+			return req.info.status;
+		if (req.info.bytes_deduped == 0)
+			return -EAGAIN;
+		*shared += req.info.bytes_deduped;
+		off += req.info.bytes_deduped;
+	}
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include "treeutils.h"
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #define TU_COPY_BUF	(1 << 20)	/* read/write fallback, pooled per worker */
@@ -105,5 +106,17 @@ int tu_data_copy_until_eof(struct tu_xfer *x);
 
 /* Is FD on a filesystem held in memory (tmpfs, ramfs)? */
 bool tu_data_in_memory(int fd);
+
+/* ---- dedupe range ------------------------------------------------------------ */
+
+/* Share the extents of the first SIZE bytes of SRCFD with DSTFD
+   (FIDEDUPERANGE, in pieces a filesystem takes), where the kernel finds
+   them equal. Returns 0 (*SHARED: bytes shared), -EBADE if the contents
+   differ, -EOPNOTSUPP (and kin: -EINVAL, -ENOTTY, -EXDEV) where the
+   filesystem cannot, -EAGAIN if the kernel shared nothing.
+   PROBE: ask with a length of 0, which the kernel checks as it would a
+   real request (the mount writable, DSTFD ours to dedupe, the filesystem
+   able) and then answers without touching either file, not even ctime. */
+int tu_dedupe_range(int srcfd, int dstfd, uint64_t size, bool probe, uint64_t *shared);
 
 #endif
