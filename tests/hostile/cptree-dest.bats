@@ -270,19 +270,24 @@ assert_precious() {
 	[ "$(cat "$p/file")" = precious ]
 }
 
-@test "item 3: a failed --atomic copy removes only the hidden tree it made" {
-	need_root "chown"
-	hole 3
+# atomic_paused: cptree --atomic s P/d stopped before its final rename;
+# $HIDDEN is the hidden name of its tree in P.
+atomic_paused() {
 	mktree sized s 10 4k
 	precious
 	paused_cptree 'before:renameat*:.tu-*' --atomic s P/d
 	wait_paused || true
-	local hidden
-	hidden=$(cd P && echo .tu-*)
+	HIDDEN=$(cd P && echo .tu-*)
+}
+
+@test "item 3: a failed --atomic copy removes only the hidden tree it made" {
+	need_root "chown"
+	hole 3
+	atomic_paused
 	# Make the final rename fail (DEST is now a non-empty directory),
 	# and put root's directory under the hidden name.
 	as_nobody sh -c 'mkdir P/d && touch P/d/x'
-	as_nobody swapper -n 1 -t 2 "P/$hidden" P/precious
+	as_nobody swapper -n 1 -t 2 "P/$HIDDEN" P/precious
 	finish_cptree
 	assert_failure
 	assert_precious
@@ -291,13 +296,8 @@ assert_precious() {
 @test "item 3: the final rename of --atomic moves the directory it made, or fails" {
 	need_root "chown"
 	hole 3
-	mktree sized s 10 4k
-	precious
-	paused_cptree 'before:renameat*:.tu-*' --atomic s P/d
-	wait_paused || true
-	local hidden
-	hidden=$(cd P && echo .tu-*)
-	as_nobody swapper -n 1 -t 2 "P/$hidden" P/precious
+	atomic_paused
+	as_nobody swapper -n 1 -t 2 "P/$HIDDEN" P/precious
 	finish_cptree
 	assert_precious
 	if [ "$status" -eq 0 ]; then
