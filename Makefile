@@ -51,8 +51,8 @@ TOOLS      := $(filter-out common,$(notdir $(wildcard tools/*)))
 TOOL_BINS  := $(TOOLS:%=$(BUILD)/bin/%)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-HELPER_SRC := $(wildcard tests/helpers/*.c)
-HELPER_BINS:= $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/helpers/%)
+HELPER_SRC := $(wildcard tests/helpers/*.c tests/hostile/*.c)
+HELPER_BINS:= $(patsubst %.c,$(BUILD)/helpers/%,$(notdir $(HELPER_SRC)))
 
 STATIC_LIB := $(BUILD)/lib/libtreeutils.a
 SHARED_LIB := $(BUILD)/lib/libtreeutils.so
@@ -92,6 +92,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(COMMON_OBJ) $(STATIC_LIB)
 	$(CC) $(TU_LDFLAGS) -o $@ $^ -lcmocka $(TU_LDLIBS)
 
 $(BUILD)/helpers/%: $(BUILD)/tests/helpers/%.o $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(TU_LDFLAGS) -o $@ $^ $(TU_LDLIBS)
+
+# The attackers of the hostile suite (tests/hostile/*.c) land beside them.
+$(BUILD)/helpers/%: $(BUILD)/tests/hostile/%.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(TU_LDFLAGS) -o $@ $^ $(TU_LDLIBS)
 
