@@ -50,6 +50,8 @@ enum { LINK_BUSY = 1, LINK_DONE, LINK_FAILED };
 struct link_ent {
 	dev_t dev;
 	ino_t ino;
+	struct timespec ctime;		/* with (dev, ino): the inode, not a
+					   later one given the same number */
 	int state;
 	char *rel;			/* its path below DEST */
 	struct tu_ident dst;		/* what that path must still be */
@@ -68,6 +70,10 @@ struct tu_copy {
 	struct tu_meta_reader *mr;
 	mode_t umask;
 	bool is_root;
+	uid_t euid;			/* who owns what we make */
+	const struct timespec *born;	/* the DEST root's birth time, when the
+					   filesystem tells: what we make in
+					   DEST is born later */
 
 	pthread_mutex_t dlock;		/* the destination fd cache */
 	struct tu_dcache dc;
@@ -267,6 +273,7 @@ struct start {
 	int spfd, dpfd, sfd;
 	const char *slast, *dlast;
 	struct tu_ident sid;
+	struct tu_ident did;		/* DEST as checked, when it exists */
 	bool dest_exists;
 };
 
@@ -277,7 +284,8 @@ int cp_preflight(struct tu_copy *cp, const char *source, const char *dest, struc
 /* The strings link targets are made from. */
 int cp_link_paths_init(struct tu_copy *cp, const char *source, struct start *s);
 /* Make DEST, or (--atomic) its hidden stand-in HIDDEN (TU_TMP_NAME_MAX
-   bytes); *NAME gets the name made in s->dpfd. 0 or -errno (refused). */
+   bytes); *NAME gets the name in s->dpfd. 1 when a directory was made, 0
+   when the existing empty DEST is used, or -errno (refused). */
 int cp_dest_create(struct tu_copy *cp, struct start *s, char *hidden, const char **name);
 /* --atomic: rename HIDDEN into place when OK, else remove it. Returns
    whether the copy stands. */

@@ -218,6 +218,22 @@ static int copy_file(struct job *j, int fd)
 
 /* ---- symlinks and special files ----------------------------------------------- */
 
+/* The symlink or special file J just made by name, held by an O_PATH fd
+   that is checked to be what was made (of MODE's type, RDEV for a
+   device): its metadata goes on through that fd, never on whatever the
+   name means by then (someone who can write DEST may have replaced it).
+   Fills J->dst. The fd, or -errno (reported). */
+static int hold_made(struct job *j, mode_t mode, dev_t rdev)
+{
+	struct tu_copy *cp = j->cp;
+	int fd = tu_entry_open_made(j->dfd, j->dname, mode, rdev, cp->euid, cp->born, &j->dst);
+	if (fd < 0)
+		cp_report(cp, &j->w, false, "create", -fd,
+			  fd == -ESTALE ? "replaced after it was made; its metadata not applied"
+					: NULL);
+	return fd;
+}
+
 static int copy_symlink(struct job *j)
 {
 	struct tu_copy *cp = j->cp;
@@ -250,19 +266,26 @@ static int copy_symlink(struct job *j)
 		return r;
 	}
 	if (cp->o->archive && !cp->o->dry_run) {
+		int held = hold_made(j, S_IFLNK, 0);
+		if (held < 0) {
+			free(fixed);
+			free(target);
+			return held;
+		}
 		struct tu_meta meta;
 		r = tu_meta_read_at(cp->mr, j->sfd, j->name, &j->st, &meta);
 		if (r < 0) {
 			cp_report(cp, &j->w, true, "read metadata", -r, NULL);
 		} else {
 			struct cp_meta_fail_ctx mf = { cp, &j->w };
-			tu_meta_apply_at(j->dfd, j->dname, &meta,
-					 TU_META_OWNER | TU_META_XATTR | TU_META_TIMES, cp_meta_fail, &mf);
+			tu_meta_apply_held(held, &meta, TU_META_OWNER | TU_META_XATTR | TU_META_TIMES,
+					   cp_meta_fail, &mf);
 			tu_meta_free(&meta);
 		}
-	}
-	if (!cp->o->dry_run)
+		close(held);
+	} else if (!cp->o->dry_run) {
 		tu_ident_at(j->dfd, j->dname, &j->dst);
+	}
 	if (fixed)
 		cp_item_rewritten(cp, &j->w, fixed, target);
 	else
@@ -289,6 +312,9 @@ static int copy_special(struct job *j)
 		return r;
 	}
 	if (cp->o->archive) {
+		int held = hold_made(j, j->st.st_mode, j->st.st_rdev);
+		if (held < 0)
+			return held;
 		/* Reached through a symlink (-L), only what stat says is
 		   kept: xattrs and ACLs would be read from the link. */
 		struct tu_meta meta = { .st = j->st };
@@ -297,12 +323,14 @@ static int copy_special(struct job *j)
 			cp_report(cp, &j->w, true, "read metadata", -r, NULL);
 		} else {
 			struct cp_meta_fail_ctx mf = { cp, &j->w };
-			tu_meta_apply_at(j->dfd, j->dname, &meta, TU_META_ALL & ~TU_META_FLAGS,
-					 cp_meta_fail, &mf);
+			tu_meta_apply_held(held, &meta, TU_META_ALL & ~TU_META_FLAGS, cp_meta_fail,
+					   &mf);
 			tu_meta_free(&meta);
 		}
+		close(held);
+	} else {
+		tu_ident_at(j->dfd, j->dname, &j->dst);
 	}
-	tu_ident_at(j->dfd, j->dname, &j->dst);
 	cp_item(cp, &j->w, dev ? 'D' : 'S', 'c', NULL, 0);
 	return 0;
 }

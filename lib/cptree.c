@@ -88,7 +88,9 @@ int cp_dn_open_child(struct tu_copy *cp, struct dnode *parent, const char *name,
 	tu_dc_make_room_locked(&cp->dc);
 	tu_dc_reserve_locked(&cp->dc);	/* for n */
 	pthread_mutex_unlock(&cp->dlock);
-	int fd = tu_dir_open_at(pfd, name, &n->dc.id);
+	/* What entry() made by name is held from here on; a directory
+	   renamed onto NAME since then is not ours, and is refused. */
+	int fd = tu_dir_open_made(pfd, name, cp->euid, cp->born, &n->dc.id);
 	cp_dn_unpin(cp, parent);
 	if (fd < 0) {
 		pthread_mutex_lock(&cp->dlock);
@@ -195,7 +197,9 @@ static int cp_enter(struct tu_walk_dir *d, void *ctx)
 			return TU_WALK_SKIP;
 		int r = cp_dn_open_child(cp, p, tu_walk_dir_name(d), &n);
 		if (r < 0) {
-			cp_report(cp, &w, false, "open directory", -r, NULL);
+			cp_report(cp, &w, false, "open directory", -r,
+				  r == -ESTALE ? "not the directory made here (replaced); not copied"
+					       : NULL);
 			return TU_WALK_SKIP;
 		}
 	}
@@ -367,6 +371,34 @@ static void cp_budgets(const struct tu_cptree_opts *o, int *walk_budget, int *de
 	*dest_budget = each < 4 ? 4 : (int)each;
 }
 
+/* ---- the DEST root -------------------------------------------------------- */
+
+/* Open DEST's root, NAME in s->dpfd, and hold it: the directory we just
+   made (MADE) must still look like it (ours, 0700 at most, empty); one
+   that existed must be the one preflight checked. A directory someone put
+   under that name meanwhile is refused (-ESTALE). The fd or -errno. */
+static int open_dest_root(struct tu_copy *cp, const struct start *s, const char *name, int made,
+			  struct tu_ident *id)
+{
+	if (!made) {
+		int fd = tu_dir_open_at(s->dpfd, name, id);
+		if (fd >= 0 && !tu_ident_same(id, &s->did)) {
+			close(fd);
+			fd = -ESTALE;
+		}
+		return fd;
+	}
+	int fd = tu_dir_open_made(s->dpfd, name, cp->euid, NULL, id);
+	if (fd < 0)
+		return fd;
+	int e = tu_dir_is_empty(fd);
+	if (e != 1) {
+		close(fd);
+		return e < 0 ? e : -ESTALE;
+	}
+	return fd;
+}
+
 /* ---- counting SOURCE first, for an ETA ------------------------------------- */
 
 struct count {
@@ -447,13 +479,17 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 		return -ENOMEM;
 	strcpy(rn->name, name);
 	tu_dc_node_init(&rn->dc, NULL, rn->name);
-	rn->dc.fd = tu_dir_open_at(s->dpfd, name, &rn->dc.id);
-	if (rn->dc.fd < 0) {
-		int r = rn->dc.fd;
+	int r = open_dest_root(cp, s, name, made, &rn->dc.id);
+	if (r < 0) {
 		free(rn);
-		cp_refuse(cp, cp->dst_display, "open directory", -r, NULL);
+		cp_refuse(cp, cp->dst_display, "open directory", -r,
+			  r == -ESTALE ? "not the directory made or checked (replaced); nothing copied"
+				       : NULL);
 		return r;
 	}
+	rn->dc.fd = r;
+	if (rn->dc.id.has_btime)
+		cp->born = &rn->dc.id.btime;
 	rn->dc.pins = 2;	/* never evicted; closed here at the end */
 	/* Tmpfs to tmpfs, a second thread on one file only waits for its
 	   inode lock: there is no disk or network latency to overlap (one
@@ -464,13 +500,14 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 	cp->dst_root_fd = rn->dc.fd;
 	cp_item(cp, &root, 'd', 'c', NULL, 0);
 
-	int r = tu_walk(s->sfd, cp->src_display, &wo, &ops, cp);
+	r = tu_walk(s->sfd, cp->src_display, &wo, &ops, cp);
 	if (r < 0 && r != -ECANCELED)
 		cp_report(cp, &root, true, "walk", -r, NULL);
 	cp_links_apply_flags(cp);
 	close(rn->dc.fd);
 	free(rn);
 	cp->root = NULL;
+	cp->born = NULL;
 
 	bool ok = atomic_load(&cp->failed) == 0 && r == 0;
 	ok = cp_dest_commit(cp, s, hidden, ok);
@@ -495,7 +532,8 @@ int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts 
 	pthread_cond_init(&cp.qcond, NULL);
 	cp.umask = umask(0);
 	umask(cp.umask);
-	cp.is_root = geteuid() == 0;
+	cp.euid = geteuid();
+	cp.is_root = cp.euid == 0;
 	cp.src_display = cp_display_of(source);
 	cp.dst_display = cp_display_of(dest);
 	int r;

@@ -29,7 +29,8 @@
 
 #define PROC_FD_MAX 64
 
-#define IDENT_MASK (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | STATX_MNT_ID)
+#define IDENT_MASK (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | STATX_MNT_ID | \
+		    STATX_CTIME | STATX_BTIME)
 
 static void ident_from_statx(const struct statx *sx, struct tu_ident *id)
 {
@@ -45,6 +46,10 @@ static void ident_from_statx(const struct statx *sx, struct tu_ident *id)
 			(sx->stx_attributes & STATX_ATTR_IMMUTABLE);
 	id->append = (sx->stx_attributes_mask & STATX_ATTR_APPEND) &&
 		     (sx->stx_attributes & STATX_ATTR_APPEND);
+	id->has_btime = (sx->stx_mask & STATX_BTIME) != 0;
+	id->btime = (struct timespec){ sx->stx_btime.tv_sec, sx->stx_btime.tv_nsec };
+	id->ctime = (struct timespec){ sx->stx_ctime.tv_sec, sx->stx_ctime.tv_nsec };
+	id->rdev = makedev(sx->stx_rdev_major, sx->stx_rdev_minor);
 }
 
 int tu_ident_fd(int fd, struct tu_ident *id)
@@ -74,6 +79,48 @@ int tu_dir_open_at(int dirfd, const char *name, struct tu_ident *id)
 	if (r < 0) {
 		close(fd);
 		return r;
+	}
+	return fd;
+}
+
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+int tu_dir_open_made(int dirfd, const char *name, uid_t owner, const struct timespec *since,
+		     struct tu_ident *id)
+{
+	int fd = tu_dir_open_at(dirfd, name, id);
+	if (fd < 0)
+		return fd;
+	bool ours = id->uid == owner && (id->mode & 077) == 0 &&
+		    !(since && id->has_btime && ts_before(&id->btime, since));
+	if (!ours) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+int tu_entry_open_made(int dirfd, const char *name, mode_t mode, dev_t rdev, uid_t owner,
+		       const struct timespec *since, struct tu_ident *id)
+{
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = tu_ident_fd(fd, id);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	bool dev = S_ISCHR(mode) || S_ISBLK(mode);
+	bool ours = (id->mode & S_IFMT) == (mode & S_IFMT) && id->uid == owner &&
+		    (!dev || id->rdev == rdev) &&
+		    !(since && id->has_btime && ts_before(&id->btime, since));
+	if (!ours) {
+		close(fd);
+		return -ESTALE;
 	}
 	return fd;
 }

@@ -15,6 +15,7 @@
 #include "names.h"
 #include "treeutils.h"
 #include <stdatomic.h>
+#include <time.h>
 #include <sys/stat.h>
 
 /* What we know of an open directory or file. */
@@ -28,6 +29,10 @@ struct tu_ident {
 	bool mount_root;	/* the root of a mount (bind mounts too) */
 	bool immutable;		/* chattr +i, when the filesystem tells */
 	bool append;		/* chattr +a, when the filesystem tells */
+	bool has_btime;		/* the filesystem tells the birth time */
+	struct timespec btime;	/* birth (creation) time, when it does */
+	struct timespec ctime;	/* inode change time */
+	dev_t rdev;		/* what a device node is */
 };
 
 static inline bool tu_ident_same(const struct tu_ident *a, const struct tu_ident *b)
@@ -51,6 +56,28 @@ static inline int tu_devino_cmp(dev_t da, uint64_t ia, dev_t db, uint64_t ib)
 int tu_ident_fd(int fd, struct tu_ident *id);
 /* Identity of NAME in DIRFD, not following a symlink. */
 int tu_ident_at(int dirfd, const char *name, struct tu_ident *id);
+
+/* Open the directory NAME in DIRFD that this process has just made
+   (mkdirat with a mode that gives nothing to group and others), and refuse
+   it with -ESTALE unless it still looks so: owned by OWNER, nothing for
+   group or others in its mode, and (SINCE not NULL) born at SINCE or later
+   where the filesystem tells birth times. So a directory someone renamed
+   onto NAME after mkdirat (theirs, or an older one of root's) is not taken
+   for ours. SINCE should be a birth time from the same filesystem (that of
+   the DEST root we made), so that a server's clock cannot disagree. Fill
+   ID. Returns the fd or -errno. */
+int tu_dir_open_made(int dirfd, const char *name, uid_t owner, const struct timespec *since,
+		     struct tu_ident *id);
+
+/* The same for a symlink, FIFO, socket or device node NAME this process has
+   just made (symlinkat, mknodat) as MODE's type (and RDEV for a device):
+   held by an O_PATH fd, never followed, and refused with -ESTALE unless it
+   is still of that type (and device), owned by OWNER and (SINCE not NULL)
+   born at SINCE or later where the filesystem tells. Metadata is then
+   applied through the fd (tu_meta_apply_held), never by name. Fill ID.
+   Returns the O_PATH fd or -errno. */
+int tu_entry_open_made(int dirfd, const char *name, mode_t mode, dev_t rdev, uid_t owner,
+		       const struct timespec *since, struct tu_ident *id);
 
 /* Open directory NAME in DIRFD; fill ID. Returns the fd or -errno; -ELOOP or
    -ENOTDIR when NAME is not (or no longer) a directory. */

@@ -26,15 +26,27 @@ static size_t link_slot(const struct tu_copy *cp, dev_t dev, ino_t ino)
 	return (size_t)(h ^ (h >> 29)) & (cp->lcap - 1);
 }
 
-static struct link_ent *link_find_locked(struct tu_copy *cp, dev_t dev, ino_t ino)
+/* The record of the source inode ST names. An inode number is only an
+   identity while the inode lives: one freed during the copy and given to a
+   new file (rm, then create) is another file. Its change time tells them
+   apart, since making or removing a link changes it: a record whose ctime
+   is not the entry's is another inode's (or this one changed since, and
+   then its later names are copied on their own, which is safe). */
+static bool same_inode(const struct link_ent *e, const struct stat *st)
+{
+	return e->ino == st->st_ino && e->dev == st->st_dev &&
+	       e->ctime.tv_sec == st->st_ctim.tv_sec && e->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+static struct link_ent *link_find_locked(struct tu_copy *cp, const struct stat *st)
 {
 	if (!cp->lcap)
 		return NULL;
-	for (size_t i = link_slot(cp, dev, ino);; i = (i + 1) & (cp->lcap - 1)) {
+	for (size_t i = link_slot(cp, st->st_dev, st->st_ino);; i = (i + 1) & (cp->lcap - 1)) {
 		struct link_ent *e = cp->ltab[i];
 		if (!e)
 			return NULL;
-		if (e->ino == ino && e->dev == dev)
+		if (same_inode(e, st))
 			return e;
 	}
 }
@@ -125,7 +137,7 @@ int cp_copy_linked(struct job *j, int fd)
 	pthread_mutex_lock(&cp->llock);
 	struct link_ent *e;
 	for (;;) {
-		e = link_find_locked(cp, j->st.st_dev, j->st.st_ino);
+		e = link_find_locked(cp, &j->st);
 		if (!e || e->state != LINK_BUSY)
 			break;
 		pthread_cond_wait(&cp->lcond, &cp->llock);
@@ -153,6 +165,7 @@ int cp_copy_linked(struct job *j, int fd)
 		if (e) {
 			e->dev = j->st.st_dev;
 			e->ino = j->st.st_ino;
+			e->ctime = j->st.st_ctim;
 		}
 		if (!e || link_insert_locked(cp, e) < 0) {
 			free(e);

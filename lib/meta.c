@@ -168,9 +168,12 @@ bool tu_meta_flags_lock(unsigned long fflags)
 
 /* ---- applying ------------------------------------------------------------ */
 
-/* Where to apply: an open fd, or NAME in DIRFD never followed. */
+/* Where to apply: an open fd, a held O_PATH fd (HELD, for symlinks and
+   specials: never opened for I/O, never followed), or NAME in DIRFD never
+   followed. */
 struct target {
 	int fd;			/* >= 0: the entry itself */
+	int held;		/* >= 0: an O_PATH fd of the entry itself */
 	int dirfd;
 	const char *name;
 	char proc[PROC_PATH_MAX + 256];	/* path of the entry through /proc */
@@ -189,9 +192,10 @@ static int fail_note(tu_meta_fail_fn *fail, void *ctx, int *first, const char *o
 
 static int set_owner(const struct target *t, const struct stat *st)
 {
-	int r = t->fd >= 0 ? fchown(t->fd, st->st_uid, st->st_gid)
-			   : fchownat(t->dirfd, t->name, st->st_uid, st->st_gid,
-				      AT_SYMLINK_NOFOLLOW);
+	int r = t->fd >= 0     ? fchown(t->fd, st->st_uid, st->st_gid)
+		: t->held >= 0 ? fchownat(t->held, "", st->st_uid, st->st_gid, AT_EMPTY_PATH)
+			       : fchownat(t->dirfd, t->name, st->st_uid, st->st_gid,
+					  AT_SYMLINK_NOFOLLOW);
 	if (r == 0)
 		return 0;
 	int err = errno;
@@ -201,6 +205,8 @@ static int set_owner(const struct target *t, const struct stat *st)
 	   the owner could not be kept. */
 	if (t->fd >= 0)
 		(void)fchown(t->fd, (uid_t)-1, st->st_gid);
+	else if (t->held >= 0)
+		(void)fchownat(t->held, "", (uid_t)-1, st->st_gid, AT_EMPTY_PATH);
 	else
 		(void)fchownat(t->dirfd, t->name, (uid_t)-1, st->st_gid, AT_SYMLINK_NOFOLLOW);
 	return -EPERM;
@@ -211,6 +217,8 @@ static int set_xattr(const struct target *t, const char *name, const void *v, si
 	int r;
 	if (t->fd >= 0)
 		r = fsetxattr(t->fd, name, v, len, 0);
+	else if (t->held >= 0)	/* the fd's magic link leads to the entry itself */
+		r = setxattr(t->proc, name, v, len, 0);
 	else if (t->proc_ok)
 		r = lsetxattr(t->proc, name, v, len, 0);
 	else
@@ -328,6 +336,8 @@ static void set_acls(const struct target *t, struct archive_entry *ae, bool is_d
 
 static int set_mode(const struct target *t, mode_t mode)
 {
+	if (t->held >= 0)	/* fchmod refuses O_PATH: the held inode via /proc */
+		return chmod(t->proc, mode) == 0 ? 0 : -errno;
 	int r = t->fd >= 0 ? fchmod(t->fd, mode)
 			   : fchmodat(t->dirfd, t->name, mode, AT_SYMLINK_NOFOLLOW);
 	return r == 0 ? 0 : -errno;
@@ -336,8 +346,13 @@ static int set_mode(const struct target *t, mode_t mode)
 static int set_times(const struct target *t, const struct stat *st)
 {
 	struct timespec ts[2] = { st->st_atim, st->st_mtim };
-	int r = t->fd >= 0 ? futimens(t->fd, ts)
-			   : utimensat(t->dirfd, t->name, ts, AT_SYMLINK_NOFOLLOW);
+	int r = t->fd >= 0     ? futimens(t->fd, ts)
+		: t->held >= 0 ? utimensat(t->held, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
+			       : utimensat(t->dirfd, t->name, ts, AT_SYMLINK_NOFOLLOW);
+	/* Before Linux 5.8 utimensat has no AT_EMPTY_PATH: the held inode
+	   through its magic link, which leads to the entry itself. */
+	if (r < 0 && errno == EINVAL && t->held >= 0)
+		r = utimensat(AT_FDCWD, t->proc, ts, 0);
 	return r == 0 ? 0 : -errno;
 }
 
@@ -361,12 +376,12 @@ static int apply(struct target *t, const struct tu_meta *m, unsigned what,
 	const struct stat *st = &m->st;
 	bool is_lnk = S_ISLNK(st->st_mode);
 	mode_t mode = st->st_mode & 07777;
-	if (t->fd >= 0)
-		snprintf(t->proc, sizeof t->proc, "/proc/self/fd/%d", t->fd);
+	if (t->fd >= 0 || t->held >= 0)
+		snprintf(t->proc, sizeof t->proc, "/proc/self/fd/%d", t->fd >= 0 ? t->fd : t->held);
 	else
 		t->proc_ok = (size_t)snprintf(t->proc, sizeof t->proc, "/proc/self/fd/%d/%s",
 					      t->dirfd, t->name) < sizeof t->proc;
-	if (t->fd >= 0)
+	if (t->fd >= 0 || t->held >= 0)
 		t->proc_ok = true;
 
 	/* Owner first: chown clears the setuid and setgid bits and file
@@ -410,13 +425,20 @@ static int apply(struct target *t, const struct tu_meta *m, unsigned what,
 int tu_meta_apply_fd(int fd, const struct tu_meta *m, unsigned what,
 		     tu_meta_fail_fn *fail, void *ctx)
 {
-	struct target t = { .fd = fd, .dirfd = -1 };
+	struct target t = { .fd = fd, .held = -1, .dirfd = -1 };
 	return apply(&t, m, what, fail, ctx);
 }
 
 int tu_meta_apply_at(int dirfd, const char *name, const struct tu_meta *m, unsigned what,
 		     tu_meta_fail_fn *fail, void *ctx)
 {
-	struct target t = { .fd = -1, .dirfd = dirfd, .name = name };
+	struct target t = { .fd = -1, .held = -1, .dirfd = dirfd, .name = name };
+	return apply(&t, m, what, fail, ctx);
+}
+
+int tu_meta_apply_held(int held, const struct tu_meta *m, unsigned what,
+		       tu_meta_fail_fn *fail, void *ctx)
+{
+	struct target t = { .fd = -1, .held = held, .dirfd = -1 };
 	return apply(&t, m, what, fail, ctx);
 }

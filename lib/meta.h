@@ -72,6 +72,11 @@ int tu_meta_apply_fd(int fd, const struct tu_meta *m, unsigned what,
 int tu_meta_apply_at(int dirfd, const char *name, const struct tu_meta *m, unsigned what,
 		     tu_meta_fail_fn *fail, void *ctx);
 
+/* The same for the symlink or special file held by the O_PATH fd HELD (see
+   tu_entry_open_made): what was made, never what a name means later. */
+int tu_meta_apply_held(int held, const struct tu_meta *m, unsigned what,
+		       tu_meta_fail_fn *fail, void *ctx);
+
 /* Flags that forbid changes to an entry: apply them last. */
 bool tu_meta_flags_lock(unsigned long fflags);
 

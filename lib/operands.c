@@ -101,8 +101,7 @@ int cp_preflight(struct tu_copy *cp, const char *source, const char *dest, struc
 			cp_refuse(cp, cp->dst_display, "copy", EEXIST, "DEST exists and is not a directory");
 			return -EEXIST;
 		}
-		struct tu_ident id2;
-		int dfd = tu_dir_open_at(s->dpfd, s->dlast, &id2);
+		int dfd = tu_dir_open_at(s->dpfd, s->dlast, &s->did);
 		if (dfd < 0) {
 			cp_refuse(cp, cp->dst_display, "open", -dfd, NULL);
 			return dfd;
@@ -154,9 +153,11 @@ int cp_dest_create(struct tu_copy *cp, struct start *s, char *hidden, const char
 	} else {
 		r = tu_make_dir_at(s->dpfd, s->dlast, 0700);
 	}
-	if (r < 0)
+	if (r < 0) {
 		cp_refuse(cp, cp->dst_display, "create directory", -r, NULL);
-	return r;
+		return r;
+	}
+	return 1;
 }
 
 /* Remove the hidden tree of a failed --atomic copy. */

@@ -231,14 +231,13 @@ except OSError:
 
 @test "item 2: metadata of a special file is applied to the entry made, never to what replaced its name" {
 	need_root "sysctl, chown"
-	hole 2
 	OLD_PH=$(sysctl -n fs.protected_hardlinks)
 	sysctl -q -w fs.protected_hardlinks=0
 	mkdir s outside
 	echo "root's" >outside/passwd
 	chmod 0644 outside/passwd
 	local before
-	before=$(stat -c '%u:%g %a %Y %Z' outside/passwd)
+	before=$(stat -c '%u:%g %a %Y' outside/passwd)
 	mkfifo -m 0666 s/fifo
 	chown nobody:nogroup s/fifo
 	touch -h -d '2001-01-01' s/fifo
@@ -246,10 +245,11 @@ except OSError:
 	paused_cptree after:mknodat:fifo -a "${FORCE[@]}" s d
 	wait_paused || true
 	# The fifo root just made is replaced by a link to a root file
-	# outside both trees.
+	# outside both trees. (The link itself changes that file's ctime,
+	# so owner, mode and mtime are what must stay.)
 	as_nobody sh -c 'ln outside/passwd d/.x && mv -f d/.x d/fifo'
 	finish_cptree
-	[ "$(stat -c '%u:%g %a %Y %Z' outside/passwd)" = "$before" ] || {
+	[ "$(stat -c '%u:%g %a %Y' outside/passwd)" = "$before" ] || {
 		stat outside/passwd; echo "$output"; return 1; }
 }
 
@@ -310,7 +310,6 @@ atomic_paused() {
 
 @test "item 4: DEST made by cptree is held, never re-opened by name" {
 	need_root "chown"
-	hole 4
 	mktree sized s 10 4k
 	precious
 	paused_cptree after:mkdirat:d s P/d
@@ -322,7 +321,6 @@ atomic_paused() {
 
 @test "item 4: a directory made inside DEST is held, never re-opened by name" {
 	need_root "chown"
-	hole 4
 	mkdir -p s/sub
 	echo data >s/sub/f
 	nobody_dest d
@@ -362,7 +360,6 @@ atomic_paused() {
 
 @test "item 6: an inode number reused during the copy never makes a link to an earlier copy" {
 	need_root "mount"
-	hole 6
 	truncate -s 32M ext4.img
 	mkfs.ext4 -q ext4.img
 	mkdir m
