@@ -391,6 +391,64 @@ static void set_acls(const struct target *t, struct archive_entry *ae, mode_t ty
 	}
 }
 
+/* The permission bits a default ACL value (kernel xattr format) lets a new
+   entry keep: user::, mask:: (group:: without a mask) and other::, as
+   bits 0777. -EINVAL for a value not in that format. */
+static int acl_default_perms(const unsigned char *v, size_t len, mode_t *out)
+{
+	if (len < 4 || (len - 4) % 8 ||
+	    (uint32_t)(v[0] | v[1] << 8 | v[2] << 16 | (uint32_t)v[3] << 24) != ACL_XATTR_VERSION)
+		return -EINVAL;
+	int u = -1, g = -1, m = -1, o = -1;
+	for (size_t at = 4; at < len; at += 8) {
+		int tag = v[at] | v[at + 1] << 8, perm = (v[at + 2] | v[at + 3] << 8) & 7;
+		switch (tag) {
+		case 0x01: u = perm; break;
+		case 0x04: g = perm; break;
+		case 0x10: m = perm; break;
+		case 0x20: o = perm; break;
+		}
+	}
+	if (u < 0 || g < 0 || o < 0)
+		return -EINVAL;
+	*out = (mode_t)(u << 6 | (m >= 0 ? m : g) << 3 | o);
+	return 0;
+}
+
+int tu_meta_new_mode(int dirfd, mode_t src_mode, mode_t umask_bits, mode_t *out)
+{
+	struct stat dst;
+	if (fstat(dirfd, &dst) < 0)
+		return -errno;
+	mode_t allow = 0777 & ~umask_bits;
+	unsigned char v[4 + 8 * 64];
+	ssize_t len = fgetxattr(dirfd, ACL_XATTR_DEFAULT, v, sizeof v);
+	if (len < 0 && errno == ERANGE) {
+		/* A default ACL with more than 64 entries: only its first
+		   four kinds matter, but they may lie anywhere in it. */
+		len = fgetxattr(dirfd, ACL_XATTR_DEFAULT, NULL, 0);
+		unsigned char *big = len > 0 ? malloc((size_t)len) : NULL;
+		if (!big)
+			return len > 0 ? -ENOMEM : -errno;
+		len = fgetxattr(dirfd, ACL_XATTR_DEFAULT, big, (size_t)len);
+		int r = len < 0 ? -errno : acl_default_perms(big, (size_t)len, &allow);
+		free(big);
+		if (r < 0)
+			return r;
+	} else if (len >= 0) {
+		int r = acl_default_perms(v, (size_t)len, &allow);
+		if (r < 0)
+			return r;
+	} else if (errno != ENODATA && errno != EOPNOTSUPP) {
+		return -errno;
+	}
+	mode_t mode = src_mode & 0777 & allow;
+	if (S_ISDIR(src_mode) && (dst.st_mode & S_ISGID))
+		mode |= S_ISGID;
+	*out = mode;
+	return 0;
+}
+
 static int set_mode(const struct target *t, mode_t mode)
 {
 	int r = t->fd >= 0 ? fchmod(t->fd, mode)
