@@ -1148,10 +1148,13 @@ static int file_finish(struct job *j, int out, const char *tmp, struct tu_meta *
 	struct cp *cp = j->cp;
 	const struct tu_cptree_opts *o = cp->o;
 	struct meta_fail_ctx mf = { cp, &j->w };
+	mode_t mode;
+	int r0 = 0;
 	if (o->archive) {
 		tu_meta_apply_fd(out, meta, TU_META_ALL & ~TU_META_FLAGS, meta_fail, &mf);
-	} else if (fchmod(out, j->st.st_mode & 0777 & ~cp->umask) < 0) {
-		report(cp, &j->w, false, "set mode", errno, NULL);
+	} else if ((r0 = tu_meta_new_mode(j->dfd, j->st.st_mode, cp->umask, &mode)) < 0 ||
+		   fchmod(out, mode) < 0) {
+		report(cp, &j->w, false, "set mode", r0 < 0 ? -r0 : errno, NULL);
 	}
 	int r = tmp_place(cp, out, j->dfd, tmp, j->dname);
 	if (r < 0) {
@@ -2172,10 +2175,15 @@ static void finish_dir(struct cp *cp, struct tu_walk_dir *d, struct dnode *n)
 		return;
 	}
 	struct meta_fail_ctx mf = { cp, &w };
+	mode_t mode;
+	int r = 0;
+	/* The directory's own fd serves for its parent's: it inherited the
+	   parent's default ACL as its own, and its setgid bit. */
 	if (cp->o->archive)
 		tu_meta_apply_fd(fd, &n->meta, TU_META_ALL, meta_fail, &mf);
-	else if (fchmod(fd, n->meta.st.st_mode & 0777 & ~cp->umask) < 0)
-		report(cp, &w, false, "set mode", errno, NULL);
+	else if ((r = tu_meta_new_mode(fd, n->meta.st.st_mode, cp->umask, &mode)) < 0 ||
+		 fchmod(fd, mode) < 0)
+		report(cp, &w, false, "set mode", r < 0 ? -r : errno, NULL);
 	dn_unpin(cp, n);
 }
 
