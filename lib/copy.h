@@ -39,6 +39,7 @@ struct dnode {
 	bool have_meta;
 	struct tu_meta meta;		/* the source directory's, for leave() */
 	int bigs;			/* its large files in flight (qlock) */
+	mode_t file_allow;		/* without -a: mode bits its new files keep */
 	char name[];
 };
 

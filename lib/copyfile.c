@@ -98,7 +98,11 @@ static int file_finish(struct job *j, int out, const char *tmp, struct tu_meta *
 	if (o->archive) {
 		tu_meta_apply_fd(out, meta, TU_META_ALL & ~TU_META_FLAGS, cp_meta_fail, &mf);
 	} else {
-		int r = tu_chmod_fd(out, j->st.st_mode & 0777 & ~cp->umask);
+		/* As cp -r: the umask, or the directory's default ACL instead
+		   (found once per directory, in cptree.c's enter()). */
+		struct dnode *dn = cp_slot_dn(j->w.d);
+		mode_t allow = dn ? dn->file_allow : 0777 & ~cp->umask;
+		int r = tu_chmod_fd(out, j->st.st_mode & 0777 & allow);
 		if (r < 0)
 			cp_report(cp, &j->w, false, "set mode", -r, NULL);
 	}

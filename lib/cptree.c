@@ -220,6 +220,14 @@ static int cp_enter(struct tu_walk_dir *d, void *ctx)
 	} else {
 		cp_report(cp, &w, true, "stat", -sr, NULL);
 	}
+	/* Without -a, the mode bits a file made here may keep: the umask,
+	   or this directory's default ACL instead (POSIX, as cp -r). */
+	n->file_allow = 0777 & ~cp->umask;
+	if (!cp->o->archive) {
+		int r = tu_meta_new_mode(n->dc.fd, S_IFREG | 0777, cp->umask, &n->file_allow);
+		if (r < 0)
+			cp_report(cp, &w, false, "set mode", -r, "the default ACL could not be read");
+	}
 	*tu_walk_dir_slot(d) = n;
 	return TU_WALK_NEXT;
 }
@@ -309,7 +317,14 @@ static void finish_dir(struct tu_copy *cp, struct tu_walk_dir *d, struct dnode *
 	if (cp->o->archive)
 		tu_meta_apply_fd(fd, &n->meta, TU_META_ALL, cp_meta_fail, &mf);
 	else {
-		int r = tu_chmod_fd(fd, n->meta.st.st_mode & 0777 & ~cp->umask);
+		/* As cp -r (tu_meta_new_mode): the umask, or the default ACL
+		   instead, and a setgid bit the kernel gave is kept. The
+		   directory's own fd serves for its parent's: it inherited the
+		   parent's default ACL as its own, and its setgid bit. */
+		mode_t mode;
+		int r = tu_meta_new_mode(fd, n->meta.st.st_mode, cp->umask, &mode);
+		if (r == 0)
+			r = tu_chmod_fd(fd, mode);
 		if (r < 0)
 			cp_report(cp, &w, false, "set mode", -r, NULL);
 	}
