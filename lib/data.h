@@ -1,5 +1,8 @@
-/* data.h: moving and sharing file data between open files (data.c).
- * Private to the library.
+/* data.h: moving the bytes of one file between two open fds. Private to the
+ * library. The copy engine decides what is copied and where; this layer
+ * only moves data (reflink, copy_file_range, sparse spans, read/write),
+ * retries transient failures and pools the fallback's buffers. It never
+ * opens or names anything in a tree.
  */
 #ifndef TU_DATA_H
 #define TU_DATA_H
@@ -7,9 +10,103 @@
 #error "data.h is private to libtreeutils; include treeutils.h"
 #endif
 
-#include <stdbool.h>
+#include "treeutils.h"
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+
+#define TU_COPY_BUF	(1 << 20)	/* read/write fallback, pooled per worker */
+
+/* ---- transient failures ------------------------------------------------- */
+
+/* EBUSY, ETXTBSY, EAGAIN, EINTR: a FUSE or network filesystem, a busy
+   device; worth waiting out. */
+bool tu_is_transient(int err);
+/* Sleep *DELAY_NS, then double it (up to 0.1 s). */
+void tu_sleep_backoff(long *delay_ns);
+
+/* ---- buffers ------------------------------------------------------------- */
+
+/* Buffers of TU_COPY_BUF bytes, kept for reuse by the next file. */
+struct tu_bufpool {
+	pthread_mutex_t lock;
+	void **bufs;
+	size_t n, cap;
+};
+
+void tu_bufpool_init(struct tu_bufpool *p);
+void tu_bufpool_release(struct tu_bufpool *p);
+void *tu_buf_get(struct tu_bufpool *p);		/* NULL when out of memory */
+void tu_buf_put(struct tu_bufpool *p, void *b);
+
+/* ---- one run's settings ---------------------------------------------------- */
+
+struct tu_data {
+	enum tu_reflink reflink;
+	double timeout;			/* transient failures, seconds */
+	struct tu_stats *stats;		/* bytes counted here; may be NULL */
+	struct tu_bufpool pool;
+	_Atomic bool no_reflink;	/* FICLONE refused: stop asking (auto) */
+};
+
+/* The data of one file going from IN to OUT, and where it failed. */
+struct tu_xfer {
+	struct tu_data *dc;
+	int in, out;
+	const char *op;		/* out: "reflink", "read", "write" or "copy" */
+	bool dst;		/* out: the failure was the copy's, not the source's */
+	bool timed_out;		/* out: transient failures outlasted the timeout */
+	double since;		/* the first transient failure since progress */
+	long delay;
+};
+
+/* Record where X failed (OP, DST) and return -ERR. */
+int tu_xfer_fail(struct tu_xfer *x, const char *op, bool dst, int err);
+
+/* ---- spans and whole files ------------------------------------------------ */
+
+/* Share the whole file's extents (FICLONE), as the run's reflink mode says:
+   1 when done, 0 when the data is to be copied, or a failure (-errno,
+   --reflink=always). ST is the source's fstat. */
+int tu_data_reflink(struct tu_xfer *x, const struct stat *st);
+
+/* Whole file data of X->in (fstat ST) into the empty X->out, on this
+   thread: a reflink, else the data extents only, so holes stay holes (and
+   the size is set). 0 or -errno (X says where). */
+int tu_data_copy(struct tu_xfer *x, const struct stat *st);
+
+/* The data in [OFF, END) of the source, at the same offsets in the copy.
+   SPARSE: only the data extents SEEK_DATA/SEEK_HOLE find, so holes stay
+   holes (the caller sets the size); AT_DATA: OFF is known to be data. */
+int tu_data_copy_span(struct tu_xfer *x, off_t off, off_t end, bool sparse, bool at_data);
+
+/* Fewer blocks than the size needs: there are holes to keep. */
+bool tu_data_is_sparse(const struct stat *st);
+
+/* The first data at or after OFF in FD (of SIZE bytes); SIZE when there is
+   none; OFF when the filesystem cannot say. */
+off_t tu_data_next(int fd, off_t off, off_t size);
+
+/* Tell the kernel FD will be read from start to end. */
+void tu_data_advise_sequential(int fd);
+
+/* Set X->out's size (after sparse spans). 0 or -errno. */
+int tu_data_set_size(struct tu_xfer *x, off_t size);
+
+/* ---- files whose size says nothing ---------------------------------------- */
+
+/* Is the regular file FD (stat ST) to be read until EOF rather than to
+   st_size? (/proc, sysfs, and -L to them.) */
+bool tu_data_size_untrusted(int fd, const struct stat *st);
+/* X->in read with read() until EOF into X->out, transient failures retried. */
+int tu_data_copy_until_eof(struct tu_xfer *x);
+
+/* ---- filesystems ------------------------------------------------------------ */
+
+/* Is FD on a filesystem held in memory (tmpfs, ramfs)? */
+bool tu_data_in_memory(int fd);
 
 /* ---- dedupe range ------------------------------------------------------------ */
 

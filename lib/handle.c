@@ -7,12 +7,14 @@
 #define TU_INTERNAL
 #include "handle.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -25,7 +27,10 @@
 #define STATX_ATTR_MOUNT_ROOT 0x00002000
 #endif
 
-#define IDENT_MASK (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | STATX_MNT_ID)
+#define PROC_FD_MAX 64
+
+#define IDENT_MASK (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | STATX_MNT_ID | \
+		    STATX_CTIME | STATX_BTIME)
 
 static void ident_from_statx(const struct statx *sx, struct tu_ident *id)
 {
@@ -41,6 +46,10 @@ static void ident_from_statx(const struct statx *sx, struct tu_ident *id)
 			(sx->stx_attributes & STATX_ATTR_IMMUTABLE);
 	id->append = (sx->stx_attributes_mask & STATX_ATTR_APPEND) &&
 		     (sx->stx_attributes & STATX_ATTR_APPEND);
+	id->has_btime = (sx->stx_mask & STATX_BTIME) != 0;
+	id->btime = (struct timespec){ sx->stx_btime.tv_sec, sx->stx_btime.tv_nsec };
+	id->ctime = (struct timespec){ sx->stx_ctime.tv_sec, sx->stx_ctime.tv_nsec };
+	id->rdev = makedev(sx->stx_rdev_major, sx->stx_rdev_minor);
 }
 
 int tu_ident_fd(int fd, struct tu_ident *id)
@@ -74,6 +83,48 @@ int tu_dir_open_at(int dirfd, const char *name, struct tu_ident *id)
 	return fd;
 }
 
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+int tu_dir_open_made(int dirfd, const char *name, uid_t owner, const struct timespec *since,
+		     struct tu_ident *id)
+{
+	int fd = tu_dir_open_at(dirfd, name, id);
+	if (fd < 0)
+		return fd;
+	bool ours = id->uid == owner && (id->mode & 077) == 0 &&
+		    !(since && id->has_btime && ts_before(&id->btime, since));
+	if (!ours) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+int tu_entry_open_made(int dirfd, const char *name, mode_t mode, dev_t rdev, uid_t owner,
+		       const struct timespec *since, struct tu_ident *id)
+{
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = tu_ident_fd(fd, id);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	bool dev = S_ISCHR(mode) || S_ISBLK(mode);
+	bool ours = (id->mode & S_IFMT) == (mode & S_IFMT) && id->uid == owner &&
+		    (!dev || id->rdev == rdev) &&
+		    !(since && id->has_btime && ts_before(&id->btime, since));
+	if (!ours) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
 /* chmod through a held fd. fchmod() refuses O_PATH fds, so use fchmodat2
    with AT_EMPTY_PATH (Linux 6.6), else the fd's magic link in /proc, which
    names exactly the held inode and so cannot be raced. */
@@ -83,7 +134,7 @@ static int chmod_held(int fd, mode_t mode)
 		return 0;
 	if (errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
 		return -errno;
-	char proc[64];
+	char proc[PROC_FD_MAX];
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
 	if (chmod(proc, mode) < 0)
 		return -errno;
@@ -258,89 +309,40 @@ int tu_rename_noreplace(int olddirfd, const char *oldname, int newdirfd, const c
 	return 0;
 }
 
+struct rename_tmp {
+	int dirfd, newdirfd;
+	const char *name;
+};
+
+static int rename_tmp_make(const char *tmp, void *ctx)
+{
+	const struct rename_tmp *t = ctx;
+	return tu_rename_noreplace(t->dirfd, t->name, t->newdirfd, tmp);
+}
+
 int tu_rename_to_tmp(int dirfd, const char *name, int newdirfd, char *out)
 {
-	for (int tries = 0; tries < 4; tries++) {
-		char hex[TU_TMP_HEX + 1];
-		int r = tu_random_hex(hex, TU_TMP_HEX);
-		if (r < 0)
-			return r;
-		snprintf(out, TU_TMP_NAME_MAX, "%s%s", TU_TMP_PREFIX, hex);
-		r = tu_rename_noreplace(dirfd, name, newdirfd, out);
-		if (r != -EEXIST)
-			return r;
-	}
-	return -EEXIST;
+	struct rename_tmp t = { dirfd, newdirfd, name };
+	return tu_tmp_try(out, rename_tmp_make, &t);
 }
 
-int tu_random_hex(char *out, size_t nhex)
+int tu_link_held(int fd, int dirfd, const char *name, _Atomic bool *no_empty_path)
 {
-	static const char digits[] = "0123456789abcdef";
-	unsigned char raw[64];
-	size_t need = (nhex + 1) / 2;
-	if (need > sizeof raw)
-		return -EINVAL;
-	size_t got = 0;
-	while (got < need) {
-		ssize_t r = getrandom(raw + got, need - got, 0);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		got += (size_t)r;
-	}
-	for (size_t i = 0; i < nhex; i++)
-		out[i] = digits[(raw[i / 2] >> ((i & 1) ? 0 : 4)) & 0xf];
-	out[nhex] = '\0';
-	return 0;
-}
-
-bool tu_is_tmp_name(const char *name)
-{
-	size_t p = sizeof(TU_TMP_PREFIX) - 1;
-	if (strncmp(name, TU_TMP_PREFIX, p) != 0)
-		return false;
-	for (size_t i = 0; i < TU_TMP_HEX; i++) {
-		char c = name[p + i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-	}
-	return name[p + TU_TMP_HEX] == '\0';
-}
-
-size_t tu_utf8_len(const unsigned char *s)
-{
-	unsigned c = s[0];
-	size_t n;
-	unsigned min;
-	if (c < 0x80)
-		return 1;
-	if ((c & 0xe0) == 0xc0) {
-		n = 2; min = 0x80; c &= 0x1f;
-	} else if ((c & 0xf0) == 0xe0) {
-		n = 3; min = 0x800; c &= 0x0f;
-	} else if ((c & 0xf8) == 0xf0) {
-		n = 4; min = 0x10000; c &= 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
+	/* AT_EMPTY_PATH links the held inode with no path lookup at all, but
+	   needs CAP_DAC_READ_SEARCH (ENOENT without it); /proc otherwise,
+	   whose magic link also names exactly the held inode. */
+	if (!atomic_load(no_empty_path)) {
+		if (linkat(fd, "", dirfd, name, AT_EMPTY_PATH) == 0)
 			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
+		if (errno != ENOENT && errno != EPERM && errno != EINVAL)
+			return -errno;
+		atomic_store(no_empty_path, true);
 	}
-	/* Overlong forms, surrogates and values past U+10FFFF are invalid. */
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	return n;
-}
-
-double tu_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	char proc[PROC_FD_MAX];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
+		return -errno;
+	return 0;
 }
 
 /* ---- appended for dedup ---------------------------------------------------- */
@@ -418,32 +420,223 @@ int tu_open_beneath(int rootfd, const char *rel, int flags, bool no_xdev)
 	return open_beneath_walk(rootfd, rel, flags, no_xdev);
 }
 
+struct link_tmp {
+	int fd, dirfd;
+	_Atomic bool no_empty_path;
+};
+
+static int link_tmp_make(const char *tmp, void *ctx)
+{
+	struct link_tmp *t = ctx;
+	/* linkat never replaces an existing name: EEXIST, try anew. */
+	return tu_link_held(t->fd, t->dirfd, tmp, &t->no_empty_path);
+}
+
 int tu_link_tmp(int fd, int dirfd, char *out)
 {
-	char proc[32];
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-	bool use_proc = false;
-	for (int tries = 0; tries < 4; tries++) {
-		char hex[TU_TMP_HEX + 1];
-		int r = tu_random_hex(hex, TU_TMP_HEX);
-		if (r < 0)
-			return r;
-		snprintf(out, TU_TMP_NAME_MAX, "%s%s", TU_TMP_PREFIX, hex);
-		/* linkat never replaces an existing name: EEXIST, try anew. */
-		if (!use_proc && linkat(fd, "", dirfd, out, AT_EMPTY_PATH) == 0)
-			return 0;
-		if (!use_proc && errno != ENOENT && errno != EPERM && errno != EEXIST)
+	struct link_tmp t = { .fd = fd, .dirfd = dirfd };
+	return tu_tmp_try(out, link_tmp_make, &t);
+}
+
+/* ---- temporary files and directories --------------------------------------- */
+
+static int file_tmp_make(const char *tmp, void *ctx)
+{
+	int dirfd = *(const int *)ctx;
+	int fd = openat(dirfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+	return fd >= 0 ? fd : -errno;
+}
+
+int tu_file_create_tmp(int dirfd, char *out)
+{
+	return tu_tmp_try(out, file_tmp_make, &dirfd);
+}
+
+struct dir_tmp {
+	int dirfd;
+	mode_t mode;
+};
+
+static int dir_tmp_make(const char *tmp, void *ctx)
+{
+	const struct dir_tmp *t = ctx;
+	return mkdirat(t->dirfd, tmp, t->mode) == 0 ? 0 : -errno;
+}
+
+int tu_dir_create_tmp(int dirfd, mode_t mode, char *out)
+{
+	struct dir_tmp t = { dirfd, mode };
+	return tu_tmp_try(out, dir_tmp_make, &t);
+}
+
+int tu_tmpfile_create(struct tu_fs_caps *caps, int dfd, char *tmp)
+{
+	tmp[0] = '\0';
+	if (!atomic_load(&caps->no_tmpfile)) {
+		int fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOENT)
 			return -errno;
-		if (!use_proc && errno != EEXIST)
-			use_proc = true;	/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH */
-		if (use_proc) {
-			if (linkat(AT_FDCWD, proc, dirfd, out, AT_SYMLINK_FOLLOW) == 0)
-				return 0;
-			if (errno != EEXIST)
-				return -errno;
+		atomic_store(&caps->no_tmpfile, true);
+	}
+	return tu_file_create_tmp(dfd, tmp);
+}
+
+int tu_tmpfile_place(struct tu_fs_caps *caps, int fd, int dfd, const char *tmp, const char *name)
+{
+	if (tmp[0])
+		return tu_rename_noreplace(dfd, tmp, dfd, name);
+	return tu_link_held(fd, dfd, name, &caps->no_empty_path);
+}
+
+void tu_tmpfile_discard(int dfd, const char *tmp)
+{
+	if (tmp[0])
+		unlinkat(dfd, tmp, 0);
+}
+
+/* ---- where a directory lies ------------------------------------------------- */
+
+int tu_dir_is_below(int fd, const struct tu_ident *sid)
+{
+	int cur = dup(fd);
+	if (cur < 0)
+		return -errno;
+	for (int depth = 0; depth < 65536; depth++) {
+		struct tu_ident id, up;
+		int r = tu_ident_fd(cur, &id);
+		if (r < 0) {
+			close(cur);
+			return r;
+		}
+		if (tu_ident_same(&id, sid)) {
+			close(cur);
+			return 1;
+		}
+		int next = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		int err = errno;
+		close(cur);
+		/* A directory we may not search ends the climb: SID, which the
+		   caller could reach, cannot lie above it on this path. */
+		if (next < 0)
+			return err == EACCES ? 0 : -err;
+		r = tu_ident_fd(next, &up);
+		if (r < 0 || tu_ident_same(&up, &id)) {
+			close(next);
+			return r < 0 ? r : 0;
+		}
+		cur = next;
+	}
+	close(cur);
+	return 0;
+}
+
+int tu_dir_is_empty(int fd)
+{
+	DIR *dir = fdopendir(dup(fd));
+	if (!dir)
+		return -errno;
+	int r = 1;
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			r = 0;
+			break;
 		}
 	}
-	return -EEXIST;
+	closedir(dir);
+	return r;
+}
+
+char *tu_fd_path(int fd)
+{
+	char proc[PROC_FD_MAX], buf[PATH_MAX];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(proc, buf, sizeof buf - 1);
+	if (n <= 0 || (size_t)n >= sizeof buf - 1 || buf[0] != '/')
+		return NULL;
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+int tu_read_link_at(int dirfd, const char *name, size_t hint, char **out)
+{
+	size_t cap = hint ? hint + 1 : 256;
+	for (;;) {
+		char *buf = malloc(cap);
+		if (!buf)
+			return -ENOMEM;
+		ssize_t n = readlinkat(dirfd, name, buf, cap);
+		if (n < 0) {
+			int err = errno;
+			free(buf);
+			return -err;
+		}
+		if ((size_t)n < cap) {
+			buf[n] = '\0';
+			*out = buf;
+			return 0;
+		}
+		free(buf);
+		cap *= 2;
+	}
+}
+
+/* ---- entries: one name in a held directory ------------------------------------ */
+
+int tu_file_open_at(int dirfd, const char *name, bool follow)
+{
+	/* O_NONBLOCK: a FIFO swapped in cannot block us; O_NOCTTY: a terminal
+	   swapped in does not become ours. */
+	int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
+					 (follow ? 0 : O_NOFOLLOW));
+	return fd >= 0 ? fd : -errno;
+}
+
+int tu_stat_fd(int fd, struct stat *st)
+{
+	return fstat(fd, st) == 0 ? 0 : -errno;
+}
+
+int tu_stat_at(int dirfd, const char *name, struct stat *st, bool follow)
+{
+	return fstatat(dirfd, name, st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
+}
+
+int tu_chmod_fd(int fd, mode_t mode)
+{
+	return fchmod(fd, mode) == 0 ? 0 : -errno;
+}
+
+int tu_make_dir_at(int dirfd, const char *name, mode_t mode)
+{
+	return mkdirat(dirfd, name, mode) == 0 ? 0 : -errno;
+}
+
+int tu_make_node_at(int dirfd, const char *name, mode_t mode, dev_t rdev)
+{
+	return mknodat(dirfd, name, mode, rdev) == 0 ? 0 : -errno;
+}
+
+int tu_make_symlink_at(const char *target, int dirfd, const char *name)
+{
+	return symlinkat(target, dirfd, name) == 0 ? 0 : -errno;
+}
+
+int tu_link_at(int olddirfd, const char *oldname, int newdirfd, const char *newname)
+{
+	return linkat(olddirfd, oldname, newdirfd, newname, 0) == 0 ? 0 : -errno;
+}
+
+int tu_rename_at(int olddirfd, const char *oldname, int newdirfd, const char *newname)
+{
+	return renameat(olddirfd, oldname, newdirfd, newname) == 0 ? 0 : -errno;
+}
+
+int tu_dir_rewind(int fd)
+{
+	return lseek(fd, 0, SEEK_SET) < 0 ? -errno : 0;
 }
 
 /* ---- replace an existing name -------------------------------------------------- */

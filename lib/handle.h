@@ -12,7 +12,10 @@
 #error "handle.h is private to libtreeutils; include treeutils.h"
 #endif
 
+#include "names.h"
 #include "treeutils.h"
+#include <stdatomic.h>
+#include <time.h>
 #include <sys/stat.h>
 
 /* What we know of an open directory or file. */
@@ -26,6 +29,10 @@ struct tu_ident {
 	bool mount_root;	/* the root of a mount (bind mounts too) */
 	bool immutable;		/* chattr +i, when the filesystem tells */
 	bool append;		/* chattr +a, when the filesystem tells */
+	bool has_btime;		/* the filesystem tells the birth time */
+	struct timespec btime;	/* birth (creation) time, when it does */
+	struct timespec ctime;	/* inode change time */
+	dev_t rdev;		/* what a device node is */
 };
 
 static inline bool tu_ident_same(const struct tu_ident *a, const struct tu_ident *b)
@@ -49,6 +56,28 @@ static inline int tu_devino_cmp(dev_t da, uint64_t ia, dev_t db, uint64_t ib)
 int tu_ident_fd(int fd, struct tu_ident *id);
 /* Identity of NAME in DIRFD, not following a symlink. */
 int tu_ident_at(int dirfd, const char *name, struct tu_ident *id);
+
+/* Open the directory NAME in DIRFD that this process has just made
+   (mkdirat with a mode that gives nothing to group and others), and refuse
+   it with -ESTALE unless it still looks so: owned by OWNER, nothing for
+   group or others in its mode, and (SINCE not NULL) born at SINCE or later
+   where the filesystem tells birth times. So a directory someone renamed
+   onto NAME after mkdirat (theirs, or an older one of root's) is not taken
+   for ours. SINCE should be a birth time from the same filesystem (that of
+   the DEST root we made), so that a server's clock cannot disagree. Fill
+   ID. Returns the fd or -errno. */
+int tu_dir_open_made(int dirfd, const char *name, uid_t owner, const struct timespec *since,
+		     struct tu_ident *id);
+
+/* The same for a symlink, FIFO, socket or device node NAME this process has
+   just made (symlinkat, mknodat) as MODE's type (and RDEV for a device):
+   held by an O_PATH fd, never followed, and refused with -ESTALE unless it
+   is still of that type (and device), owned by OWNER and (SINCE not NULL)
+   born at SINCE or later where the filesystem tells. Metadata is then
+   applied through the fd (tu_meta_apply_held), never by name. Fill ID.
+   Returns the O_PATH fd or -errno. */
+int tu_entry_open_made(int dirfd, const char *name, mode_t mode, dev_t rdev, uid_t owner,
+		       const struct timespec *since, struct tu_ident *id);
 
 /* Open directory NAME in DIRFD; fill ID. Returns the fd or -errno; -ELOOP or
    -ENOTDIR when NAME is not (or no longer) a directory. */
@@ -95,11 +124,81 @@ int tu_rename_noreplace(int olddirfd, const char *oldname, int newdirfd, const c
 
 /* Rename NAME in DIRFD to a fresh TU_TMP_PREFIX name in NEWDIRFD; the new name
    is written to OUT (TU_TMP_NAME_MAX bytes). 0 or -errno. */
-#define TU_TMP_NAME_MAX (sizeof(TU_TMP_PREFIX) + TU_TMP_HEX + 1)
 int tu_rename_to_tmp(int dirfd, const char *name, int newdirfd, char *out);
 
-/* Monotonic seconds. */
-double tu_now(void);
+/* Give the inode held by FD (any fd, O_PATH too) the new name NAME in DIRFD,
+   never replacing an existing one (-EEXIST): linkat AT_EMPTY_PATH, or the
+   fd's /proc magic link where that needs a capability we lack; the answer
+   is remembered in *NO_EMPTY_PATH (shared by the callers of one run). Links
+   the inode held, never a name that may have changed. 0 or -errno. */
+int tu_link_held(int fd, int dirfd, const char *name, _Atomic bool *no_empty_path);
+
+/* ---- temporary files and directories --------------------------------------- */
+
+/* What a filesystem refused once, remembered for the rest of a run so each
+   entry asks the kernel only what can work. Zeroed at the start. */
+struct tu_fs_caps {
+	_Atomic bool no_tmpfile;	/* O_TMPFILE refused: named temporaries */
+	_Atomic bool no_empty_path;	/* linkat AT_EMPTY_PATH refused: /proc */
+};
+
+/* A new, empty regular file in DIRFD under a fresh TU_TMP_PREFIX name
+   (O_EXCL, O_NOFOLLOW, mode 0600), written to OUT (TU_TMP_NAME_MAX bytes).
+   Returns the fd (write only) or -errno. */
+int tu_file_create_tmp(int dirfd, char *out);
+
+/* A new directory in DIRFD with MODE under a fresh TU_TMP_PREFIX name,
+   written to OUT (TU_TMP_NAME_MAX bytes). 0 or -errno. */
+int tu_dir_create_tmp(int dirfd, mode_t mode, char *out);
+
+/* A new, empty file in DFD that has no final name yet: unnamed (O_TMPFILE,
+   TMP set to "") or under a temporary name (in TMP, TU_TMP_NAME_MAX bytes).
+   Mode 0600 from its creation, so it is never more open than that. Returns
+   the fd (write only) or -errno. */
+int tu_tmpfile_create(struct tu_fs_caps *caps, int dfd, char *tmp);
+/* Give the complete file FD (temporary name TMP, or unnamed) its final NAME
+   in DFD, never replacing anything (-EEXIST). 0 or -errno. */
+int tu_tmpfile_place(struct tu_fs_caps *caps, int fd, int dfd, const char *tmp,
+		     const char *name);
+/* Throw away a file never placed: its temporary name, if it has one. */
+void tu_tmpfile_discard(int dfd, const char *tmp);
+
+/* ---- where a directory lies ------------------------------------------------- */
+
+/* Is the directory FD, or any directory above it (through ".."), the one SID
+   names? 1, 0, or -errno. A directory we may not search ends the climb. */
+int tu_dir_is_below(int fd, const struct tu_ident *sid);
+/* Does the directory FD hold nothing but "." and ".."? 1, 0, or -errno. */
+int tu_dir_is_empty(int fd);
+/* The canonical path of the open FD, from the kernel (/proc/self/fd);
+   malloc'd, NULL when unknown or longer than PATH_MAX. For link targets
+   that are strings only, never to open. */
+char *tu_fd_path(int fd);
+/* The target of the symlink NAME in DIRFD, malloc'd in *OUT (HINT: its
+   expected length, or 0). 0 or -errno. */
+int tu_read_link_at(int dirfd, const char *name, size_t hint, char **out);
+
+/* ---- entries: one name in a held directory ------------------------------------ */
+
+/* Each of these acts on NAME in the held DIRFD only, never follows a
+   symlink at NAME unless FOLLOW says so (-L), never replaces an existing
+   name, and answers 0 (or a fd) or -errno. */
+
+/* Open the file NAME read-only, non-blocking, never as our terminal. */
+int tu_file_open_at(int dirfd, const char *name, bool follow);
+int tu_stat_fd(int fd, struct stat *st);
+int tu_stat_at(int dirfd, const char *name, struct stat *st, bool follow);
+int tu_chmod_fd(int fd, mode_t mode);
+int tu_make_dir_at(int dirfd, const char *name, mode_t mode);
+int tu_make_node_at(int dirfd, const char *name, mode_t mode, dev_t rdev);
+int tu_make_symlink_at(const char *target, int dirfd, const char *name);
+/* A new name NEWNAME in NEWDIRFD for OLDNAME in OLDDIRFD (not followed). */
+int tu_link_at(int olddirfd, const char *oldname, int newdirfd, const char *newname);
+/* Read the open directory FD from its start again. 0 or -errno. */
+int tu_dir_rewind(int fd);
+/* renameat: NEWNAME is replaced if it exists (an empty directory, for
+   --atomic onto an existing empty DEST). */
+int tu_rename_at(int olddirfd, const char *oldname, int newdirfd, const char *newname);
 
 /* ---- appended for dedup ---------------------------------------------------- */
 

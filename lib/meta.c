@@ -24,10 +24,10 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/acl.h>
 #include <sys/ioctl.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -168,9 +168,12 @@ bool tu_meta_flags_lock(unsigned long fflags)
 
 /* ---- applying ------------------------------------------------------------ */
 
-/* Where to apply: an open fd, or NAME in DIRFD never followed. */
+/* Where to apply: an open fd, a held O_PATH fd (HELD, for symlinks and
+   specials: never opened for I/O, never followed), or NAME in DIRFD never
+   followed. */
 struct target {
 	int fd;			/* >= 0: the entry itself */
+	int held;		/* >= 0: an O_PATH fd of the entry itself */
 	int dirfd;
 	const char *name;
 	char proc[PROC_PATH_MAX + 256];	/* path of the entry through /proc */
@@ -189,9 +192,10 @@ static int fail_note(tu_meta_fail_fn *fail, void *ctx, int *first, const char *o
 
 static int set_owner(const struct target *t, const struct stat *st)
 {
-	int r = t->fd >= 0 ? fchown(t->fd, st->st_uid, st->st_gid)
-			   : fchownat(t->dirfd, t->name, st->st_uid, st->st_gid,
-				      AT_SYMLINK_NOFOLLOW);
+	int r = t->fd >= 0     ? fchown(t->fd, st->st_uid, st->st_gid)
+		: t->held >= 0 ? fchownat(t->held, "", st->st_uid, st->st_gid, AT_EMPTY_PATH)
+			       : fchownat(t->dirfd, t->name, st->st_uid, st->st_gid,
+					  AT_SYMLINK_NOFOLLOW);
 	if (r == 0)
 		return 0;
 	int err = errno;
@@ -201,21 +205,49 @@ static int set_owner(const struct target *t, const struct stat *st)
 	   the owner could not be kept. */
 	if (t->fd >= 0)
 		r = fchown(t->fd, (uid_t)-1, st->st_gid);
+	else if (t->held >= 0)
+		r = fchownat(t->held, "", (uid_t)-1, st->st_gid, AT_EMPTY_PATH);
 	else
 		r = fchownat(t->dirfd, t->name, (uid_t)-1, st->st_gid, AT_SYMLINK_NOFOLLOW);
 	(void)r;	/* not a member: the owner's EPERM says enough */
 	return -EPERM;
 }
 
+/* Set the xattr NAME of the target, never following it. An O_PATH fd
+   refuses fsetxattr (EBADF); its /proc magic link names the inode itself,
+   with no lookup, so the path call through it is as safe. */
 static int set_xattr(const struct target *t, const char *name, const void *v, size_t len)
 {
 	int r;
-	if (t->fd >= 0)
+	if (t->fd >= 0) {
 		r = fsetxattr(t->fd, name, v, len, 0);
-	else if (t->proc_ok)
+		if (r < 0 && errno == EBADF)
+			r = setxattr(t->proc, name, v, len, 0);
+	} else if (t->held >= 0) {	/* the fd's magic link leads to the entry itself */
+		r = setxattr(t->proc, name, v, len, 0);
+	} else if (t->proc_ok) {
 		r = lsetxattr(t->proc, name, v, len, 0);
-	else
+	} else {
 		return -ENAMETOOLONG;
+	}
+	return r == 0 ? 0 : -errno;
+}
+
+/* Remove the xattr NAME of the target, the same way. */
+static int remove_xattr(const struct target *t, const char *name)
+{
+	int r;
+	if (t->fd >= 0) {
+		r = fremovexattr(t->fd, name);
+		if (r < 0 && errno == EBADF)
+			r = removexattr(t->proc, name);
+	} else if (t->held >= 0) {
+		r = removexattr(t->proc, name);
+	} else if (t->proc_ok) {
+		r = lremovexattr(t->proc, name);
+	} else {
+		return -ENAMETOOLONG;
+	}
 	return r == 0 ? 0 : -errno;
 }
 
@@ -249,86 +281,189 @@ static void set_xattrs(const struct target *t, struct archive_entry *ae,
 	}
 }
 
-static acl_t acl_from_entry(struct archive_entry *ae, int want)
+/* POSIX ACLs are written as the kernel's own xattr values (the format of
+   linux/posix_acl_xattr.h: a version word, then (tag, perm, id) entries,
+   little-endian, sorted by tag and id), so that one fd call, or one l*xattr
+   call on a name, sets or removes them for every type: libacl sets a
+   default ACL and anything without an fd by path only, following
+   symlinks. */
+#define ACL_XATTR_ACCESS  "system.posix_acl_access"
+#define ACL_XATTR_DEFAULT "system.posix_acl_default"
+#define ACL_XATTR_VERSION 2u
+#define ACL_NO_ID         0xffffffffu
+
+struct acl_ent {
+	uint16_t tag, perm;
+	uint32_t id;
+};
+
+static int acl_ent_cmp(const void *a, const void *b)
 {
-	int n = archive_entry_acl_reset(ae, want);
-	if (n <= 0)
-		return NULL;
-	acl_t acl = acl_init(n);
-	if (!acl)
-		return NULL;
-	int type, permset, tag, qual;
-	const char *qname;
-	while (archive_entry_acl_next(ae, want, &type, &permset, &tag, &qual, &qname) ==
-	       ARCHIVE_OK) {
-		acl_entry_t e;
-		if (acl_create_entry(&acl, &e) != 0)
-			goto bad;
-		acl_tag_t at;
-		switch (tag) {
-		case ARCHIVE_ENTRY_ACL_USER_OBJ: at = ACL_USER_OBJ; break;
-		case ARCHIVE_ENTRY_ACL_USER: at = ACL_USER; break;
-		case ARCHIVE_ENTRY_ACL_GROUP_OBJ: at = ACL_GROUP_OBJ; break;
-		case ARCHIVE_ENTRY_ACL_GROUP: at = ACL_GROUP; break;
-		case ARCHIVE_ENTRY_ACL_MASK: at = ACL_MASK; break;
-		case ARCHIVE_ENTRY_ACL_OTHER: at = ACL_OTHER; break;
-		default: goto bad;
-		}
-		acl_set_tag_type(e, at);
-		if (at == ACL_USER) {
-			uid_t u = (uid_t)qual;
-			acl_set_qualifier(e, &u);
-		} else if (at == ACL_GROUP) {
-			gid_t g = (gid_t)qual;
-			acl_set_qualifier(e, &g);
-		}
-		acl_permset_t ps;
-		acl_get_permset(e, &ps);
-		acl_clear_perms(ps);
-		if (permset & ARCHIVE_ENTRY_ACL_READ)
-			acl_add_perm(ps, ACL_READ);
-		if (permset & ARCHIVE_ENTRY_ACL_WRITE)
-			acl_add_perm(ps, ACL_WRITE);
-		if (permset & ARCHIVE_ENTRY_ACL_EXECUTE)
-			acl_add_perm(ps, ACL_EXECUTE);
-		acl_set_permset(e, ps);
-	}
-	return acl;
-bad:
-	acl_free(acl);
-	return NULL;
+	const struct acl_ent *x = a, *y = b;
+	if (x->tag != y->tag)
+		return x->tag < y->tag ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* POSIX ACLs: the access ACL on the fd; a directory's default ACL through
-   the fd's /proc path, since libacl sets it by path only. */
-static void set_acls(const struct target *t, struct archive_entry *ae, bool is_dir,
+static unsigned char *put_le(unsigned char *p, uint32_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		*p++ = (unsigned char)(v >> (8 * i));
+	return p;
+}
+
+/* The WANT ACL (ARCHIVE_ENTRY_ACL_TYPE_ACCESS or _DEFAULT) of AE as the
+   kernel's xattr value, malloc'ed in *OUT (*LEN bytes). 0 with *OUT NULL
+   when AE holds none; -EINVAL for an entry a POSIX ACL cannot hold;
+   -ENOMEM. */
+static int acl_xattr_from_entry(struct archive_entry *ae, int want, unsigned char **out,
+				size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	if (!ae || !(archive_entry_acl_types(ae) & want))
+		return 0;
+	int n = archive_entry_acl_reset(ae, want);
+	if (n <= 0)
+		return 0;
+	struct acl_ent *e = calloc((size_t)n, sizeof *e);
+	if (!e)
+		return -ENOMEM;
+	int k = 0, type, permset, tag, qual;
+	const char *qname;
+	while (k < n && archive_entry_acl_next(ae, want, &type, &permset, &tag, &qual, &qname) ==
+				ARCHIVE_OK) {
+		struct acl_ent *x = &e[k++];
+		x->id = ACL_NO_ID;
+		switch (tag) {
+		case ARCHIVE_ENTRY_ACL_USER_OBJ: x->tag = 0x01; break;
+		case ARCHIVE_ENTRY_ACL_USER: x->tag = 0x02; x->id = (uint32_t)qual; break;
+		case ARCHIVE_ENTRY_ACL_GROUP_OBJ: x->tag = 0x04; break;
+		case ARCHIVE_ENTRY_ACL_GROUP: x->tag = 0x08; x->id = (uint32_t)qual; break;
+		case ARCHIVE_ENTRY_ACL_MASK: x->tag = 0x10; break;
+		case ARCHIVE_ENTRY_ACL_OTHER: x->tag = 0x20; break;
+		default:
+			free(e);
+			return -EINVAL;
+		}
+		x->perm = (uint16_t)((permset & ARCHIVE_ENTRY_ACL_READ ? 4 : 0) |
+				     (permset & ARCHIVE_ENTRY_ACL_WRITE ? 2 : 0) |
+				     (permset & ARCHIVE_ENTRY_ACL_EXECUTE ? 1 : 0));
+	}
+	qsort(e, (size_t)k, sizeof *e, acl_ent_cmp);
+	unsigned char *buf = malloc(4 + 8 * (size_t)k);
+	if (!buf) {
+		free(e);
+		return -ENOMEM;
+	}
+	unsigned char *p = put_le(buf, ACL_XATTR_VERSION, 4);
+	for (int i = 0; i < k; i++) {
+		p = put_le(p, e[i].tag, 2);
+		p = put_le(p, e[i].perm, 2);
+		p = put_le(p, e[i].id, 4);
+	}
+	free(e);
+	*out = buf;
+	*len = (size_t)(p - buf);
+	return 0;
+}
+
+/* POSIX ACLs made exactly the source's, absent included: the access ACL of
+   every type but symlinks (which have none), and a directory's default
+   ACL. An entry made in a directory with a default ACL inherits one; where
+   the source has none, it is removed, so a copy is never more open than
+   its source (before the mode is set, see apply()). */
+static void set_acls(const struct target *t, struct archive_entry *ae, mode_t type,
 		     tu_meta_fail_fn *fail, void *ctx, int *first)
 {
-	if (!ae || t->fd < 0)
-		return;		/* symlinks and specials carry no ACLs here */
-	int types = archive_entry_acl_types(ae);
-	if (types & ARCHIVE_ENTRY_ACL_TYPE_ACCESS) {
-		acl_t acl = acl_from_entry(ae, ARCHIVE_ENTRY_ACL_TYPE_ACCESS);
-		if (!acl)
-			fail_note(fail, ctx, first, "set ACL", EINVAL, "access");
-		else if (acl_set_fd(t->fd, acl) != 0)
-			fail_note(fail, ctx, first, "set ACL", errno, "access");
-		if (acl)
-			acl_free(acl);
+	static const struct {
+		int type;
+		const char *xattr, *what;
+	} kinds[] = {
+		{ ARCHIVE_ENTRY_ACL_TYPE_ACCESS, ACL_XATTR_ACCESS, "access" },
+		{ ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, ACL_XATTR_DEFAULT, "default" },
+	};
+	if (S_ISLNK(type))
+		return;
+	for (int i = 0; i < (S_ISDIR(type) ? 2 : 1); i++) {
+		unsigned char *v;
+		size_t len;
+		int r = acl_xattr_from_entry(ae, kinds[i].type, &v, &len);
+		bool set = v != NULL;
+		if (r == 0)
+			r = set ? set_xattr(t, kinds[i].xattr, v, len) : remove_xattr(t, kinds[i].xattr);
+		free(v);
+		/* Nothing to remove, or a filesystem without ACLs (which then
+		   holds none). */
+		if (!set && (r == -ENODATA || r == -EOPNOTSUPP))
+			r = 0;
+		if (r < 0)
+			fail_note(fail, ctx, first, "set ACL", -r, kinds[i].what);
 	}
-	if (is_dir && (types & ARCHIVE_ENTRY_ACL_TYPE_DEFAULT)) {
-		acl_t acl = acl_from_entry(ae, ARCHIVE_ENTRY_ACL_TYPE_DEFAULT);
-		if (!acl)
-			fail_note(fail, ctx, first, "set ACL", EINVAL, "default");
-		else if (acl_set_file(t->proc, ACL_TYPE_DEFAULT, acl) != 0)
-			fail_note(fail, ctx, first, "set ACL", errno, "default");
-		if (acl)
-			acl_free(acl);
+}
+
+/* The permission bits a default ACL value (kernel xattr format) lets a new
+   entry keep: user::, mask:: (group:: without a mask) and other::, as
+   bits 0777. -EINVAL for a value not in that format. */
+static int acl_default_perms(const unsigned char *v, size_t len, mode_t *out)
+{
+	if (len < 4 || (len - 4) % 8 ||
+	    (uint32_t)(v[0] | v[1] << 8 | v[2] << 16 | (uint32_t)v[3] << 24) != ACL_XATTR_VERSION)
+		return -EINVAL;
+	int u = -1, g = -1, m = -1, o = -1;
+	for (size_t at = 4; at < len; at += 8) {
+		int tag = v[at] | v[at + 1] << 8, perm = (v[at + 2] | v[at + 3] << 8) & 7;
+		switch (tag) {
+		case 0x01: u = perm; break;
+		case 0x04: g = perm; break;
+		case 0x10: m = perm; break;
+		case 0x20: o = perm; break;
+		}
 	}
+	if (u < 0 || g < 0 || o < 0)
+		return -EINVAL;
+	*out = (mode_t)(u << 6 | (m >= 0 ? m : g) << 3 | o);
+	return 0;
+}
+
+int tu_meta_new_mode(int dirfd, mode_t src_mode, mode_t umask_bits, mode_t *out)
+{
+	struct stat dst;
+	if (fstat(dirfd, &dst) < 0)
+		return -errno;
+	mode_t allow = 0777 & ~umask_bits;
+	unsigned char v[4 + 8 * 64];
+	ssize_t len = fgetxattr(dirfd, ACL_XATTR_DEFAULT, v, sizeof v);
+	if (len < 0 && errno == ERANGE) {
+		/* A default ACL with more than 64 entries: only its first
+		   four kinds matter, but they may lie anywhere in it. */
+		len = fgetxattr(dirfd, ACL_XATTR_DEFAULT, NULL, 0);
+		unsigned char *big = len > 0 ? malloc((size_t)len) : NULL;
+		if (!big)
+			return len > 0 ? -ENOMEM : -errno;
+		len = fgetxattr(dirfd, ACL_XATTR_DEFAULT, big, (size_t)len);
+		int r = len < 0 ? -errno : acl_default_perms(big, (size_t)len, &allow);
+		free(big);
+		if (r < 0)
+			return r;
+	} else if (len >= 0) {
+		int r = acl_default_perms(v, (size_t)len, &allow);
+		if (r < 0)
+			return r;
+	} else if (errno != ENODATA && errno != EOPNOTSUPP) {
+		return -errno;
+	}
+	mode_t mode = src_mode & 0777 & allow;
+	if (S_ISDIR(src_mode) && (dst.st_mode & S_ISGID))
+		mode |= S_ISGID;
+	*out = mode;
+	return 0;
 }
 
 static int set_mode(const struct target *t, mode_t mode)
 {
+	if (t->held >= 0)	/* fchmod refuses O_PATH: the held inode via /proc */
+		return chmod(t->proc, mode) == 0 ? 0 : -errno;
 	int r = t->fd >= 0 ? fchmod(t->fd, mode)
 			   : fchmodat(t->dirfd, t->name, mode, AT_SYMLINK_NOFOLLOW);
 	return r == 0 ? 0 : -errno;
@@ -337,8 +472,13 @@ static int set_mode(const struct target *t, mode_t mode)
 static int set_times(const struct target *t, const struct stat *st)
 {
 	struct timespec ts[2] = { st->st_atim, st->st_mtim };
-	int r = t->fd >= 0 ? futimens(t->fd, ts)
-			   : utimensat(t->dirfd, t->name, ts, AT_SYMLINK_NOFOLLOW);
+	int r = t->fd >= 0     ? futimens(t->fd, ts)
+		: t->held >= 0 ? utimensat(t->held, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
+			       : utimensat(t->dirfd, t->name, ts, AT_SYMLINK_NOFOLLOW);
+	/* Before Linux 5.8 utimensat has no AT_EMPTY_PATH: the held inode
+	   through its magic link, which leads to the entry itself. */
+	if (r < 0 && errno == EINVAL && t->held >= 0)
+		r = utimensat(AT_FDCWD, t->proc, ts, 0);
 	return r == 0 ? 0 : -errno;
 }
 
@@ -362,12 +502,12 @@ static int apply(struct target *t, const struct tu_meta *m, unsigned what,
 	const struct stat *st = &m->st;
 	bool is_lnk = S_ISLNK(st->st_mode);
 	mode_t mode = st->st_mode & 07777;
-	if (t->fd >= 0)
-		snprintf(t->proc, sizeof t->proc, "/proc/self/fd/%d", t->fd);
+	if (t->fd >= 0 || t->held >= 0)
+		snprintf(t->proc, sizeof t->proc, "/proc/self/fd/%d", t->fd >= 0 ? t->fd : t->held);
 	else
 		t->proc_ok = (size_t)snprintf(t->proc, sizeof t->proc, "/proc/self/fd/%d/%s",
 					      t->dirfd, t->name) < sizeof t->proc;
-	if (t->fd >= 0)
+	if (t->fd >= 0 || t->held >= 0)
 		t->proc_ok = true;
 
 	/* Owner first: chown clears the setuid and setgid bits and file
@@ -387,7 +527,7 @@ static int apply(struct target *t, const struct tu_meta *m, unsigned what,
 	   and the mode's group bits are then the ACL mask, which fchmod
 	   below sets to what the source had. */
 	if (what & TU_META_ACL)
-		set_acls(t, m->ae, S_ISDIR(st->st_mode), fail, ctx, &first);
+		set_acls(t, m->ae, st->st_mode & S_IFMT, fail, ctx, &first);
 	if ((what & TU_META_MODE) && !is_lnk) {
 		int r = set_mode(t, mode);
 		if (r < 0)
@@ -411,14 +551,21 @@ static int apply(struct target *t, const struct tu_meta *m, unsigned what,
 int tu_meta_apply_fd(int fd, const struct tu_meta *m, unsigned what,
 		     tu_meta_fail_fn *fail, void *ctx)
 {
-	struct target t = { .fd = fd, .dirfd = -1 };
+	struct target t = { .fd = fd, .held = -1, .dirfd = -1 };
 	return apply(&t, m, what, fail, ctx);
 }
 
 int tu_meta_apply_at(int dirfd, const char *name, const struct tu_meta *m, unsigned what,
 		     tu_meta_fail_fn *fail, void *ctx)
 {
-	struct target t = { .fd = -1, .dirfd = dirfd, .name = name };
+	struct target t = { .fd = -1, .held = -1, .dirfd = dirfd, .name = name };
+	return apply(&t, m, what, fail, ctx);
+}
+
+int tu_meta_apply_held(int held, const struct tu_meta *m, unsigned what,
+		       tu_meta_fail_fn *fail, void *ctx)
+{
+	struct target t = { .fd = -1, .held = held, .dirfd = -1 };
 	return apply(&t, m, what, fail, ctx);
 }
 

@@ -72,6 +72,22 @@ int tu_meta_apply_fd(int fd, const struct tu_meta *m, unsigned what,
 int tu_meta_apply_at(int dirfd, const char *name, const struct tu_meta *m, unsigned what,
 		     tu_meta_fail_fn *fail, void *ctx);
 
+/* The same for the symlink or special file held by the O_PATH fd HELD (see
+   tu_entry_open_made): what was made, never what a name means later. */
+int tu_meta_apply_held(int held, const struct tu_meta *m, unsigned what,
+		       tu_meta_fail_fn *fail, void *ctx);
+
+/* The mode a new entry copied without -a gets in the directory DIRFD, as cp
+   -r and the kernel give it: the permission bits of SRC_MODE (a full st_mode,
+   so a directory is known) under UMASK_BITS, or, where DIRFD has a default
+   ACL, under that ACL's user::, mask:: (or group::) and other:: instead (the
+   umask is then not used: POSIX); no setuid, setgid or sticky bit, except
+   S_ISGID on a directory made under a setgid directory, which the kernel
+   gives and cp keeps. Make the entry with mode 0600 (0700), then set this
+   mode: its inherited ACL then ends as the kernel would have made it.
+   0 or -errno. */
+int tu_meta_new_mode(int dirfd, mode_t src_mode, mode_t umask_bits, mode_t *out);
+
 /* Flags that forbid changes to an entry: apply them last. */
 bool tu_meta_flags_lock(unsigned long fflags);
 

@@ -3,7 +3,9 @@
  * Iterative, never recursive: directories wait on a LIFO work stack, which
  * keeps the walk depth-first (memory bounded by depth times width) and lets
  * N workers take one directory each. A directory's leave() runs on whichever
- * worker finishes its last child.
+ * worker finishes its last child. The directories' fds are held in the one
+ * directory cache (dircache.c), which the copy engine's destination side
+ * uses too.
  *
  * This file must never follow a symlink, never build a path for a system
  * call, and never hold more directory fds than the budget allows (except
@@ -11,6 +13,7 @@
  */
 #define TU_INTERNAL
 #include "walk.h"
+#include "dircache.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -28,20 +31,15 @@ struct walk;
 struct tu_walk_dir {
 	struct walk *w;
 	struct tu_walk_dir *parent;
-	struct tu_walk_dir *lru_prev, *lru_next;	/* open and unpinned */
+	struct tu_dc_node dc;		/* its fd, held in w->dc (under w->lock) */
 	struct tu_walk_dir *stack_next;
-	int fd;				/* -1 while closed (budget) */
-	int pins;			/* under w->lock */
-	bool in_lru;
 	bool entered;
 	bool aborted;
 	bool is_mount;
-	bool follow;			/* reached through a symlink (-L) */
 	_Atomic int pending;		/* 1 while reading + children not left */
 	_Atomic uint32_t flags;
 	int depth;
 	mode_t forced_mode;
-	struct tu_ident id;
 	void *slot;
 	size_t namelen;
 	char name[];
@@ -59,10 +57,7 @@ struct walk {
 	struct tu_walk_dir *stack;
 	long live;
 	unsigned long wakes;		/* tu_walk_wake() calls, for idle workers */
-	int open_fds;
-	int budget;
-	struct tu_walk_dir *lru_head;	/* least recently used */
-	struct tu_walk_dir *lru_tail;
+	struct tu_dcache dc;		/* the held directories, under lock */
 
 	pthread_mutex_t err_lock;	/* error() is never called twice at once */
 	_Atomic bool stop;
@@ -85,150 +80,31 @@ static struct tu_walk_dir *node_new(struct walk *w, struct tu_walk_dir *parent,
 		return NULL;
 	d->w = w;
 	d->parent = parent;
-	d->fd = -1;
 	d->forced_mode = (mode_t)-1;
 	d->depth = parent ? parent->depth + 1 : 0;
 	d->namelen = len;
 	memcpy(d->name, name, len);
 	d->name[len] = '\0';
+	tu_dc_node_init(&d->dc, parent ? &parent->dc : NULL, d->name);
 	return d;
 }
 
-static void lru_remove(struct walk *w, struct tu_walk_dir *d)
-{
-	if (!d->in_lru)
-		return;
-	if (d->lru_prev)
-		d->lru_prev->lru_next = d->lru_next;
-	else
-		w->lru_head = d->lru_next;
-	if (d->lru_next)
-		d->lru_next->lru_prev = d->lru_prev;
-	else
-		w->lru_tail = d->lru_prev;
-	d->lru_prev = d->lru_next = NULL;
-	d->in_lru = false;
-}
-
-static void lru_append(struct walk *w, struct tu_walk_dir *d)
-{
-	d->lru_prev = w->lru_tail;
-	d->lru_next = NULL;
-	if (w->lru_tail)
-		w->lru_tail->lru_next = d;
-	else
-		w->lru_head = d;
-	w->lru_tail = d;
-	d->in_lru = true;
-}
-
-/* Close least recently used directories until one more fits the budget.
-   Pinned directories are never in the LRU, so they stay open. */
-static void make_room_locked(struct walk *w)
-{
-	while (w->open_fds >= w->budget && w->lru_head) {
-		struct tu_walk_dir *victim = w->lru_head;
-		lru_remove(w, victim);
-		close(victim->fd);
-		victim->fd = -1;
-		w->open_fds--;
-	}
-}
-
-static void pin_open_locked(struct walk *w, struct tu_walk_dir *d)
-{
-	if (d->pins++ == 0)
-		lru_remove(w, d);
-}
-
-/* Re-open D, closed to keep within the budget. Through ".." of HINT (an open
-   child) when there is one, which costs one open however deep D lies;
-   otherwise down from the nearest open ancestor. Every re-open is checked
-   against the identity D had when first opened. */
-static int reopen_locked(struct walk *w, struct tu_walk_dir *d, struct tu_walk_dir *hint)
-{
-	/* A followed child's ".." is where its target lies, not D. */
-	if (hint && hint->fd >= 0 && !hint->follow) {
-		make_room_locked(w);
-		int fd = tu_dir_reopen_parent(hint->fd, &d->id);
-		if (fd < 0)
-			return fd;
-		d->fd = fd;
-		w->open_fds++;
-		return 0;
-	}
-	/* Collect the closed ancestors, then open them top-down, each pinned
-	   while its child is opened from it. */
-	size_t n = 0, cap = 16;
-	struct tu_walk_dir **chain = malloc(cap * sizeof *chain);
-	if (!chain)
-		return -ENOMEM;
-	for (struct tu_walk_dir *a = d; a->fd < 0; a = a->parent) {
-		if (n == cap) {
-			cap *= 2;
-			struct tu_walk_dir **c = realloc(chain, cap * sizeof *chain);
-			if (!c) {
-				free(chain);
-				return -ENOMEM;
-			}
-			chain = c;
-		}
-		chain[n++] = a;
-	}
-	int r = 0;
-	for (size_t i = n; i-- > 0;) {
-		struct tu_walk_dir *a = chain[i];
-		pin_open_locked(w, a->parent);
-		make_room_locked(w);
-		int fd = a->follow ? tu_dir_reopen_follow(a->parent->fd, a->name, &a->id)
-				   : tu_dir_reopen_at(a->parent->fd, a->name, &a->id);
-		a->parent->pins--;
-		if (a->parent->pins == 0)
-			lru_append(w, a->parent);
-		if (fd < 0) {
-			r = fd;
-			break;
-		}
-		a->fd = fd;
-		w->open_fds++;
-		if (i > 0)
-			lru_append(w, a);	/* unpinned until its child is open */
-	}
-	free(chain);
-	return r;
-}
-
-/* Pin D's fd (re-opening it if needed); returns the fd or -errno. */
+/* Pin D's fd (re-opening it if needed, through ".." of HINT, an open
+   child, when there is one); returns the fd or -errno. */
 static int pin(struct walk *w, struct tu_walk_dir *d, struct tu_walk_dir *hint)
 {
-	pthread_mutex_lock(&w->lock);
-	int r = 0;
-	if (d->fd < 0)
-		r = reopen_locked(w, d, hint);
-	if (r == 0) {
-		pin_open_locked(w, d);
-		r = d->fd;
-	}
-	pthread_mutex_unlock(&w->lock);
-	return r;
+	return tu_dc_pin(&w->dc, &d->dc, hint ? &hint->dc : NULL);
 }
 
 static void unpin(struct walk *w, struct tu_walk_dir *d)
 {
-	pthread_mutex_lock(&w->lock);
-	if (--d->pins == 0 && d->fd >= 0)
-		lru_append(w, d);
-	pthread_mutex_unlock(&w->lock);
+	tu_dc_unpin(&w->dc, &d->dc);
 }
 
 static void node_free(struct walk *w, struct tu_walk_dir *d)
 {
 	pthread_mutex_lock(&w->lock);
-	lru_remove(w, d);
-	if (d->fd >= 0 && d != w->root) {
-		close(d->fd);
-		w->open_fds--;
-	}
+	tu_dc_forget_locked(&w->dc, &d->dc, d == w->root);
 	if (--w->live == 0)
 		pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
@@ -350,7 +226,7 @@ static struct tu_walk_dir *read_dir(struct walk *w, struct tu_walk_dir *d, struc
 	for (;;) {
 		if (atomic_load(&w->stop))
 			break;
-		ssize_t n = getdents64(d->fd, b->dents, DENTS_BUF);
+		ssize_t n = getdents64(d->dc.fd, b->dents, DENTS_BUF);
 		if (n < 0) {
 			tu_walk_report(d, NULL, "read directory", errno, NULL);
 			break;
@@ -374,7 +250,7 @@ static struct tu_walk_dir *read_dir(struct walk *w, struct tu_walk_dir *d, struc
 			/* DT_UNKNOWN: try it as a directory; only a refusal
 			   (ENOTDIR, ELOOP, ...) makes it a non-directory. */
 			e->is_dir = e->type == DT_DIR ||
-				    (e->type == DT_UNKNOWN && tu_is_dir_at(d->fd, e->name));
+				    (e->type == DT_UNKNOWN && tu_is_dir_at(d->dc.fd, e->name));
 			int r = ops->entry ? ops->entry(d, e, w->ctx) : TU_WALK_NEXT;
 			if (r == TU_WALK_STOP) {
 				atomic_store(&w->stop, true);
@@ -384,7 +260,7 @@ static struct tu_walk_dir *read_dir(struct walk *w, struct tu_walk_dir *d, struc
 					tu_walk_report(d, e->name, "descend", ENOMEM, NULL);
 					continue;
 				}
-				c->follow = r == TU_WALK_FOLLOW;
+				c->dc.follow = r == TU_WALK_FOLLOW;
 				c->stack_next = first;
 				first = c;
 				count++;
@@ -474,11 +350,11 @@ static void abandon(struct walk *w, struct tu_walk_dir *d, struct worker_buf *b)
    path's identities are all in memory, so the check costs no system call. */
 static int open_followed(struct tu_walk_dir *d, int pfd)
 {
-	int fd = tu_dir_open_follow(pfd, d->name, &d->id);
+	int fd = tu_dir_open_follow(pfd, d->name, &d->dc.id);
 	if (fd < 0)
 		return fd;
 	for (const struct tu_walk_dir *a = d->parent; a; a = a->parent) {
-		if (tu_ident_same(&a->id, &d->id)) {
+		if (tu_ident_same(&a->dc.id, &d->dc.id)) {
 			close(fd);
 			return -ELOOP;
 		}
@@ -490,14 +366,14 @@ static const char *open_failure_op(const struct tu_walk_dir *d, int err)
 {
 	if (err == -EXDEV)
 		return "enter";
-	return d->follow ? "follow symlink" : "open directory";
+	return d->dc.follow ? "follow symlink" : "open directory";
 }
 
 static const char *open_failure_detail(const struct tu_walk_dir *d, int err)
 {
 	if (err == -EXDEV)
 		return "mount point, skipped";
-	if (d->follow && err == -ELOOP)
+	if (d->dc.follow && err == -ELOOP)
 		return "a symlink loop, not followed";
 	return NULL;
 }
@@ -520,20 +396,20 @@ static struct tu_walk_dir *visit(struct walk *w, struct tu_walk_dir *d, struct w
 		return NULL;
 	}
 	pthread_mutex_lock(&w->lock);
-	make_room_locked(w);
-	w->open_fds++;			/* reserved for d */
+	tu_dc_make_room_locked(&w->dc);
+	tu_dc_reserve_locked(&w->dc);	/* for d */
 	pthread_mutex_unlock(&w->lock);
 
 	int fd;
-	if (d->follow)
+	if (d->dc.follow)
 		fd = open_followed(d, pfd);
 	else if (w->o->force_search)
-		fd = tu_dir_open_forced(pfd, d->name, &d->id, &d->forced_mode);
+		fd = tu_dir_open_forced(pfd, d->name, &d->dc.id, &d->forced_mode);
 	else
-		fd = tu_dir_open_at(pfd, d->name, &d->id);
+		fd = tu_dir_open_at(pfd, d->name, &d->dc.id);
 	if (fd >= 0) {
-		d->is_mount = d->id.mount_root || d->id.dev != p->id.dev ||
-			      (d->id.mnt_id && p->id.mnt_id && d->id.mnt_id != p->id.mnt_id);
+		d->is_mount = d->dc.id.mount_root || d->dc.id.dev != p->dc.id.dev ||
+			      (d->dc.id.mnt_id && p->dc.id.mnt_id && d->dc.id.mnt_id != p->dc.id.mnt_id);
 		if (d->is_mount && w->o->one_file_system) {
 			close(fd);
 			fd = -EXDEV;
@@ -541,7 +417,7 @@ static struct tu_walk_dir *visit(struct walk *w, struct tu_walk_dir *d, struct w
 	}
 	if (fd < 0) {
 		pthread_mutex_lock(&w->lock);
-		w->open_fds--;
+		tu_dc_unreserve_locked(&w->dc);
 		pthread_mutex_unlock(&w->lock);
 		tu_walk_report(p, d->name, open_failure_op(d, fd), -fd, open_failure_detail(d, fd));
 		unpin(w, p);
@@ -549,8 +425,8 @@ static struct tu_walk_dir *visit(struct walk *w, struct tu_walk_dir *d, struct w
 		return NULL;
 	}
 	pthread_mutex_lock(&w->lock);
-	d->fd = fd;
-	d->pins = 1;
+	d->dc.fd = fd;
+	d->dc.pins = 1;
 	pthread_mutex_unlock(&w->lock);
 
 	struct tu_walk_dir *next = read_dir(w, d, b);
@@ -665,12 +541,13 @@ int tu_walk(int root_fd, const char *root_path, const struct tu_walk_opts *o,
 	    const struct tu_walk_ops *ops, void *ctx)
 {
 	struct walk w = { .o = o, .ops = ops, .ctx = ctx, .root_path = root_path };
-	w.budget = fd_budget(o);
+	w.dc.budget = fd_budget(o);
+	w.dc.lock = &w.lock;
 	int jobs = o->jobs > 0 ? o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (jobs < 1)
 		jobs = 1;
 	/* Each worker pins its directory and that directory's parent. */
-	while (jobs > 1 && 3 * jobs + 2 > w.budget)
+	while (jobs > 1 && 3 * jobs + 2 > w.dc.budget)
 		jobs--;
 	if (jobs > 256)
 		jobs = 256;
@@ -678,13 +555,13 @@ int tu_walk(int root_fd, const char *root_path, const struct tu_walk_opts *o,
 	struct tu_walk_dir *root = node_new(&w, NULL, "", 0);
 	if (!root)
 		return -ENOMEM;
-	int r = tu_ident_fd(root_fd, &root->id);
+	int r = tu_ident_fd(root_fd, &root->dc.id);
 	if (r < 0) {
 		free(root);
 		return r;
 	}
-	root->fd = root_fd;
-	root->pins = 2;			/* never evicted: the fd is the caller's */
+	root->dc.fd = root_fd;
+	root->dc.pins = 2;			/* never evicted: the fd is the caller's */
 	w.root = root;
 	w.live = 1;
 	pthread_mutex_init(&w.lock, NULL);
@@ -702,7 +579,7 @@ int tu_walk(int root_fd, const char *root_path, const struct tu_walk_opts *o,
 	   table shared between threads, which costs milliseconds every time
 	   a deep walk crosses a power of two. */
 	if (jobs > 1) {
-		int hi = fcntl(root_fd, F_DUPFD_CLOEXEC, w.budget + 3 * jobs + 32);
+		int hi = fcntl(root_fd, F_DUPFD_CLOEXEC, w.dc.budget + 3 * jobs + 32);
 		if (hi >= 0)
 			close(hi);
 	}
@@ -732,14 +609,14 @@ int tu_walk(int root_fd, const char *root_path, const struct tu_walk_opts *o,
 
 /* ---- accessors --------------------------------------------------------------- */
 
-int tu_walk_dir_fd(struct tu_walk_dir *d) { return d->fd; }
-int tu_walk_dir_parent_fd(struct tu_walk_dir *d) { return d->parent ? d->parent->fd : -1; }
+int tu_walk_dir_fd(struct tu_walk_dir *d) { return d->dc.fd; }
+int tu_walk_dir_parent_fd(struct tu_walk_dir *d) { return d->parent ? d->parent->dc.fd : -1; }
 struct tu_walk_dir *tu_walk_dir_parent(struct tu_walk_dir *d) { return d->parent; }
 const char *tu_walk_dir_name(const struct tu_walk_dir *d) { return d->name; }
 int tu_walk_dir_depth(const struct tu_walk_dir *d) { return d->depth; }
-const struct tu_ident *tu_walk_dir_ident(const struct tu_walk_dir *d) { return &d->id; }
+const struct tu_ident *tu_walk_dir_ident(const struct tu_walk_dir *d) { return &d->dc.id; }
 bool tu_walk_dir_is_mount(const struct tu_walk_dir *d) { return d->is_mount; }
-bool tu_walk_dir_followed(const struct tu_walk_dir *d) { return d->follow; }
+bool tu_walk_dir_followed(const struct tu_walk_dir *d) { return d->dc.follow; }
 mode_t tu_walk_dir_forced_mode(const struct tu_walk_dir *d) { return d->forced_mode; }
 void **tu_walk_dir_slot(struct tu_walk_dir *d) { return &d->slot; }
 _Atomic uint32_t *tu_walk_dir_flags(struct tu_walk_dir *d) { return &d->flags; }

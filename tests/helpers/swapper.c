@@ -36,17 +36,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stop.h"
+
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
 #endif
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 static int exchange(const char *a, const char *b)
 {
@@ -58,13 +53,6 @@ static int exchange(const char *a, const char *b)
     errno = ENOSYS;
     return -1;
 #endif
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void usage(FILE *f)
@@ -120,13 +108,7 @@ int main(int argc, char **argv)
     }
     const char *a = argv[optind], *b = argv[optind + 1];
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    catch_stop_signals();
 
     const double deadline = limit > 0 ? now_s() + limit : INFINITY;
     unsigned long long swaps = 0, enoent = 0, other = 0, attempts = 0;

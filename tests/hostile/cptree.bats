@@ -4,6 +4,7 @@
 # `make check-hostile` (TU_HOSTILE_LONG=1) runs the long campaign.
 
 load ../lib/helpers
+load ../lib/attack
 
 setup() { tu_setup; }
 teardown() { tu_teardown; }
@@ -127,16 +128,6 @@ small_disk() {
 	mktree sized s 40 1M
 }
 
-# Every file under DEST that has a final name is complete.
-assert_no_partial() {
-	local f
-	while IFS= read -r -d '' f; do
-		cmp "s/${f#"$1"/}" "$f"
-	done < <(find "$1" -type f -print0)
-	run bash -c "find '$1' -name '.tu-*' | grep ."
-	assert_failure
-}
-
 @test "ENOSPC: a clear error, and no partial file under a final name" {
 	need_root mount
 	small_disk
@@ -158,23 +149,18 @@ assert_no_partial() {
 }
 
 # kill_mid_copy N LO HI OPTION...: N times, start `cptree OPTION... s d`,
-# kill -9 it after LO to HI milliseconds, and check that no partially
-# written file carries a final name under d; at least one kill must have
-# landed while it ran.
+# kill -9 it after LO to HI milliseconds (seeded: see kill_mid_run), and
+# check that no partially written file carries a final name under d; at
+# least one kill must have landed while it ran.
 kill_mid_copy() {
-	local n=$1 lo=$2 hi=$3 hits=0 i p
+	local n=$1 lo=$2 hi=$3
 	shift 3
-	for ((i = 0; i < n; i++)); do
-		cptree "$@" s d 2>/dev/null &
-		p=$!
-		sleep "$(printf '0.%03d' $((RANDOM % (hi - lo + 1) + lo)))"
-		kill -9 $p 2>/dev/null && hits=$((hits + 1))
-		wait $p 2>/dev/null || true
-		[ -d d ] && assert_no_partial d
-		rm -rf d
-	done
-	echo "killed mid-copy: $hits of $n"
-	[ "$hits" -gt 0 ]
+	kill_mid_run "$n" "$lo" "$hi" true check_and_clear_d cptree "$@" s d
+}
+
+check_and_clear_d() {
+	[ ! -d d ] || assert_no_partial d
+	rm -rf d
 }
 
 @test "kill -9 mid-copy: no partially written file carries its final name" {

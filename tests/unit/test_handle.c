@@ -9,7 +9,9 @@
 
 #include "handle.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +67,113 @@ static void test_tmp_names(void **state)
 	assert_false(tu_is_tmp_name(".tu-0123456789ABCDEF0123456789abcdef"));
 	assert_false(tu_is_tmp_name("tu-0123456789abcdef0123456789abcdef"));
 	assert_false(tu_is_tmp_name(""));
+}
+
+/* The one temporary-name loop: a fresh name each try, at most four. */
+struct tries {
+	int calls, succeed_at;
+	char seen[4][TU_TMP_NAME_MAX];
+};
+
+static int try_make(const char *name, void *ctx)
+{
+	struct tries *t = ctx;
+	assert_true(tu_is_tmp_name(name));
+	for (int i = 0; i < t->calls; i++)
+		assert_string_not_equal(t->seen[i], name);
+	if (t->calls < 4)
+		strcpy(t->seen[t->calls], name);
+	return ++t->calls == t->succeed_at ? 0 : -EEXIST;
+}
+
+static void test_tmp_try(void **state)
+{
+	(void)state;
+	char out[TU_TMP_NAME_MAX];
+	struct tries t = { .succeed_at = 3 };
+	assert_int_equal(tu_tmp_try(out, try_make, &t), 0);
+	assert_int_equal(t.calls, 3);
+	assert_string_equal(out, t.seen[2]);
+	struct tries never = { .succeed_at = -1 };
+	assert_int_equal(tu_tmp_try(out, try_make, &never), -EEXIST);
+	assert_int_equal(never.calls, 4);
+}
+
+static int count_tmp_names(int dfd)
+{
+	DIR *d = fdopendir(dup(dfd));
+	assert_non_null(d);
+	rewinddir(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		n += tu_is_tmp_name(e->d_name);
+	closedir(d);
+	return n;
+}
+
+/* A temporary file is 0600 from its creation, is placed under a new name
+   only, and leaves no temporary name behind, unnamed or named. */
+static void test_tmpfile_create_place(void **state)
+{
+	(void)state;
+	assert_int_equal(mkdirat(tmpfd, "t", 0755), 0);
+	int dfd = openat(tmpfd, "t", O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	for (int named = 0; named < 2; named++) {
+		struct tu_fs_caps caps = { .no_tmpfile = named };
+		char tmp[TU_TMP_NAME_MAX];
+		int fd = tu_tmpfile_create(&caps, dfd, tmp);
+		assert_true(fd >= 0);
+		assert_int_equal(tmp[0] != '\0', named);
+		assert_int_equal(count_tmp_names(dfd), named);
+		struct stat st;
+		assert_int_equal(fstat(fd, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0600);
+		assert_int_equal(write(fd, "x", 1), 1);
+		const char *name = named ? "named" : "unnamed";
+		assert_int_equal(tu_tmpfile_place(&caps, fd, dfd, tmp, name), 0);
+		assert_int_equal(count_tmp_names(dfd), 0);
+		close(fd);
+		/* A second file never replaces the first. */
+		fd = tu_tmpfile_create(&caps, dfd, tmp);
+		assert_true(fd >= 0);
+		assert_int_equal(tu_tmpfile_place(&caps, fd, dfd, tmp, name), -EEXIST);
+		tu_tmpfile_discard(dfd, tmp);
+		close(fd);
+		assert_int_equal(count_tmp_names(dfd), 0);
+		assert_int_equal(fstatat(dfd, name, &st, 0), 0);
+		assert_int_equal(st.st_size, 1);
+	}
+	char dtmp[TU_TMP_NAME_MAX];
+	assert_int_equal(tu_dir_create_tmp(dfd, 0700, dtmp), 0);
+	struct stat st;
+	assert_int_equal(fstatat(dfd, dtmp, &st, AT_SYMLINK_NOFOLLOW), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	close(dfd);
+}
+
+static void test_dir_is_below_and_empty(void **state)
+{
+	(void)state;
+	assert_int_equal(mkdirat(tmpfd, "top", 0755), 0);
+	assert_int_equal(mkdirat(tmpfd, "top/a", 0755), 0);
+	assert_int_equal(mkdirat(tmpfd, "top/a/b", 0755), 0);
+	assert_int_equal(mkdirat(tmpfd, "other", 0755), 0);
+	struct tu_ident top, other;
+	int t = tu_dir_open_at(tmpfd, "top", &top);
+	int o = tu_dir_open_at(tmpfd, "other", &other);
+	int b = openat(tmpfd, "top/a/b", O_RDONLY | O_DIRECTORY);
+	assert_true(t >= 0 && o >= 0 && b >= 0);
+	assert_int_equal(tu_dir_is_below(b, &top), 1);
+	assert_int_equal(tu_dir_is_below(t, &top), 1);
+	assert_int_equal(tu_dir_is_below(b, &other), 0);
+	assert_int_equal(tu_dir_is_below(t, &other), 0);
+	assert_int_equal(tu_dir_is_empty(b), 1);
+	assert_int_equal(tu_dir_is_empty(t), 0);
+	close(t);
+	close(o);
+	close(b);
 }
 
 static void test_dir_open_refuses_links_and_files(void **state)
@@ -210,6 +319,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_random_hex),
 		cmocka_unit_test(test_tmp_names),
+		cmocka_unit_test(test_tmp_try),
+		cmocka_unit_test(test_tmpfile_create_place),
+		cmocka_unit_test(test_dir_is_below_and_empty),
 		cmocka_unit_test(test_dir_open_refuses_links_and_files),
 		cmocka_unit_test(test_reopen_checks_identity),
 		cmocka_unit_test(test_open_parent_splits),
