@@ -77,6 +77,8 @@ refute_canary_data() {
 	n=$(rounds 2 300)
 	for ((i = 0; i < n; i++)); do
 		attack_tree s
+		# Enough data that the copy lasts while the attacker works.
+		mktree sized s/bulk 16 1M
 		chown -R root:root s
 		mkdir d
 		give_to_nobody d
