@@ -13,7 +13,7 @@
  *      file in it, with renameat2(RENAME_EXCHANGE), hold, exchange back;
  *   m  move a subtree away (into HOLD, or elsewhere in TREE without -H)
  *      and back;
- *   f  exchange a regular file with a FIFO, a hard link (to BAIT, a file
+ *   f  exchange a non-directory with a FIFO, a hard link (to BAIT, a file
  *      outside TREE, where the kernel allows it, else to another file of
  *      TREE) or another file, hold, exchange back;
  *   s  save a regular file by rename: write a new file beside it, with the
@@ -164,6 +164,13 @@ static int pick(struct pick *p, mode_t want)
 	snprintf(p->dir, sizeof p->dir, "%s", tree);
 	for (int depth = 0; depth < 256; depth++) {
 		DIR *d = opendir(p->dir);
+		if (!d && depth > 0 && want != S_IFREG) {
+			/* A directory we may not read (a tool's, still 0700):
+			   attack it as a whole. */
+			char *slash = strrchr(p->dir, '/');
+			*slash = '\0';
+			return 0;
+		}
 		if (!d)
 			return -1;
 		char name[NAME_MAX + 1] = "";
@@ -287,11 +294,12 @@ static int make_replacement(char *out, size_t cap, const char *dir, const char *
 	}
 }
 
-/* f: swap a file for a FIFO, a hard link or another file, and back. */
+/* f: swap a file (or a FIFO, a symlink, a device: any non-directory) for
+   a FIFO, a hard link or another file, and back. */
 static int attack_swap(void)
 {
 	struct pick p;
-	if (pick(&p, S_IFREG) < 0)
+	if (pick(&p, rnd_below(2) ? S_IFREG : 0) < 0 || S_ISDIR(p.st.st_mode))
 		return -1;
 	char r[PATH_MAX];
 	if (make_replacement(r, sizeof r, p.dir, p.path) < 0)

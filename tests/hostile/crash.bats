@@ -8,6 +8,8 @@
 #   hashcache no record claims a hash the content does not have.
 # `make check` kills each a few times; `make check-hostile` 100 times.
 # A failure prints the seed; TU_ATTACK_SEED=N replays its instants.
+# Each check runs outside any condition, so bats's errexit stays on in it;
+# nothing here may kill a process it did not start.
 
 load ../lib/helpers
 load ../lib/cptree

@@ -2,7 +2,8 @@
  * default ACLs are exactly the source's, absent included (an ACL inherited
  * from the directory it is made in is removed), for files, directories and
  * FIFOs; and tu_meta_new_mode() gives the mode cp -r gives without -a
- * (umask, or the parent's default ACL; setgid directories). Needs setfacl. */
+ * (umask, or the parent's default ACL; setgid directories). Needs setfacl.
+ * It must never touch anything outside its own scratch directory. */
 #define TU_INTERNAL
 #include <stdarg.h>
 #include <stddef.h>
