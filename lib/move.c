@@ -24,6 +24,7 @@
  */
 #define TU_INTERNAL
 #include "walk.h"
+#include "move.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -78,6 +79,14 @@ struct marker {
 	uint64_t cdev, cino;	/* the copy (non-directory: its entry) */
 	int64_t t0;		/* the copy began after this (ns, realtime) */
 };
+
+void (*tu_move_hook)(enum tu_move_point p);
+
+static void hook(enum tu_move_point p)
+{
+	if (tu_move_hook)
+		tu_move_hook(p);
+}
 
 void tu_mvtree_opts_init(struct tu_mvtree_opts *o)
 {
@@ -448,6 +457,7 @@ static int remove_tree(struct mv *m, int dirfd, const char *name, int64_t t0, bo
 	ro.jobs = m->o->jobs;
 	ro.timeout = m->o->timeout;
 	ro.one_file_system = true;
+	ro.force = true;	/* already gone: a rerun after a crash */
 	ro.error = remove_error;
 	ro.removed = quiet ? NULL : remove_entry;
 	ro.ctx = m;
@@ -979,8 +989,10 @@ static int finish(struct mv *m, const struct marker *k, bool have_src)
 	int r = remove_source(m, k, have_src);
 	if (!k->dir)
 		unlinkat(m->dpfd, m->hid, AT_REMOVEDIR);	/* empty now; ENOENT is fine */
-	if (r == 0)
+	if (r == 0) {
+		hook(TU_MOVE_SOURCE_REMOVED);
 		marker_remove(m);
+	}
 	return r == 0 ? 0 : TU_MVTREE_INCOMPLETE;
 }
 
@@ -1088,6 +1100,7 @@ static int copy_across(struct mv *m)
 	bool ok = r == 0 && m->copy_errors == 0;
 	struct marker k = { .dir = m->src_is_dir, .sdev = m->sid.dev, .sino = m->sid.ino, .t0 = t0 };
 	if (ok) {
+		hook(TU_MOVE_COPIED_HIDDEN);
 		struct tu_ident hid;
 		hfd = tu_dir_open_at(m->dpfd, m->hid, &hid);
 		if (hfd < 0) {
@@ -1128,6 +1141,7 @@ static int copy_across(struct mv *m)
 		ret = TU_MVTREE_INCOMPLETE;
 		goto out;
 	}
+	hook(TU_MOVE_MARKED);
 	r = place(m, &k);
 	if (r < 0) {
 		fail(m, m->dst_disp, "rename into place", -r,
@@ -1139,6 +1153,7 @@ static int copy_across(struct mv *m)
 		ret = TU_MVTREE_INCOMPLETE;
 		goto out;
 	}
+	hook(TU_MOVE_PLACED);
 	if (stage >= 0) {
 		close(stage);
 		stage = -1;
