@@ -496,6 +496,14 @@ static void mismatch(struct verify *v, struct tu_walk_dir *d, const char *name, 
 	free(p);
 }
 
+/* XFS shows root its own on-disk form of POSIX ACLs as trusted.SGI_ACL_*
+   beside system.posix_acl_*; the ACL itself is compared through the
+   latter. */
+static bool fs_private_xattr(const char *name)
+{
+	return strncmp(name, "trusted.SGI_ACL_", 16) == 0;
+}
+
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -526,7 +534,8 @@ static int xattr_blob(int dirfd, const char *name, char **out, size_t *outlen)
 	const char *names[512];
 	size_t k = 0;
 	for (char *p = list; p < list + n && k < 512; p += strlen(p) + 1)
-		names[k++] = p;
+		if (!fs_private_xattr(p))
+			names[k++] = p;
 	qsort(names, k, sizeof names[0], cmp_names);
 	int r = 0;
 	size_t cap = 0, len = 0;
@@ -1067,6 +1076,8 @@ static int copy_across(struct mv *m)
 						   .dst = m->dst_disp, .type = type, .how = 'c' };
 			o->copied(&it, o->ctx);
 		}
+		if (o->moved)
+			o->moved(m->src_disp, m->dst_disp, TU_MOVE_COPIED, o->ctx);
 		return 0;
 	}
 
@@ -1091,6 +1102,8 @@ static int copy_across(struct mv *m)
 	int r = tu_cptree(spath, dpath, &co);
 	if (o->dry_run) {
 		ret = r == 0 ? 0 : r == -EIO ? TU_MVTREE_INCOMPLETE : r;
+		if (ret == 0 && o->moved)
+			o->moved(m->src_disp, m->dst_disp, TU_MOVE_COPIED, o->ctx);
 		goto out;
 	}
 	if (r < 0 && r != -EIO) {
