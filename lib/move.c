@@ -70,6 +70,7 @@ struct mv {
 	bool enospc;			/* a copy failure said ENOSPC */
 	long copy_errors;
 	long kept;			/* SOURCE entries kept: changed */
+	int64_t t0;			/* the copy began after this */
 };
 
 /* What the marker records. */
@@ -225,9 +226,13 @@ static int64_t copy_clock(void)
 	}
 }
 
+/* Did this entry change after the copy began? Directories are left out: the
+   removal of their entries moves their ctime, and what is in them is checked
+   entry by entry (an entry added later is itself new, and keeps its
+   directory). */
 static bool changed_since(const struct stat *st, int64_t t0)
 {
-	return ts_ns(st->st_ctim) > t0;
+	return !S_ISDIR(st->st_mode) && ts_ns(st->st_ctim) > t0;
 }
 
 /* Is the directory FD, or any directory above it, the one SID names? */
@@ -631,6 +636,11 @@ static void compare_entry(struct verify *v, struct tu_walk_dir *d, struct vdir *
 	}
 	const char *what = NULL;
 	mode_t type = ss.st_mode & S_IFMT;
+	bool later = ts_ns(ss.st_ctim) > v->m->t0;
+	if (later && type != S_IFDIR)
+		return;	/* changed since the copy began: kept in SOURCE, reported then */
+	if (later && type == (ds.st_mode & S_IFMT))
+		return;	/* a directory whose entries changed: each is checked */
 	if (type != (ds.st_mode & S_IFMT))
 		what = "type differs in the copy";
 	else if (type != S_IFLNK && (ss.st_mode & 07777) != (ds.st_mode & 07777))
@@ -818,6 +828,8 @@ static long verify_copy(struct mv *m, int sfd, int dfd, const char *disp)
 	struct stat ss, ds;
 	if (fstat(sfd, &ss) < 0 || fstat(dfd, &ds) < 0)
 		atomic_fetch_add(&v.bad, 1);
+	else if (ts_ns(ss.st_ctim) > m->t0)
+		;	/* entries changed in it since the copy began: each is checked */
 	else if ((ss.st_mode & 07777) != (ds.st_mode & 07777) ||
 		 ts_ns(ss.st_mtim) != ts_ns(ds.st_mtim) ||
 		 (v.owners && (ss.st_uid != ds.st_uid || ss.st_gid != ds.st_gid))) {
@@ -1084,6 +1096,7 @@ static int copy_across(struct mv *m)
 	struct statvfs sv;
 	uint64_t free_before = fstatvfs(m->dpfd, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
 	int64_t t0 = o->dry_run ? 0 : copy_clock();
+	m->t0 = t0;
 
 	struct tu_cptree_opts co;
 	tu_cptree_opts_init(&co);
@@ -1187,13 +1200,16 @@ out:
 
 /* ---- the whole move ----------------------------------------------------------- */
 
+enum { NOT_OURS = INT_MIN };
+
 static bool bad_last(const char *last)
 {
 	return strcmp(last, "/") == 0 || strcmp(last, ".") == 0 || strcmp(last, "..") == 0;
 }
 
 /* What an earlier run of this move left, when it got as far as the marker:
-   finish it. Returns 1 when there was nothing of ours to finish. */
+   finish it. Returns NOT_OURS when there was nothing of ours to finish,
+   else what the move returns. */
 static int resume(struct mv *m, bool have_src, bool have_dest, const struct tu_ident *did)
 {
 	struct marker k;
@@ -1205,12 +1221,12 @@ static int resume(struct mv *m, bool have_src, bool have_dest, const struct tu_i
 	if (r == -EINVAL && have_src) {
 		/* Torn by a crash before its fsync: never acted on. */
 		unlinkat(m->dpfd, m->mark, 0);
-		return 1;
+		return NOT_OURS;
 	}
 	if (r < 0)
-		return 1;
+		return NOT_OURS;
 	if (have_src && (k.sdev != (uint64_t)m->sid.dev || k.sino != (uint64_t)m->sid.ino))
-		return 1;
+		return NOT_OURS;
 	m->src_is_dir = k.dir;
 	char spath[128];
 	proc_path(spath, sizeof spath, m->spfd, k.dir ? m->slast : m->hid);
@@ -1222,13 +1238,13 @@ static int resume(struct mv *m, bool have_src, bool have_dest, const struct tu_i
 	}
 	if (have_dest) {
 		if (did->dev != (dev_t)k.cdev || did->ino != (ino_t)k.cino)
-			return 1;	/* DEST is not our copy */
+			return NOT_OURS;	/* DEST is not our copy */
 	} else {
 		r = place(m, &k);
 		if (r < 0) {
 			/* The marker names no copy that is still there: stale. */
 			marker_remove(m);
-			return 1;
+			return NOT_OURS;
 		}
 	}
 	r = finish(m, &k, have_src);
@@ -1286,7 +1302,7 @@ static int move_one(struct mv *m)
 	/* An earlier run that got as far as its marker is finished first. */
 	if (!o->exchange && (have_src || have_dest)) {
 		int f = resume(m, have_src, have_dest, &did);
-		if (f != 1)
+		if (f != NOT_OURS)
 			return f;
 	}
 	if (!have_src) {
