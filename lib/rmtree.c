@@ -19,16 +19,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Flags word of a directory being deleted. */
+/* Flags word of a directory being deleted (or checked). */
 enum {
-	RM_BLOCKED = 1u << 0,	/* something below stays: do not read it again */
+	RM_BLOCKED = 1u << 0,	/* something below failed and stays: do not
+				   read it again */
+	RM_HOLDS = 1u << 1,	/* something below stays by design (kept by
+				   may_remove, a mount point left alone): keep
+				   this directory where it is, quietly */
+	RM_NOUNLINK = 1u << 2,	/* check: no entry of it can be removed
+				   (immutable, append-only, not writable) */
+	RM_FIXED = 1u << 3,	/* we gave it u+rwx in enter(); the check pass
+				   gives the mode back */
 };
 
 /* Identities of entries given up on, so a directory read again skips them
-   instead of failing on them twice. Open addressing; grows by doubling. */
+   instead of failing on them twice (in the check, the entries that cannot
+   go). Open addressing; grows by doubling. */
 struct idset {
 	pthread_mutex_t lock;
 	struct tu_ident_key { dev_t dev; ino_t ino; } *keys;
@@ -37,16 +47,22 @@ struct idset {
 
 struct rm {
 	const struct tu_rmtree_opts *o;
-	int parent_fd;			/* holds the base */
+	int parent_fd;			/* holds the base; never changed */
+	const char *top_name;		/* NAME as given, the start of rel paths */
 	const char *base_name;		/* the base's current name in parent_fd */
 	int base_fd;
-	bool base_is_mount;
-	const char *display;		/* the argument, for messages */
+	struct tu_ident base_id;
+	bool hidden;			/* the base was renamed to base_name */
+	const char *display;		/* the argument as given: messages about it */
+	char *walk_root;		/* display without trailing slashes: the
+					   prefix of every path below it */
 	char *base_display;		/* where the base lies now */
-	bool checking;			/* the all-or-nothing pass */
+	bool checking;			/* the all-or-nothing check or the dry run */
+	bool probe;			/* the dry run: say what would go */
 	_Atomic long blockers;
+	_Atomic long kept;
 	_Atomic int failed;		/* first failure, as a positive errno */
-	pthread_mutex_t out_lock;	/* removed() is never called twice at once */
+	pthread_mutex_t out_lock;	/* callbacks are never called two at once */
 	struct idset given_up;
 };
 
@@ -152,19 +168,111 @@ static void report(struct rm *rm, struct tu_walk_dir *d, const char *name, const
 	tu_walk_report(d, name, op, err, detail);
 }
 
+/* The path of NAME in D for a callback: the argument itself, as given, for
+   the base (D the root and NAME NULL). malloc'd; NULL when out of memory. */
+static char *entry_path(struct rm *rm, struct tu_walk_dir *d, const char *name)
+{
+	if (!d || (!name && tu_walk_dir_depth(d) == 0))
+		return strdup(rm->display);
+	return tu_walk_path(d, name);
+}
+
+static void tell(struct rm *rm, tu_entry_fn *fn, struct tu_walk_dir *d, const char *name,
+		 bool is_dir)
+{
+	if (!fn)
+		return;
+	char *path = entry_path(rm, d, name);
+	if (!path)
+		return;
+	pthread_mutex_lock(&rm->out_lock);
+	fn(path, is_dir, rm->o->ctx);
+	pthread_mutex_unlock(&rm->out_lock);
+	free(path);
+}
+
 static void removed(struct rm *rm, struct tu_walk_dir *d, const char *name, bool is_dir)
 {
 	if (rm->o->stats)
 		atomic_fetch_add(&rm->o->stats->entries, 1);
-	if (!rm->o->removed)
-		return;
-	char *path = tu_walk_path(d, name);
-	if (!path)
-		return;
+	tell(rm, rm->o->removed, d, name, is_dir);
+}
+
+/* An entry stays by design: may_remove kept it, or it holds such an entry. */
+static void kept(struct rm *rm, struct tu_walk_dir *d, const char *name, bool is_dir)
+{
+	atomic_fetch_add(&rm->kept, 1);
+	tell(rm, rm->o->kept, d, name, is_dir);
+}
+
+/* Ask may_remove about NAME in DFD (D NULL: the base itself, not yet
+   walked). Returns 1 to keep it, 0 to remove it, -ENOENT when it is gone. */
+static int ask(struct rm *rm, struct tu_walk_dir *d, int dfd, const char *name, bool is_dir)
+{
+	struct statx sx;
+	if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
+		  STATX_BASIC_STATS, &sx) < 0) {
+		int err = errno;
+		if (err == ENOENT)
+			return -ENOENT;
+		/* What cannot be looked at is not removed. */
+		if (d)
+			report(rm, d, name, "check", err, "kept");
+		else
+			report_path(rm, rm->display, "check", err, "kept");
+		return 1;
+	}
+	char *path = entry_path(rm, d, name);
+	char *rel = NULL;
+	size_t rootlen = strlen(rm->walk_root);
+	if (path && asprintf(&rel, "%s%s", rm->top_name,
+			     d ? path + rootlen : "") < 0)
+		rel = NULL;
+	if (!path || !rel) {
+		free(path);
+		free(rel);
+		return 1;
+	}
+	struct tu_rmtree_entry e = {
+		.path = path, .rel = rel, .dirfd = dfd, .name = name, .is_dir = is_dir,
+		.dev = makedev(sx.stx_dev_major, sx.stx_dev_minor), .ino = sx.stx_ino,
+		.mode = sx.stx_mode, .uid = sx.stx_uid, .nlink = sx.stx_nlink,
+		.size = sx.stx_size,
+		.mtime_sec = sx.stx_mtime.tv_sec, .mtime_nsec = sx.stx_mtime.tv_nsec,
+		.ctime_sec = sx.stx_ctime.tv_sec, .ctime_nsec = sx.stx_ctime.tv_nsec,
+	};
 	pthread_mutex_lock(&rm->out_lock);
-	rm->o->removed(path, is_dir, rm->o->ctx);
+	bool may = rm->o->may_remove(&e, rm->o->ctx);
 	pthread_mutex_unlock(&rm->out_lock);
 	free(path);
+	free(rel);
+	return may ? 0 : 1;
+}
+
+/* Why removing NAME from the directory DFD (identity DIR, when known)
+   was not permitted, in the words the all-or-nothing check uses; NULL when
+   the flags do not say. */
+static const char *eperm_reason(int dfd, const char *name, const struct tu_ident *dir)
+{
+	struct tu_ident id = { 0 };
+	bool have = tu_ident_at(dfd, name, &id) == 0;
+	if (have && id.immutable)
+		return "immutable";
+	if (have && id.append)
+		return "append-only";
+	struct tu_ident pd;
+	if (!dir && tu_ident_fd(dfd, &pd) == 0)
+		dir = &pd;
+	if (!dir)
+		return NULL;
+	if (dir->immutable)
+		return "in an immutable directory";
+	if (dir->append)
+		return "in an append-only directory";
+	uid_t me = geteuid();
+	if (have && (dir->mode & S_ISVTX) && me != 0 && id.uid != me && dir->uid != me)
+		return "sticky directory, not owner";
+	return NULL;
 }
 
 /* unlinkat, retrying transient failures for up to the timeout. A busy
@@ -201,6 +309,22 @@ static int remove_owned(struct rm *rm, int dfd, const char *name, int flags, boo
 	return r;
 }
 
+/* A directory we own that we can read but not search or write (0400,
+   0600, 0500): its subdirectories could not be opened nor its entries
+   removed. Give ourselves u+rwx through the held fd, as the walker does
+   for one it cannot open at all. Costs nothing when the bits are there. */
+static void make_usable(struct tu_walk_dir *d)
+{
+	const struct tu_ident *id = tu_walk_dir_ident(d);
+	if ((id->mode & (S_IWUSR | S_IXUSR)) == (S_IWUSR | S_IXUSR) || id->uid != geteuid())
+		return;
+	int fd = tu_walk_dir_fd(d);
+	if (tu_dir_access_write(fd) == 0)
+		return;		/* root, or an ACL: the bits are not the problem */
+	if (fchmod(fd, (id->mode & 07777) | S_IRWXU) == 0)
+		atomic_fetch_or(tu_walk_dir_flags(d), RM_FIXED);
+}
+
 /* NAME in D will not go where it is. Rename it into the base under a random
    name and try once more there; if it still will not go, it is reported with
    where it now lies. Returns true if it is gone. */
@@ -210,6 +334,8 @@ static bool give_up(struct rm *rm, struct tu_walk_dir *d, int dfd, const char *n
 	char tmp[TU_TMP_NAME_MAX];
 	struct tu_walk_dir *parent_of_entry = d;
 	bool in_base = dfd == rm->base_fd;
+	if (!why && err == EPERM)
+		why = eperm_reason(dfd, name, tu_walk_dir_ident(d));
 	if (!in_base && tu_rename_to_tmp(dfd, name, rm->base_fd, tmp) == 0) {
 		int r = remove_retry(rm, rm->base_fd, tmp, is_dir ? AT_REMOVEDIR : 0, false);
 		if (r == 0) {
@@ -235,6 +361,17 @@ static bool give_up(struct rm *rm, struct tu_walk_dir *d, int dfd, const char *n
 	return false;
 }
 
+/* A mount point below the base, left alone (no cross_mounts): said once,
+   and the directories above it stay where they are. */
+static void mount_left_alone(struct rm *rm, struct tu_walk_dir *d, const struct tu_err *e)
+{
+	note_failure(rm, EBUSY);
+	struct tu_err me = { .op = "remove", .err = EBUSY, .path = e->path,
+			     .detail = "mount point, left alone without --cross-mounts" };
+	tu_call_locked(rm->o->error, rm->o->ctx, &rm->out_lock, &me);
+	atomic_fetch_or(tu_walk_dir_flags(d), RM_HOLDS);
+}
+
 /* ---- the delete pass ----------------------------------------------------- */
 
 static int rm_enter(struct tu_walk_dir *d, void *ctx)
@@ -247,6 +384,7 @@ static int rm_enter(struct tu_walk_dir *d, void *ctx)
 	if (tu_walk_dir_depth(d) > 0 && rm->given_up.count &&
 	    idset_has(&rm->given_up, id->dev, id->ino))
 		return TU_WALK_SKIP;
+	make_usable(d);
 	return TU_WALK_NEXT;
 }
 
@@ -258,13 +396,19 @@ static int rm_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 		atomic_fetch_or(tu_walk_dir_flags(d), RM_BLOCKED);
 		return TU_WALK_NEXT;
 	}
+	int dfd = tu_walk_dir_fd(d);
+	if (rm->o->may_remove) {
+		int k = ask(rm, d, dfd, e->name, e->is_dir);
+		if (k < 0)
+			return TU_WALK_NEXT;	/* gone meanwhile */
+		if (k > 0) {
+			atomic_fetch_or(tu_walk_dir_flags(d), RM_HOLDS);
+			kept(rm, d, e->name, e->is_dir);
+			return TU_WALK_NEXT;
+		}
+	}
 	if (e->is_dir)
 		return TU_WALK_DESCEND;
-	if (rm->o->dry_run) {
-		removed(rm, d, e->name, false);
-		return TU_WALK_NEXT;
-	}
-	int dfd = tu_walk_dir_fd(d);
 	int r = remove_owned(rm, dfd, e->name, 0, false);
 	if (r == 0 || r == -ENOENT) {
 		if (r == 0)
@@ -278,6 +422,38 @@ static int rm_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	return TU_WALK_NEXT;
 }
 
+/* The base is kept (something in it stays by design): it goes back to its
+   own name if it was hidden. */
+static void base_kept(struct rm *rm, struct tu_walk_dir *d)
+{
+	kept(rm, d, NULL, true);
+	if (!rm->hidden)
+		return;
+	int r = tu_rename_noreplace(rm->parent_fd, rm->base_name, rm->parent_fd, rm->top_name);
+	if (r < 0) {
+		char *why = NULL;
+		if (asprintf(&why, "kept at '%s'", rm->base_display) < 0)
+			why = NULL;
+		report_path(rm, rm->display, "restore", -r, why);
+		free(why);
+	}
+}
+
+/* The base is empty: remove it from its parent, if it is still the one we
+   hold there (the parent lies outside the tree, and someone who may write
+   it may have put something else under the name). */
+static int remove_base(struct rm *rm)
+{
+	struct tu_ident now;
+	int r = tu_ident_at(rm->parent_fd, rm->base_name, &now);
+	if (r < 0)
+		return r;
+	if (!tu_ident_same(&now, &rm->base_id))
+		return -ESTALE;
+	return remove_retry(rm, rm->parent_fd, rm->base_name, AT_REMOVEDIR,
+			    rm->base_id.mount_root);
+}
+
 static int rm_leave(struct tu_walk_dir *d, void *ctx)
 {
 	struct rm *rm = ctx;
@@ -286,22 +462,29 @@ static int rm_leave(struct tu_walk_dir *d, void *ctx)
 	int result = TU_WALK_NEXT;
 	if (tu_walk_dir_aborted(d))
 		goto done;
-	if (rm->o->dry_run) {
-		removed(rm, d, NULL, true);
-		goto done;
-	}
 	const struct tu_ident *id = tu_walk_dir_ident(d);
 	if (!is_root && rm->given_up.count && idset_has(&rm->given_up, id->dev, id->ino)) {
 		/* Skipped in rm_enter(): stays, and keeps its parent. */
 		atomic_fetch_or(tu_walk_dir_flags(tu_walk_dir_parent(d)), RM_BLOCKED);
 		goto done;
 	}
+	uint32_t flags = atomic_load(tu_walk_dir_flags(d));
+	if (flags & RM_HOLDS) {
+		/* Not even tried: it is not empty, and it must stay where it
+		   is, so it is never renamed away either. */
+		if (is_root) {
+			base_kept(rm, d);
+		} else {
+			atomic_fetch_or(tu_walk_dir_flags(tu_walk_dir_parent(d)), RM_HOLDS);
+			kept(rm, d, NULL, true);
+		}
+		goto done;
+	}
 	int pfd = is_root ? rm->parent_fd : tu_walk_dir_parent_fd(d);
 	const char *name = is_root ? rm->base_name : tu_walk_dir_name(d);
-	bool mount = is_root ? rm->base_is_mount : tu_walk_dir_is_mount(d);
+	bool mount = is_root ? rm->base_id.mount_root : tu_walk_dir_is_mount(d);
 	/* The base's parent lies outside the tree: never change its mode. */
-	int r = is_root ? remove_retry(rm, pfd, name, AT_REMOVEDIR, mount)
-			: remove_owned(rm, pfd, name, AT_REMOVEDIR, mount);
+	int r = is_root ? remove_base(rm) : remove_owned(rm, pfd, name, AT_REMOVEDIR, mount);
 	if (r == 0) {
 		removed(rm, d, NULL, true);
 		goto done;
@@ -311,7 +494,6 @@ static int rm_leave(struct tu_walk_dir *d, void *ctx)
 		   has its name; the parent reads itself again if it must. */
 		goto done;
 	}
-	uint32_t flags = atomic_load(tu_walk_dir_flags(d));
 	const char *why = NULL;
 	if ((r == -ENOTEMPTY || r == -EEXIST) && !(flags & RM_BLOCKED)) {
 		/* Entries appeared while we were deleting: read it again. */
@@ -333,11 +515,14 @@ static int rm_leave(struct tu_walk_dir *d, void *ctx)
 		/* Only the base is left. Say so, and where it lies when it was
 		   hidden, unless it stays solely for entries already reported
 		   under its own name. */
-		bool hidden = strcmp(rm->base_display, rm->display) != 0;
-		if (!(flags & RM_BLOCKED) || r != -ENOTEMPTY || hidden) {
+		if (r == -ESTALE)
+			why = "another entry has its name now; left alone";
+		else if (!why && r == -EPERM)
+			why = eperm_reason(pfd, name, NULL);
+		if (!(flags & RM_BLOCKED) || r != -ENOTEMPTY || rm->hidden) {
 			char *where = NULL;
-			if (hidden && asprintf(&where, "%s%snow at '%s'", why ? why : "",
-					       why ? "; " : "", rm->base_display) < 0)
+			if (rm->hidden && asprintf(&where, "%s%snow at '%s'", why ? why : "",
+						   why ? "; " : "", rm->base_display) < 0)
 				where = NULL;
 			report_path(rm, rm->display, "remove", -r, where ? where : why);
 			free(where);
@@ -352,9 +537,8 @@ static int rm_leave(struct tu_walk_dir *d, void *ctx)
 		atomic_fetch_or(tu_walk_dir_flags(tu_walk_dir_parent(d)), RM_BLOCKED);
 		goto done;
 	}
-	if (!give_up(rm, tu_walk_dir_parent(d), pfd, name, id, true, -r, why) && !mount) {
-		/* give_up() marked whichever directory now holds it. */
-	}
+	/* give_up() marks whichever directory now holds it. */
+	give_up(rm, tu_walk_dir_parent(d), pfd, name, id, true, -r, why);
 done:
 	free(*ag);
 	*ag = NULL;
@@ -368,12 +552,23 @@ static int rm_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 	   parent is read again if it must be. */
 	if (tu_walk_err_vanished(e))
 		return TU_CONTINUE;
-	atomic_fetch_or(tu_walk_dir_flags(d), RM_BLOCKED);
+	if (d && tu_walk_err_skipped_mount(e)) {
+		mount_left_alone(rm, d, e);
+		return TU_CONTINUE;
+	}
+	if (d)
+		atomic_fetch_or(tu_walk_dir_flags(d), RM_BLOCKED);
 	note_failure(rm, e->err);
 	return tu_call_locked(rm->o->error, rm->o->ctx, &rm->out_lock, e);
 }
 
-/* ---- the all-or-nothing check --------------------------------------------- */
+/* ---- the check: --all-or-nothing, and the dry run --------------------------
+ *
+ * The same permission checks answer both "can all of it go?" and, in a dry
+ * run, "what would go?". A blocker is counted (and reported) once, where it
+ * is: the entry that cannot go, or the directory whose entries cannot go.
+ * An entry that cannot go is not listed by the dry run, and neither is any
+ * directory above it. */
 
 static void blocker(struct rm *rm, struct tu_walk_dir *d, const char *name, int err,
 		    const char *why)
@@ -382,21 +577,44 @@ static void blocker(struct rm *rm, struct tu_walk_dir *d, const char *name, int 
 	report(rm, d, name, "remove", err, why);
 }
 
+/* Can entries of the open directory D be removed by us? Not when it is not
+   writable and not ours (ours, the real run gives itself permission). */
+static int check_dir_writable(struct tu_walk_dir *d)
+{
+	const struct tu_ident *id = tu_walk_dir_ident(d);
+	int r = tu_dir_access_write(tu_walk_dir_fd(d));
+	if (r == -EACCES && id->uid == geteuid())
+		return 0;	/* the real run gives itself u+rwx */
+	return r;
+}
+
 static int check_enter(struct tu_walk_dir *d, void *ctx)
 {
 	struct rm *rm = ctx;
 	const struct tu_ident *id = tu_walk_dir_ident(d);
-	if (tu_walk_dir_is_mount(d)) {
+	_Atomic uint32_t *flags = tu_walk_dir_flags(d);
+	bool is_root = tu_walk_dir_depth(d) == 0;
+	if (!is_root && tu_walk_dir_is_mount(d)) {
+		/* With cross_mounts: its contents may go, the mount point not. */
 		blocker(rm, d, NULL, EBUSY, "mount point");
-		return TU_WALK_SKIP;
+		idset_add(&rm->given_up, id->dev, id->ino);
 	}
+	if (!rm->o->dry_run)
+		make_usable(d);
 	if (id->immutable || id->append) {
-		blocker(rm, d, NULL, EPERM, id->immutable ? "immutable directory" :
-			"append-only directory");
+		/* Below the base, the entry was counted in its parent. */
+		if (is_root)
+			blocker(rm, d, NULL, EPERM, id->immutable ? "immutable directory" :
+				"append-only directory");
+		atomic_fetch_or(flags, RM_NOUNLINK);
 		return TU_WALK_NEXT;
 	}
-	if (id->uid != geteuid() && tu_dir_access_write(tu_walk_dir_fd(d)) < 0)
-		blocker(rm, d, NULL, EACCES, "no write permission on the directory");
+	int r = check_dir_writable(d);
+	if (r < 0) {
+		blocker(rm, d, NULL, -r, r == -EROFS ? "read-only file system" :
+			"no write permission on the directory");
+		atomic_fetch_or(flags, RM_NOUNLINK);
+	}
 	return TU_WALK_NEXT;
 }
 
@@ -404,31 +622,97 @@ static int check_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *c
 {
 	struct rm *rm = ctx;
 	const struct tu_ident *did = tu_walk_dir_ident(d);
+	_Atomic uint32_t *flags = tu_walk_dir_flags(d);
 	struct tu_ident id;
 	int r = tu_ident_at(tu_walk_dir_fd(d), e->name, &id);
 	if (r == -ENOENT)
 		return TU_WALK_NEXT;
 	if (r < 0) {
 		blocker(rm, d, e->name, -r, "cannot check");
+		atomic_fetch_or(flags, RM_BLOCKED);
 		return TU_WALK_NEXT;
 	}
-	if (id.immutable || id.append)
+	if (rm->probe && rm->o->may_remove) {
+		int k = ask(rm, d, tu_walk_dir_fd(d), e->name, S_ISDIR(id.mode));
+		if (k < 0)
+			return TU_WALK_NEXT;
+		if (k > 0) {
+			atomic_fetch_or(flags, RM_HOLDS);
+			kept(rm, d, e->name, S_ISDIR(id.mode));
+			return TU_WALK_NEXT;
+		}
+	}
+	bool stays = atomic_load(flags) & RM_NOUNLINK;	/* reported with D */
+	if (id.immutable || id.append) {
 		blocker(rm, d, e->name, EPERM, id.immutable ? "immutable" : "append-only");
+		stays = true;
+	}
 	/* In a sticky directory only the owner of the entry or of the
 	   directory (or root) may remove it. */
 	uid_t me = geteuid();
-	if ((did->mode & S_ISVTX) && me != 0 && id.uid != me && did->uid != me)
+	if ((did->mode & S_ISVTX) && me != 0 && id.uid != me && did->uid != me) {
 		blocker(rm, d, e->name, EPERM, "sticky directory, not owner");
-	return S_ISDIR(id.mode) ? TU_WALK_DESCEND : TU_WALK_NEXT;
+		stays = true;
+	}
+	if (stays) {
+		atomic_fetch_or(flags, RM_BLOCKED);
+		idset_add(&rm->given_up, id.dev, id.ino);
+	}
+	if (S_ISDIR(id.mode))
+		return TU_WALK_DESCEND;
+	if (!stays && rm->probe)
+		removed(rm, d, e->name, false);
+	return TU_WALK_NEXT;
+}
+
+/* The base itself must go from its parent, which we never change. */
+static bool check_base(struct rm *rm, struct tu_walk_dir *d)
+{
+	int r = tu_dir_access_write(rm->parent_fd);
+	if (r < 0) {
+		blocker(rm, d, NULL, -r, "no write permission on the parent directory");
+		return false;
+	}
+	struct tu_ident pd;
+	uid_t me = geteuid();
+	const struct tu_ident *id = tu_walk_dir_ident(d);
+	if (tu_ident_fd(rm->parent_fd, &pd) == 0 && (pd.mode & S_ISVTX) && me != 0 &&
+	    id->uid != me && pd.uid != me) {
+		blocker(rm, d, NULL, EPERM, "sticky directory, not owner");
+		return false;
+	}
+	return true;
 }
 
 static int check_leave(struct tu_walk_dir *d, void *ctx)
 {
-	(void)ctx;
-	/* The check changes nothing that stays: undo force_search. */
+	struct rm *rm = ctx;
+	uint32_t flags = atomic_load(tu_walk_dir_flags(d));
+	bool is_root = tu_walk_dir_depth(d) == 0;
+	/* The check changes nothing that stays: give modes back. */
 	mode_t m = tu_walk_dir_forced_mode(d);
+	if (m == (mode_t)-1 && (flags & RM_FIXED))
+		m = tu_walk_dir_ident(d)->mode & 07777;
 	if (m != (mode_t)-1)
 		fchmod(tu_walk_dir_fd(d), m);
+	if (tu_walk_dir_aborted(d))
+		return TU_WALK_NEXT;
+	bool base_ok = !is_root || check_base(rm, d);
+	if (!rm->probe)
+		return TU_WALK_NEXT;
+	struct tu_walk_dir *p = tu_walk_dir_parent(d);
+	const struct tu_ident *id = tu_walk_dir_ident(d);
+	if (flags & RM_HOLDS) {
+		if (p)
+			atomic_fetch_or(tu_walk_dir_flags(p), RM_HOLDS);
+		kept(rm, d, NULL, true);
+	} else if ((flags & RM_BLOCKED) || !base_ok ||
+		   (p && rm->given_up.count && idset_has(&rm->given_up, id->dev, id->ino))) {
+		if (p)
+			atomic_fetch_or(tu_walk_dir_flags(p), RM_BLOCKED);
+	} else {
+		removed(rm, d, NULL, true);
+	}
 	return TU_WALK_NEXT;
 }
 
@@ -437,14 +721,22 @@ static int check_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void 
 	struct rm *rm = ctx;
 	if (e->err == ENOENT)
 		return TU_CONTINUE;
+	if (d && tu_walk_err_skipped_mount(e)) {
+		/* The real run leaves it, and so the directories above it. */
+		if (!rm->probe)
+			atomic_fetch_add(&rm->blockers, 1);
+		mount_left_alone(rm, d, e);
+		return TU_CONTINUE;
+	}
 	atomic_fetch_add(&rm->blockers, 1);
-	(void)d;
+	if (d)
+		atomic_fetch_or(tu_walk_dir_flags(d), RM_BLOCKED);
 	note_failure(rm, e->err);
 	tu_call_locked(rm->o->error, rm->o->ctx, &rm->out_lock, e);
 	return TU_CONTINUE;
 }
 
-/* ---- the entry point --------------------------------------------------------- */
+/* ---- the entry points -------------------------------------------------------- */
 
 void tu_rmtree_opts_init(struct tu_rmtree_opts *o)
 {
@@ -457,29 +749,46 @@ static bool is_dot_or_dotdot(const char *s)
 	return s[0] == '.' && (s[1] == '\0' || (s[1] == '.' && s[2] == '\0'));
 }
 
-/* The argument names a non-directory (or a symlink to anything): remove
-   just that name. */
+/* A missing name, or a path through a non-directory (rm -f is silent about
+   both: "file/x" cannot exist). */
+static bool is_missing(int r)
+{
+	return r == -ENOENT || r == -ENOTDIR;
+}
+
+/* NAME is a non-directory (or a symlink to anything): remove just that
+   name. Its parent lies outside the tree: never change its mode. */
 static int remove_single(struct rm *rm, const char *name)
 {
 	if (rm->o->dry_run) {
-		if (rm->o->removed)
-			rm->o->removed(rm->display, false, rm->o->ctx);
-		return 0;
-	}
-	/* The parent lies outside the tree: never change its mode. */
-	int r = remove_retry(rm, rm->parent_fd, name, 0, false);
-	if (r == 0 || (r == -ENOENT && rm->o->force)) {
-		if (r == 0 && rm->o->stats)
+		int r = tu_dir_access_write(rm->parent_fd);
+		if (r < 0) {
+			report_path(rm, rm->display, "remove", -r, NULL);
+			return r;
+		}
+		struct tu_ident id;
+		if (tu_ident_at(rm->parent_fd, name, &id) == 0 && (id.immutable || id.append)) {
+			report_path(rm, rm->display, "remove", EPERM,
+				    id.immutable ? "immutable" : "append-only");
+			return -EPERM;
+		}
+		if (rm->o->stats)
 			atomic_fetch_add(&rm->o->stats->entries, 1);
-		if (r == 0 && rm->o->removed)
-			rm->o->removed(rm->display, false, rm->o->ctx);
+		tell(rm, rm->o->removed, NULL, NULL, false);
 		return 0;
 	}
-	report_path(rm, rm->display, "remove", -r, NULL);
+	int r = remove_retry(rm, rm->parent_fd, name, 0, false);
+	if (r == 0 || (is_missing(r) && rm->o->force)) {
+		if (r == 0)
+			removed(rm, NULL, NULL, false);
+		return 0;
+	}
+	report_path(rm, rm->display, "remove", -r, r == -EPERM ?
+		    eperm_reason(rm->parent_fd, name, NULL) : NULL);
 	return r;
 }
 
-static int run_walk(struct rm *rm, bool check)
+static int run_walk(struct rm *rm, bool check, bool probe)
 {
 	static const struct tu_walk_ops delete_ops = {
 		.enter = rm_enter, .entry = rm_entry, .leave = rm_leave, .error = rm_walk_error,
@@ -490,13 +799,14 @@ static int run_walk(struct rm *rm, bool check)
 	};
 	struct tu_walk_opts wo = {
 		.jobs = rm->o->jobs,
-		.one_file_system = rm->o->one_file_system,
+		.one_file_system = !rm->o->cross_mounts,
 		.force_search = !rm->o->dry_run,
 		/* Unlinking in inode order touches the inode table in order. */
-		.sort_by_inode = !check && !rm->o->dry_run,
+		.sort_by_inode = !check,
 	};
 	rm->checking = check;
-	return tu_walk(rm->base_fd, rm->display, &wo, check ? &check_ops : &delete_ops, rm);
+	rm->probe = probe;
+	return tu_walk(rm->base_fd, rm->walk_root, &wo, check ? &check_ops : &delete_ops, rm);
 }
 
 static char *join_display(const char *display, const char *name)
@@ -508,92 +818,206 @@ static char *join_display(const char *display, const char *name)
 	return out;
 }
 
-static int rmtree_dir(struct rm *rm, const char *last)
+/* The base was renamed away for --all-or-nothing and must come back. */
+static void restore_base(struct rm *rm)
+{
+	if (!rm->hidden)
+		return;
+	int r = tu_rename_noreplace(rm->parent_fd, rm->base_name, rm->parent_fd, rm->top_name);
+	if (r < 0) {
+		char *why = NULL;
+		if (asprintf(&why, "kept at '%s'", rm->base_display) < 0)
+			why = NULL;
+		report_path(rm, rm->display, "restore", -r, why);
+		free(why);
+	}
+}
+
+/* Is the directory held by FD still the one the caller expects? */
+static bool is_expected(const struct tu_rmtree_opts *o, const struct tu_ident *id)
+{
+	return !o->expect_id || (id->dev == o->expect_dev && id->ino == o->expect_ino);
+}
+
+static int rmtree_dir(struct rm *rm)
 {
 	const struct tu_rmtree_opts *o = rm->o;
 	char hidden[TU_TMP_NAME_MAX];
-	bool renamed = false;
 	int r;
-	rm->base_name = last;
+	rm->base_name = rm->top_name;
 	if ((o->hide || o->all_or_nothing) && !o->dry_run) {
 		/* One atomic rename: from now on the tree is out of sight, and
 		   the check and the deletion see the same tree. */
-		r = tu_rename_to_tmp(rm->parent_fd, last, rm->parent_fd, hidden);
+		r = tu_rename_to_tmp(rm->parent_fd, rm->top_name, rm->parent_fd, hidden);
 		if (r < 0) {
 			report_path(rm, rm->display, "hide", -r, NULL);
 			return r;
 		}
-		renamed = true;
+		rm->hidden = true;
 		rm->base_name = hidden;
-		rm->base_display = join_display(rm->display, hidden);
+		rm->base_display = join_display(rm->walk_root, hidden);
 	}
 	if (!rm->base_display)
-		rm->base_display = strdup(rm->display);
+		rm->base_display = strdup(rm->walk_root);
 	if (!rm->base_display)
 		return -ENOMEM;
 
-	struct tu_ident bid;
-	mode_t old_mode;
 	if (o->dry_run)
-		r = tu_dir_open_at(rm->parent_fd, rm->base_name, &bid);
-	else
-		r = tu_dir_open_forced(rm->parent_fd, rm->base_name, &bid, &old_mode);
-	if (r == -ELOOP || r == -ENOTDIR)	/* replaced by a non-directory */
-		return remove_single(rm, rm->base_name);
+		r = tu_dir_open_at(rm->parent_fd, rm->base_name, &rm->base_id);
+	else {
+		mode_t old_mode;
+		r = tu_dir_open_forced(rm->parent_fd, rm->base_name, &rm->base_id, &old_mode);
+	}
+	if (r >= 0 && !is_expected(o, &rm->base_id)) {
+		/* Swapped between the first look and the open (or the rename). */
+		close(r);
+		restore_base(rm);
+		report_path(rm, rm->display, "remove", ESTALE,
+			    "not the directory expected; left alone");
+		return -ESTALE;
+	}
+	if ((r == -ELOOP || r == -ENOTDIR) && !o->expect_id)
+		return remove_single(rm, rm->base_name);	/* replaced by a non-directory */
 	if (r < 0) {
+		restore_base(rm);
 		report_path(rm, rm->display, "open directory", -r, NULL);
 		return r;
 	}
 	rm->base_fd = r;
-	rm->base_is_mount = bid.mount_root;
 
-	if (o->all_or_nothing) {
-		run_walk(rm, true);
+	if (o->all_or_nothing || o->dry_run) {
+		run_walk(rm, true, o->dry_run && !o->all_or_nothing);
 		long n = atomic_load(&rm->blockers);
-		if (n > 0) {
-			if (renamed) {
-				r = tu_rename_noreplace(rm->parent_fd, hidden, rm->parent_fd, last);
-				if (r < 0) {
-					char *why = NULL;
-					if (asprintf(&why, "kept at '%s'", rm->base_display) < 0)
-						why = NULL;
-					report_path(rm, rm->display, "restore", -r, why);
-					free(why);
-				}
-			}
+		if (n > 0 && o->all_or_nothing) {
+			restore_base(rm);
 			close(rm->base_fd);
 			return -ECANCELED;
 		}
+		if (o->dry_run && o->all_or_nothing)
+			run_walk(rm, true, true);	/* nothing blocks: list it */
+		if (o->dry_run) {
+			close(rm->base_fd);
+			int failed = atomic_load(&rm->failed);
+			if (failed)
+				return -failed;
+			return atomic_load(&rm->kept) ? TU_RMTREE_KEPT : 0;
+		}
 	}
-	r = run_walk(rm, false);
+	r = run_walk(rm, false, false);
 	close(rm->base_fd);
 	if (r < 0 && r != -ECANCELED)
 		report_path(rm, rm->display, "walk", -r, NULL);
 	if (r == -ECANCELED)
 		return r;
 	int failed = atomic_load(&rm->failed);
-	return failed ? -failed : 0;
+	if (failed)
+		return -failed;
+	return atomic_load(&rm->kept) ? TU_RMTREE_KEPT : 0;
+}
+
+/* Both entry points meet here: NAME in the held rm->parent_fd. */
+static int rmtree_name(struct rm *rm)
+{
+	const struct tu_rmtree_opts *o = rm->o;
+	const char *name = rm->top_name;
+	struct tu_ident id;
+	int r = tu_ident_at(rm->parent_fd, name, &id);
+	if (r < 0) {
+		if (is_missing(r) && o->force)
+			return 0;
+		report_path(rm, rm->display, "remove", -r, NULL);
+		return r;
+	}
+	if (!is_expected(o, &id)) {
+		report_path(rm, rm->display, "remove", ESTALE, "not the entry expected; left alone");
+		return -ESTALE;
+	}
+	if (o->may_remove) {
+		int k = ask(rm, NULL, rm->parent_fd, name, S_ISDIR(id.mode));
+		if (k < 0)
+			return o->force ? 0 : -ENOENT;
+		if (k > 0) {
+			atomic_fetch_add(&rm->kept, 1);
+			tell(rm, o->kept, NULL, NULL, S_ISDIR(id.mode));
+			return TU_RMTREE_KEPT;
+		}
+	}
+	if (!S_ISDIR(id.mode))
+		return remove_single(rm, name);
+	struct stat root_st;
+	if (stat("/", &root_st) == 0 && root_st.st_dev == id.dev &&
+	    root_st.st_ino == id.ino) {
+		report_path(rm, rm->display, "remove", EPERM,
+			    "refusing to remove the root directory");
+		return -EPERM;
+	}
+	if (o->preserve_root_all) {
+		struct stat pst;
+		if (fstat(rm->parent_fd, &pst) == 0 && (id.mount_root || pst.st_dev != id.dev)) {
+			report_path(rm, rm->display, "remove", EBUSY,
+				    "a mount point, refused by --preserve-root=all");
+			return -EBUSY;
+		}
+	}
+	return rmtree_dir(rm);
+}
+
+static int rm_init(struct rm *rm, const struct tu_rmtree_opts *o, const char *display)
+{
+	*rm = (struct rm){ .o = o, .parent_fd = -1, .base_fd = -1, .display = display };
+	pthread_mutex_init(&rm->out_lock, NULL);
+	pthread_mutex_init(&rm->given_up.lock, NULL);
+	/* Paths below the base are joined to the argument once, without its
+	   trailing slashes; the argument itself is shown as given. */
+	rm->walk_root = strdup(display);
+	if (!rm->walk_root)
+		return -ENOMEM;
+	size_t dl = strlen(rm->walk_root);
+	while (dl > 1 && rm->walk_root[dl - 1] == '/')
+		rm->walk_root[--dl] = '\0';
+	return 0;
+}
+
+static void rm_free(struct rm *rm)
+{
+	free(rm->given_up.keys);
+	free(rm->base_display);
+	free(rm->walk_root);
+	pthread_mutex_destroy(&rm->out_lock);
+	pthread_mutex_destroy(&rm->given_up.lock);
+}
+
+int tu_rmtree_at(int dirfd, const char *name, const struct tu_rmtree_opts *o)
+{
+	struct rm rm;
+	int r = rm_init(&rm, o, o->display ? o->display : name);
+	if (r < 0) {
+		rm_free(&rm);
+		return r;
+	}
+	rm.parent_fd = dirfd;
+	rm.top_name = name;
+	if (name[0] == '\0' || strchr(name, '/') || is_dot_or_dotdot(name)) {
+		report_path(&rm, rm.display, "remove", EINVAL,
+			    "not one name of an entry in the directory");
+		r = -EINVAL;
+	} else {
+		r = rmtree_name(&rm);
+	}
+	rm_free(&rm);
+	return r;
 }
 
 int tu_rmtree(const char *path, const struct tu_rmtree_opts *o)
 {
-	struct rm rm = { .o = o, .parent_fd = -1, .base_fd = -1 };
-	pthread_mutex_init(&rm.out_lock, NULL);
-	pthread_mutex_init(&rm.given_up.lock, NULL);
+	struct rm rm;
 	size_t len = strlen(path);
 	char *buf = malloc(len + 2);
-	char *display = strdup(path);
-	int r;
-	if (!buf || !display) {
+	int r = rm_init(&rm, o, path);
+	if (r == 0 && !buf)
 		r = -ENOMEM;
+	if (r < 0)
 		goto out;
-	}
-	/* Messages show the argument without trailing slashes. */
-	size_t dl = len;
-	while (dl > 1 && display[dl - 1] == '/')
-		display[--dl] = '\0';
-	rm.display = display;
-
 	if (len == 0) {
 		report_path(&rm, path, "remove", EINVAL, "refusing an empty name");
 		r = -EINVAL;
@@ -606,59 +1030,27 @@ int tu_rmtree(const char *path, const struct tu_rmtree_opts *o)
 	if (r >= 0)
 		rm.parent_fd = r;
 	if (last && strcmp(last, "/") == 0) {
-		report_path(&rm, display, "remove", EPERM, "refusing to remove the root directory");
+		report_path(&rm, path, "remove", EPERM, "refusing to remove the root directory");
 		r = -EPERM;
 		goto out;
 	} else if (last && is_dot_or_dotdot(last)) {
-		report_path(&rm, display, "remove", EINVAL, "refusing to remove '.' or '..'");
+		report_path(&rm, path, "remove", EINVAL, "refusing to remove '.' or '..'");
 		r = -EINVAL;
 		goto out;
 	}
 	if (r < 0) {
-		if (!(r == -ENOENT && o->force))
-			report_path(&rm, display, "remove", -r, NULL);
-		else
-			r = 0;
-		goto out;
-	}
-	struct tu_ident id;
-	r = tu_ident_at(rm.parent_fd, last, &id);
-	if (r < 0) {
-		if (r == -ENOENT && o->force)
+		if (is_missing(r) && o->force)
 			r = 0;
 		else
-			report_path(&rm, display, "remove", -r, NULL);
+			report_path(&rm, path, "remove", -r, NULL);
 		goto out;
 	}
-	if (!S_ISDIR(id.mode)) {
-		r = remove_single(&rm, last);
-		goto out;
-	}
-	struct stat root_st;
-	if (stat("/", &root_st) == 0 && root_st.st_dev == id.dev &&
-	    root_st.st_ino == id.ino) {
-		report_path(&rm, display, "remove", EPERM, "refusing to remove the root directory");
-		r = -EPERM;
-		goto out;
-	}
-	if (o->preserve_root_all) {
-		struct stat pst;
-		if (fstat(rm.parent_fd, &pst) == 0 && (id.mount_root || pst.st_dev != id.dev)) {
-			report_path(&rm, display, "remove", EBUSY,
-				    "a mount point, refused by --preserve-root=all");
-			r = -EBUSY;
-			goto out;
-		}
-	}
-	r = rmtree_dir(&rm, last);
+	rm.top_name = last;
+	r = rmtree_name(&rm);
 out:
 	if (rm.parent_fd >= 0)
 		close(rm.parent_fd);
-	free(rm.given_up.keys);
-	free(rm.base_display);
+	rm_free(&rm);
 	free(buf);
-	free(display);
-	pthread_mutex_destroy(&rm.out_lock);
-	pthread_mutex_destroy(&rm.given_up.lock);
 	return r;
 }

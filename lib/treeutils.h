@@ -78,6 +78,33 @@ size_t tu_utf8_len(const unsigned char *s);
 
 /* ---- rmtree --------------------------------------------------------------- */
 
+/* An entry about to be removed, as shown to may_remove(). Strings and the
+   fd are valid only during the call; never close DIRFD. */
+struct tu_rmtree_entry {
+	const char *path;	/* for messages, as in struct tu_err */
+	const char *rel;	/* from the directory given to tu_rmtree_at (or
+				   PATH's parent): "NAME", "NAME/a/b" */
+	int dirfd;		/* the held directory it lies in */
+	const char *name;	/* its name in DIRFD */
+	bool is_dir;
+	dev_t dev;
+	ino_t ino;
+	mode_t mode;		/* type and permission bits */
+	uid_t uid;
+	uint64_t nlink;
+	uint64_t size;
+	int64_t mtime_sec, ctime_sec;
+	uint32_t mtime_nsec, ctime_nsec;
+};
+
+/* Answer true to let the entry go, false to keep it. A directory is asked
+   once, when it is reached and before anything in it is removed: false
+   keeps it and everything below it (nothing in it is entered); true goes
+   on into it, asking for each entry, and removes it only if all of them
+   went. Every directory that holds a kept entry is kept too. Called from
+   worker threads, never two at once. */
+typedef bool tu_rmtree_pred_fn(const struct tu_rmtree_entry *e, void *ctx);
+
 struct tu_rmtree_opts {
 	double timeout;		/* seconds to retry transient failures and to
 				   keep deleting entries that appear; default
@@ -85,29 +112,57 @@ struct tu_rmtree_opts {
 	int jobs;		/* worker threads; 0 = online CPUs */
 	bool hide;		/* rename DIR to a hidden name first */
 	bool all_or_nothing;	/* check everything can go before removing */
-	bool one_file_system;	/* never enter another mount */
+	bool cross_mounts;	/* enter other mounts (bind mounts too) and
+				   empty them; by default a mount point is
+				   left alone, reported, and so are the
+				   directories above it */
 	bool preserve_root_all;	/* also refuse a DIR that is a mount point
 				   ("/", ".", ".." and "" are always refused) */
-	bool dry_run;		/* report what would go, change nothing */
+	bool dry_run;		/* report what would go, change nothing; what
+				   the same permission checks as
+				   all_or_nothing say cannot go is reported
+				   as an error instead */
 	bool force;		/* a missing DIR is no error */
+	/* tu_rmtree_at only: remove NAME only if it is still the entry with
+	   this identity (a caller removing what it made); otherwise nothing is
+	   removed and the call returns -ESTALE (reported). */
+	bool expect_id;
+	dev_t expect_dev;
+	ino_t expect_ino;
+	/* tu_rmtree_at only: how NAME is shown in messages; NULL = NAME. */
+	const char *display;
+	tu_rmtree_pred_fn *may_remove;	/* NULL = everything may go */
 	tu_error_fn *error;	/* per-entry problems; NULL = ignore */
 	tu_entry_fn *removed;	/* each entry removed; NULL = not wanted */
+	tu_entry_fn *kept;	/* each entry kept because may_remove said
+				   so, and each directory kept because it
+				   holds one (after its contents); NULL = not
+				   wanted */
 	struct tu_stats *stats;	/* NULL = not wanted */
 	void *ctx;		/* passed to the callbacks */
 };
 
 #define TU_RMTREE_TIMEOUT 10.0
+/* Returned when all went but what may_remove kept (and the directories that
+   hold it): not a failure. */
+#define TU_RMTREE_KEPT 1
 
 void tu_rmtree_opts_init(struct tu_rmtree_opts *o);
 
 /* Remove PATH and everything below it. A symlink is removed as a link, never
    followed. Returns 0 when PATH is gone (or, with force, was never there),
-   -ENOTEMPTY when some entries could not be removed (each was reported),
-   another -errno when nothing could be done (also reported), and with
-   all_or_nothing -ECANCELED when blockers were found and nothing was
+   TU_RMTREE_KEPT when only entries may_remove kept (and their directories)
+   remain, -ENOTEMPTY when some entries could not be removed (each was
+   reported), another -errno when nothing could be done (also reported), and
+   with all_or_nothing -ECANCELED when blockers were found and nothing was
    removed. */
 int tu_rmtree(const char *path, const struct tu_rmtree_opts *o);
 
+/* As tu_rmtree, for the entry NAME (one component: no '/', not "." or "..")
+   of the directory held by DIRFD, which is never changed (its mode stays).
+   The same engine: held fds, no symlink followed, retries, rename-aside
+   into NAME. With expect_id, NAME must still be that (dev, ino). */
+int tu_rmtree_at(int dirfd, const char *name, const struct tu_rmtree_opts *o);
 
 /* ---- hashcache ------------------------------------------------------------ */
 

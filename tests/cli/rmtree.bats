@@ -252,20 +252,50 @@ make_tree() {
 	assert_output "canary"
 }
 
-@test "a mount point inside the tree: emptied but kept without -x, reported" {
+@test "--cross-mounts: a mount point inside the tree is emptied but kept, and reported" {
 	need_root mount
 	make_tree t
 	mkdir t/m
 	mount -t tmpfs tmpfs t/m
 	touch t/m/inside
-	run rmtree t
+	run rmtree --cross-mounts t
 	assert_failure 1
 	assert_output --partial "cannot remove 't/m': Device or resource busy (mount point)"
 	assert_not_exist t/m/inside
 	assert_not_exist t/a
 }
 
-@test "-x skips a tmpfs mount point inside the tree and reports it" {
+@test "mounts are left alone by default (issue 12 item 7): a tmpfs inside the tree is reported, kept, and so are its parents" {
+	need_root mount
+	make_tree t
+	mkdir -p t/p/m
+	mount -t tmpfs tmpfs t/p/m
+	touch t/p/m/inside t/p/sibling
+	run rmtree t
+	assert_failure 1
+	assert_output "rmtree: cannot remove 't/p/m': Device or resource busy (mount point, left alone without --cross-mounts)"
+	assert_file_exists t/p/m/inside
+	# The directories above it stay where they are (not renamed away), quietly.
+	assert_dir_exists t/p
+	assert_not_exist t/p/sibling
+	assert_not_exist t/a
+	run find t -name '.tu-*'
+	assert_output ""
+}
+
+@test "mounts are left alone by default (issue 12 item 7): the source of a bind mount outside the tree survives" {
+	need_root mount
+	make_tree t
+	mkdir t/m
+	mount --bind "$CANARY" t/m
+	run rmtree t
+	assert_failure 1
+	assert_output --partial "cannot remove 't/m': Device or resource busy (mount point, left alone without --cross-mounts)"
+	assert_canary
+	assert_not_exist t/a
+}
+
+@test "-x is still accepted, and is the default" {
 	need_root mount
 	make_tree t
 	mkdir t/m
@@ -273,21 +303,38 @@ make_tree() {
 	touch t/m/inside
 	run rmtree -x t
 	assert_failure 1
-	assert_output --partial "cannot enter 't/m': Invalid cross-device link (mount point, skipped)"
+	assert_output --partial "mount point, left alone without --cross-mounts"
 	assert_file_exists t/m/inside
 	assert_not_exist t/a
+	# The last of -x and --cross-mounts wins.
+	run rmtree --cross-mounts -x t
+	assert_failure 1
+	assert_file_exists t/m/inside
 }
 
-@test "-x skips a bind mount of the same filesystem" {
+@test "-n reports a mount point it would leave alone and does not claim its parents" {
+	need_root mount
+	mkdir -p t/p/m
+	mount -t tmpfs tmpfs t/p/m
+	touch t/p/m/inside t/p/f
+	run rmtree -n t
+	assert_failure 1
+	assert_line "would remove 't/p/f'"
+	assert_line "rmtree: cannot remove 't/p/m': Device or resource busy (mount point, left alone without --cross-mounts)"
+	refute_line "would remove 't/p'"
+	refute_line "would remove 't'"
+	refute_output --partial "inside"
+}
+
+@test "--all-or-nothing counts a mount point left alone as a blocker" {
 	need_root mount
 	make_tree t
 	mkdir t/m
-	mount --bind "$CANARY" t/m
-	run rmtree -x t
+	mount -t tmpfs tmpfs t/m
+	run rmtree --all-or-nothing t
 	assert_failure 1
-	assert_output --partial "mount point, skipped"
-	assert_canary
-	assert_not_exist t/a
+	assert_output --partial "nothing removed (1 blocker)"
+	assert_dir_exists t/a
 }
 
 @test "--preserve-root=all refuses a DIR that is a mount point" {

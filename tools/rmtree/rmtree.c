@@ -24,6 +24,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_PRESERVE_ROOT,
 	OPT_PROGRESS,
+	OPT_CROSS_MOUNTS,
 };
 
 static const struct argp_option options[] = {
@@ -32,8 +33,11 @@ static const struct argp_option options[] = {
 	  "first rename DIR to a hidden random name in its parent, so it vanishes at once", 0 },
 	{ "all-or-nothing", OPT_ALL_OR_NOTHING, 0, 0,
 	  "check first that every entry can be removed; if any cannot, remove nothing", 0 },
+	{ "cross-mounts", OPT_CROSS_MOUNTS, 0, 0,
+	  "enter other mounts (bind mounts too) and empty them, as rm -rf does", 0 },
 	{ "one-file-system", 'x', 0, 0,
-	  "do not enter other mounts (bind mounts too); report and keep them", 0 },
+	  "the default: do not enter other mounts (bind mounts too); report each "
+	  "and keep it and the directories above it", 0 },
 	{ "timeout", OPT_TIMEOUT, "SECONDS", 0,
 	  "retry busy entries, and keep deleting entries that appear, this long "
 	  "(default 10)", 0 },
@@ -54,7 +58,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'f': c->o.force = true; break;
 	case OPT_HIDE: c->o.hide = true; break;
 	case OPT_ALL_OR_NOTHING: c->o.all_or_nothing = true; break;
-	case 'x': c->o.one_file_system = true; break;
+	case 'x': c->o.cross_mounts = false; break;
+	case OPT_CROSS_MOUNTS: c->o.cross_mounts = true; break;
 	case OPT_TIMEOUT:
 		if (tu_parse_seconds(arg, &c->o.timeout) < 0)
 			argp_error(state, "invalid --timeout '%s': want seconds, e.g. 10 or 0.5", arg);
