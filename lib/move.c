@@ -48,6 +48,24 @@
    SOURCE (tu_cptree copies directories only; see stage_nondir()). */
 #define MV_ENTRY "e"
 
+/* Every SOURCE entry found equal to its copy, by (dev, ino), with the ctime,
+   mtime and size it had then: the removal takes nothing else. Open
+   addressing; grows by doubling; about 48 bytes an entry. */
+struct vkey {
+	uint64_t dev, ino;	/* ino 0: free slot */
+	int64_t ctime, mtime;
+	uint64_t size;
+	mode_t mode;
+	uid_t uid;
+	bool taken;		/* a name of it was let go */
+};
+
+struct vset {
+	pthread_mutex_t lock;
+	struct vkey *keys;
+	size_t cap, count;
+};
+
 /* Where a path from tu_cptree or tu_rmtree starts, and what to show instead. */
 struct mapping {
 	char from[192];
@@ -71,6 +89,9 @@ struct mv {
 	long copy_errors;
 	long kept;			/* SOURCE entries kept: changed */
 	int64_t t0;			/* the copy began after this */
+	struct vset set;		/* what was verified */
+	char *swhere, *dwhere;		/* SOURCE's and DEST's directories, as
+					   given ("" or ending in '/') */
 };
 
 /* What the marker records. */
@@ -381,95 +402,149 @@ static int marker_find(struct mv *m, const struct tu_ident *dest, struct marker 
 	return r;
 }
 
+/* ---- what was verified ------------------------------------------------------- */
+
+static size_t vset_slot(const struct vset *v, uint64_t dev, uint64_t ino)
+{
+	uint64_t h = ino * 0x9e3779b97f4a7c15ull ^ dev * 0xc2b2ae3d27d4eb4full;
+	return (size_t)(h ^ (h >> 31)) & (v->cap - 1);
+}
+
+static struct vkey *vset_find_locked(struct vset *v, uint64_t dev, uint64_t ino)
+{
+	if (!v->cap)
+		return NULL;
+	for (size_t i = vset_slot(v, dev, ino);; i = (i + 1) & (v->cap - 1)) {
+		struct vkey *k = &v->keys[i];
+		if (k->ino == 0)
+			return NULL;
+		if (k->ino == ino && k->dev == dev)
+			return k;
+	}
+}
+
+static int vset_add(struct vset *v, const struct stat *st)
+{
+	pthread_mutex_lock(&v->lock);
+	if ((v->count + 1) * 2 > v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 1024;
+		struct vkey *keys = calloc(cap, sizeof *keys);
+		if (!keys) {
+			pthread_mutex_unlock(&v->lock);
+			return -ENOMEM;
+		}
+		struct vset n = { .keys = keys, .cap = cap };
+		for (size_t i = 0; i < v->cap; i++) {
+			struct vkey *k = &v->keys[i];
+			if (k->ino)
+				for (size_t s = vset_slot(&n, k->dev, k->ino);; s = (s + 1) & (cap - 1))
+					if (keys[s].ino == 0) {
+						keys[s] = *k;
+						break;
+					}
+		}
+		free(v->keys);
+		v->keys = keys;
+		v->cap = cap;
+	}
+	uint64_t dev = st->st_dev, ino = st->st_ino ? st->st_ino : 1;
+	struct vkey *k = vset_find_locked(v, dev, ino);
+	if (!k) {
+		size_t i = vset_slot(v, dev, ino);
+		while (v->keys[i].ino)
+			i = (i + 1) & (v->cap - 1);
+		k = &v->keys[i];
+		v->count++;
+	}
+	*k = (struct vkey){ dev, ino, ts_ns(st->st_ctim), ts_ns(st->st_mtim),
+			    (uint64_t)st->st_size, st->st_mode, st->st_uid, false };
+	pthread_mutex_unlock(&v->lock);
+	return 0;
+}
+
 /* ---- removing, through the rmtree engine ------------------------------------ */
 
-struct changes {
-	struct mv *m;
-	int64_t t0;
-	_Atomic long count;
-	const char *root_disp;
-};
-
-static int changes_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
+static void kept_report(struct mv *m, const struct tu_rmtree_entry *e, const char *why)
 {
-	struct changes *c = ctx;
-	struct stat st;
-	if (fstatat(tu_walk_dir_fd(d), e->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    changed_since(&st, c->t0)) {
-		atomic_fetch_add(&c->count, 1);
-		char *p = tu_walk_path(d, e->name);
-		char *s = p ? shown(c->m, p) : NULL;
-		say(c->m, c->m->o->error, s ? s : "?", "remove", EBUSY,
-		    "changed after it was copied; kept in SOURCE");
-		free(s);
-		free(p);
-	}
-	return e->is_dir ? TU_WALK_DESCEND : TU_WALK_NEXT;
+	m->kept++;
+	struct tu_err f = { .op = "remove", .err = EBUSY, .path = e->path, .detail = why };
+	if (m->o->error)
+		m->o->error(&f, m->o->ctx);
 }
 
-static int changes_error(struct tu_walk_dir *d, const struct tu_err *e, void *ctx)
+/* The rmtree engine asks before each SOURCE entry goes (a directory before
+   anything in it): only what was verified equal to its copy, and unchanged
+   since (its ctime as then), may go. Two exceptions, where our own removal
+   or a neighbour moves the ctime: a directory goes on to be emptied (each of
+   its entries is asked in turn, and it goes only once empty) when its mode
+   and owner are as verified, whatever happened to its entries; and a
+   further name of an inode we let a name of go, if its mtime and size are
+   as verified. */
+static bool source_may_remove(const struct tu_rmtree_entry *e, void *ctx)
 {
-	(void)d, (void)e, (void)ctx;
-	return TU_CONTINUE;	/* the removal reports what it meets */
+	struct mv *m = ctx;
+	int64_t ctime = e->ctime_sec * 1000000000 + e->ctime_nsec;
+	int64_t mtime = e->mtime_sec * 1000000000 + e->mtime_nsec;
+	pthread_mutex_lock(&m->set.lock);
+	struct vkey *k = vset_find_locked(&m->set, e->dev, e->ino ? e->ino : 1);
+	bool ok = k && (k->ctime == ctime ||
+			(e->is_dir && k->mode == e->mode && k->uid == e->uid) ||
+			(!e->is_dir && k->taken && k->mtime == mtime && k->size == e->size));
+	if (ok)
+		k->taken = true;
+	pthread_mutex_unlock(&m->set.lock);
+	if (!ok)
+		kept_report(m, e, k || ctime > m->t0 ? "changed after it was copied; kept in SOURCE" :
+				   "not in the copy (it appeared during the move); kept in SOURCE");
+	return ok;
 }
 
-/* How many entries of the tree NAME in DIRFD changed after T0 (each
-   reported), NAME itself included. */
-static long count_changes(struct mv *m, int dirfd, const char *name, int64_t t0)
+/* Remove NAME in DIRFD with the rmtree engine, only if it is still EXPECT:
+   never into another mount; with CHECKED, only the entries verified (see
+   source_may_remove). 0 when it is gone, 1 when some of it stays (reported:
+   kept, or could not be removed), -errno. */
+static int remove_tree(struct mv *m, int dirfd, const char *name, const struct tu_ident *expect,
+		       const char *display, bool checked)
 {
-	struct changes c = { .m = m, .t0 = t0 };
-	char path[128];
-	proc_path(path, sizeof path, dirfd, name);
-	struct stat st;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return 0;
-	if (changed_since(&st, t0)) {
-		char *s = shown(m, path);
-		fail(m, s ? s : path, "remove", EBUSY, "changed after it was copied; kept in SOURCE");
-		free(s);
-		c.count++;
-	}
-	if (!S_ISDIR(st.st_mode))
-		return c.count;
-	int fd = tu_dir_open_at(dirfd, name, &(struct tu_ident){ 0 });
-	if (fd < 0)
-		return c.count;
-	struct tu_walk_opts wo = { .jobs = m->o->jobs, .one_file_system = true };
-	struct tu_walk_ops ops = { .entry = changes_entry, .error = changes_error };
-	tu_walk(fd, path, &wo, &ops, &c);
-	close(fd);
-	return c.count;
-}
-
-/* Remove the tree NAME in DIRFD with the rmtree engine: never into another
-   mount. Entries that changed after T0 (when T0 >= 0) are kept and reported.
-   0 when it is gone, 1 when some of it stays (reported), -errno. */
-static int remove_tree(struct mv *m, int dirfd, const char *name, int64_t t0, bool quiet)
-{
-	/* Until the engine takes a may_remove() predicate, entries that
-	   changed keep the whole tree: nothing is removed. */
-	if (t0 >= 0) {
-		long n = count_changes(m, dirfd, name, t0);
-		if (n > 0) {
-			m->kept += n;
-			return 1;
-		}
-	}
-	char path[128];
-	proc_path(path, sizeof path, dirfd, name);
 	struct tu_rmtree_opts ro;
 	tu_rmtree_opts_init(&ro);
 	ro.jobs = m->o->jobs;
 	ro.timeout = m->o->timeout;
-	ro.one_file_system = true;
 	ro.force = true;	/* already gone: a rerun after a crash */
-	ro.error = remove_error;
-	ro.removed = quiet ? NULL : remove_entry;
-	ro.ctx = m;
-	int r = tu_rmtree(path, &ro);
+	ro.expect_id = true;
+	ro.expect_dev = expect->dev;
+	ro.expect_ino = expect->ino;
+	ro.display = display;
+	ro.may_remove = checked ? source_may_remove : NULL;
+	ro.error = m->o->error;
+	ro.removed = checked ? m->o->removed : NULL;
+	ro.ctx = checked ? (void *)m : m->o->ctx;
+	if (checked) {
+		ro.error = remove_error;
+		ro.removed = m->o->removed ? remove_entry : NULL;
+	}
+	int r = tu_rmtree_at(dirfd, name, &ro);
 	if (r == -ENOENT)
 		return 0;
-	return r == 0 ? 0 : r == -ENOTEMPTY ? 1 : r;
+	return r == 0 ? 0 : r == TU_RMTREE_KEPT || r == -ENOTEMPTY ? 1 : r;
+}
+
+/* Remove one of our hidden directories (a copy, a stage) in DIRFD, if it is
+   still the one we saw. */
+static int remove_ours(struct mv *m, int dirfd, const char *name, const char *where)
+{
+	struct tu_ident id;
+	int r = tu_ident_at(dirfd, name, &id);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	char *disp = NULL;
+	if (asprintf(&disp, "%s%s", where, name) < 0)
+		return -ENOMEM;
+	r = remove_tree(m, dirfd, name, &id, disp, false);
+	free(disp);
+	return r;
 }
 
 /* ---- verifying the copy ----------------------------------------------------- */
@@ -488,6 +563,8 @@ struct verify {
 	long budget;
 	_Atomic long bad;
 	bool owners;		/* compare owners (we are root) */
+	bool strict;		/* a difference fails the move (else: the entry
+				   is kept in SOURCE, when finishing a move) */
 };
 
 static void mismatch(struct verify *v, struct tu_walk_dir *d, const char *name, int err,
@@ -496,7 +573,12 @@ static void mismatch(struct verify *v, struct tu_walk_dir *d, const char *name, 
 	atomic_fetch_add(&v->bad, 1);
 	char *p = tu_walk_path(d, name);
 	char *s = p ? shown(v->m, p) : NULL;
-	say(v->m, v->m->o->error, s ? s : "?", "verify the copy of", err, what);
+	char *w = NULL;
+	if (!v->strict && asprintf(&w, "%s; kept in SOURCE", what) < 0)
+		w = NULL;
+	say(v->m, v->m->o->error, s ? s : "?", v->strict ? "verify the copy of" : "remove", err,
+	    w ? w : what);
+	free(w);
 	free(s);
 	free(p);
 }
@@ -594,10 +676,11 @@ static int open_file(int dirfd, const char *name)
 
 /* Content of the regular file NAME, SOURCE side (records reused) against
    the copy (always read). */
-static void compare_content(struct verify *v, struct tu_walk_dir *d, struct vdir *vd,
+static bool compare_content(struct verify *v, struct tu_walk_dir *d, struct vdir *vd,
 			    int sfd, int dfd, const char *name, const struct stat *ss,
 			    const struct stat *ds)
 {
+	bool same = false;
 	int a = open_file(sfd, name);
 	int b = open_file(dfd, name);
 	struct stat sa, sb;
@@ -613,11 +696,14 @@ static void compare_content(struct verify *v, struct tu_walk_dir *d, struct vdir
 				 r == -EAGAIN ? "changed while it was read" : "could not hash it");
 		else if (!h1.have_digest || !h2.have_digest || memcmp(h1.digest, h2.digest, 16))
 			mismatch(v, d, name, EIO, "content differs");
+		else
+			same = true;
 	}
 	if (a >= 0)
 		close(a);
 	if (b >= 0)
 		close(b);
+	return same;
 }
 
 /* One entry of SOURCE against its copy: type, size, mode, owner, times,
@@ -637,10 +723,8 @@ static void compare_entry(struct verify *v, struct tu_walk_dir *d, struct vdir *
 	const char *what = NULL;
 	mode_t type = ss.st_mode & S_IFMT;
 	bool later = ts_ns(ss.st_ctim) > v->m->t0;
-	if (later && type != S_IFDIR)
+	if (later)
 		return;	/* changed since the copy began: kept in SOURCE, reported then */
-	if (later && type == (ds.st_mode & S_IFMT))
-		return;	/* a directory whose entries changed: each is checked */
 	if (type != (ds.st_mode & S_IFMT))
 		what = "type differs in the copy";
 	else if (type != S_IFLNK && (ss.st_mode & 07777) != (ds.st_mode & 07777))
@@ -676,8 +760,10 @@ static void compare_entry(struct verify *v, struct tu_walk_dir *d, struct vdir *
 		mismatch(v, d, name, EIO, what);
 		return;
 	}
-	if (type == S_IFREG && v->m->o->verify)
-		compare_content(v, d, vd, sfd, dfd, name, &ss, &ds);
+	if (type == S_IFREG && v->m->o->verify && !compare_content(v, d, vd, sfd, dfd, name, &ss, &ds))
+		return;
+	if (vset_add(&v->m->set, &ss) < 0)
+		mismatch(v, d, name, ENOMEM, "cannot remember it");
 }
 
 /* A directory of the copy the child D needs: its parent's, re-opened from
@@ -804,9 +890,10 @@ static int hash_error(const struct tu_err *e, void *ctx)
 /* Compare the tree held by SFD (SOURCE, or the stage of a non-directory)
    with its copy held by DFD. Returns the number of differences (reported),
    or -errno. */
-static long verify_copy(struct mv *m, int sfd, int dfd, const char *disp)
+static long verify_copy(struct mv *m, int sfd, int dfd, const char *disp, bool strict)
 {
-	struct verify v = { .m = m, .root_dfd = dfd, .owners = geteuid() == 0, .budget = 256 };
+	struct verify v = { .m = m, .root_dfd = dfd, .owners = geteuid() == 0, .budget = 256,
+			    .strict = strict };
 	struct tu_hashcache_opts ho;
 	if (m->o->verify) {
 		tu_hashcache_opts_init(&ho);
@@ -829,12 +916,16 @@ static long verify_copy(struct mv *m, int sfd, int dfd, const char *disp)
 	if (fstat(sfd, &ss) < 0 || fstat(dfd, &ds) < 0)
 		atomic_fetch_add(&v.bad, 1);
 	else if (ts_ns(ss.st_ctim) > m->t0)
-		;	/* entries changed in it since the copy began: each is checked */
+		;	/* changed since the copy began: kept, reported by the removal */
 	else if ((ss.st_mode & 07777) != (ds.st_mode & 07777) ||
 		 ts_ns(ss.st_mtim) != ts_ns(ds.st_mtim) ||
 		 (v.owners && (ss.st_uid != ds.st_uid || ss.st_gid != ds.st_gid))) {
 		atomic_fetch_add(&v.bad, 1);
-		fail(m, disp, "verify the copy of", EIO, "mode, owner or time differs in the copy");
+		fail(m, disp, strict ? "verify the copy of" : "remove", EIO,
+		     strict ? "mode, owner or time differs in the copy" :
+			      "mode, owner or time differs from DEST; kept in SOURCE");
+	} else if (vset_add(&m->set, &ss) < 0) {
+		atomic_fetch_add(&v.bad, 1);
 	}
 	struct tu_walk_opts wo = { .jobs = m->o->jobs, .one_file_system = m->o->one_file_system };
 	struct tu_walk_ops ops = { .enter = v_enter, .entry = v_entry, .leave = v_leave,
@@ -846,7 +937,7 @@ static long verify_copy(struct mv *m, int sfd, int dfd, const char *disp)
 	tu_hashcache_close(v.dhc);
 	if (r < 0 && r != -ECANCELED)
 		return r;
-	return atomic_load(&v.bad) + (r == -ECANCELED);
+	return strict ? atomic_load(&v.bad) + (r == -ECANCELED) : 0;
 }
 
 /* ---- room ------------------------------------------------------------------- */
@@ -862,6 +953,12 @@ static int room_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ct
 	if (fstatat(tu_walk_dir_fd(d), e->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		atomic_fetch_add(&c->bytes, (uint64_t)st.st_blocks * 512);
 	return e->is_dir ? TU_WALK_DESCEND : TU_WALK_NEXT;
+}
+
+static int room_error(struct tu_walk_dir *d, const struct tu_err *e, void *ctx)
+{
+	(void)d, (void)e, (void)ctx;
+	return TU_CONTINUE;	/* an estimate: what cannot be read is left out */
 }
 
 static void human(char *out, size_t len, uint64_t n)
@@ -884,7 +981,7 @@ static void report_room(struct mv *m, int sfd, uint64_t free_before)
 {
 	struct room c = { 0 };
 	struct tu_walk_opts wo = { .jobs = m->o->jobs, .one_file_system = m->o->one_file_system };
-	struct tu_walk_ops ops = { .entry = room_entry, .error = changes_error };
+	struct tu_walk_ops ops = { .entry = room_entry, .error = room_error };
 	struct stat st;
 	if (fstat(sfd, &st) == 0)
 		c.bytes = (uint64_t)st.st_blocks * 512;
@@ -936,10 +1033,7 @@ static int stage_nondir(struct mv *m, int *stage_fd)
    complete), through the rmtree engine. */
 static int remove_hidden(struct mv *m)
 {
-	struct tu_ident id;
-	if (tu_ident_at(m->dpfd, m->hid, &id) == -ENOENT)
-		return 0;
-	int r = remove_tree(m, m->dpfd, m->hid, -1, true);
+	int r = remove_ours(m, m->dpfd, m->hid, m->dwhere);
 	return r == 0 ? 0 : r < 0 ? r : -ENOTEMPTY;
 }
 
@@ -983,7 +1077,7 @@ static int remove_source(struct mv *m, const struct marker *k, bool have_src)
 		}
 		if (sfd >= 0)
 			close(sfd);
-		r = remove_tree(m, m->spfd, m->hid, -1, true);
+		r = remove_ours(m, m->spfd, m->hid, m->swhere);
 		if (r != 0)
 			fail(m, m->src_disp, "remove", r < 0 ? -r : ENOTEMPTY,
 			     "the staging directory beside SOURCE could not be removed");
@@ -991,7 +1085,7 @@ static int remove_source(struct mv *m, const struct marker *k, bool have_src)
 	}
 	if (!have_src)
 		return 0;
-	r = remove_tree(m, m->spfd, m->slast, k->t0, false);
+	r = remove_tree(m, m->spfd, m->slast, &m->sid, m->src_disp, true);
 	if (r > 0 && m->kept == 0) {
 		fail(m, m->src_disp, "remove", ENOTEMPTY,
 		     "SOURCE could not be removed completely; DEST is the complete copy");
@@ -1135,7 +1229,7 @@ static int copy_across(struct mv *m)
 		}
 	}
 	if (ok) {
-		long bad = verify_copy(m, sfd, hfd, m->dst_disp);
+		long bad = verify_copy(m, sfd, hfd, m->dst_disp, true);
 		if (bad != 0) {
 			if (bad < 0)
 				fail(m, m->dst_disp, "verify the copy", (int)-bad, NULL);
@@ -1161,9 +1255,9 @@ static int copy_across(struct mv *m)
 	if (!ok) {
 		if (m->enospc)
 			report_room(m, sfd, free_before);
-		remove_tree(m, m->dpfd, m->hid, -1, true);
+		remove_ours(m, m->dpfd, m->hid, m->dwhere);
 		if (stage >= 0)
-			remove_tree(m, m->spfd, m->hid, -1, true);
+			remove_ours(m, m->spfd, m->hid, m->swhere);
 		ret = TU_MVTREE_INCOMPLETE;
 		goto out;
 	}
@@ -1173,9 +1267,9 @@ static int copy_across(struct mv *m)
 		fail(m, m->dst_disp, "rename into place", -r,
 		     r == -EEXIST ? "DEST appeared during the move; the copy was removed" : NULL);
 		marker_remove(m);
-		remove_tree(m, m->dpfd, m->hid, -1, true);
+		remove_ours(m, m->dpfd, m->hid, m->dwhere);
 		if (stage >= 0)
-			remove_tree(m, m->spfd, m->hid, -1, true);
+			remove_ours(m, m->spfd, m->hid, m->swhere);
 		ret = TU_MVTREE_INCOMPLETE;
 		goto out;
 	}
@@ -1247,10 +1341,34 @@ static int resume(struct mv *m, bool have_src, bool have_dest, const struct tu_i
 			return NOT_OURS;
 		}
 	}
+	if (k.dir && have_src) {
+		/* What is left of SOURCE goes only where it still equals DEST. */
+		m->t0 = k.t0;
+		int sfd = tu_dir_open_at(m->spfd, m->slast, &(struct tu_ident){ 0 });
+		struct tu_ident cid;
+		int dfd = tu_dir_open_at(m->dpfd, m->dlast, &cid);
+		if (sfd >= 0 && dfd >= 0 && cid.dev == (dev_t)k.cdev && cid.ino == (ino_t)k.cino)
+			verify_copy(m, sfd, dfd, m->src_disp, false);
+		if (sfd >= 0)
+			close(sfd);
+		if (dfd >= 0)
+			close(dfd);
+	}
 	r = finish(m, &k, have_src);
 	if (m->o->moved && r == 0)
 		m->o->moved(m->src_disp, m->dst_disp, TU_MOVE_FINISHED, m->o->ctx);
 	return r;
+}
+
+/* The directory part of PATH as given, ending in '/', or "". */
+static char *where_of(const char *path)
+{
+	size_t n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	while (n > 0 && path[n - 1] != '/')
+		n--;
+	return strndup(path, n);
 }
 
 static int move_one(struct mv *m)
@@ -1263,7 +1381,9 @@ static int move_one(struct mv *m)
 	}
 	m->sbuf = malloc(sl + 2);
 	m->dbuf = malloc(dl + 2);
-	if (!m->sbuf || !m->dbuf)
+	m->swhere = where_of(m->src_disp);
+	m->dwhere = where_of(m->dst_disp);
+	if (!m->sbuf || !m->dbuf || !m->swhere || !m->dwhere)
 		return -ENOMEM;
 	int r = tu_open_parent(m->src_disp, m->sbuf, sl + 2, &m->slast);
 	if (r >= 0)
@@ -1399,6 +1519,7 @@ int tu_mvtree(const char *source, const char *dest, const struct tu_mvtree_opts 
 {
 	struct mv m = { .o = o, .src_disp = source, .dst_disp = dest, .spfd = -1, .dpfd = -1 };
 	pthread_mutex_init(&m.lock, NULL);
+	pthread_mutex_init(&m.set.lock, NULL);
 	int r = move_one(&m);
 	if (m.spfd >= 0)
 		close(m.spfd);
@@ -1406,6 +1527,10 @@ int tu_mvtree(const char *source, const char *dest, const struct tu_mvtree_opts 
 		close(m.dpfd);
 	free(m.sbuf);
 	free(m.dbuf);
+	free(m.swhere);
+	free(m.dwhere);
+	free(m.set.keys);
+	pthread_mutex_destroy(&m.set.lock);
 	pthread_mutex_destroy(&m.lock);
 	return r;
 }

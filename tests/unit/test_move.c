@@ -2,7 +2,7 @@
  * move across filesystems stopped (as by kill -9, in a forked child) at each
  * of its steps leaves the whole data in at least one place, and the same
  * call made again finishes it with nothing hidden left; entries changed
- * after the copy are kept; same-filesystem rename and refusals. Moves across
+ * after the copy, or put in SOURCE after it, are kept; same-filesystem rename and refusals. Moves across
  * filesystems need a second mount (a tmpfs we mount: root only). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -316,6 +316,36 @@ static void test_changed_after_copy_is_kept(void **state)
 	assert_true(seen.errors >= 1);
 	assert_true(has("s/a/f", "hello!"));
 	assert_true(tree_whole("other/d"));
+	/* Only it (and the directories holding it) stayed. */
+	assert_int_equal(access("s/g", F_OK), -1);
+	assert_int_equal(access("s/a/l", F_OK), -1);
+	assert_int_equal(seen.errors, 1);
+}
+
+/* A directory put in SOURCE's place of one that was copied (same name,
+   never verified) is never removed. */
+static void swap_dir(enum tu_move_point p)
+{
+	if (p == TU_MOVE_PLACED) {
+		assert_int_equal(rename("s/a", "a-copied"), 0);
+		assert_int_equal(mkdir("s/a", 0750), 0);
+		write_at("s/a/f", "hello");
+	}
+}
+
+static void test_swapped_in_directory_is_kept(void **state)
+{
+	(void)state;
+	need_other();
+	make_tree("s");
+	tu_move_hook = swap_dir;
+	struct seen seen = { 0 };
+	int r = move("s", "other/d", &seen);
+	tu_move_hook = NULL;
+	assert_int_equal(r, TU_MVTREE_INCOMPLETE);
+	assert_true(has("s/a/f", "hello"));
+	assert_true(tree_whole("other/d"));
+	assert_int_equal(access("s/g", F_OK), -1);
 }
 
 int main(void)
@@ -333,6 +363,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crash_after_removal_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_dest_with_marker_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_changed_after_copy_is_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_swapped_in_directory_is_kept, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
