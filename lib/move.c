@@ -1029,11 +1029,36 @@ static int stage_nondir(struct mv *m, int *stage_fd)
 	return 0;
 }
 
+/* Remove the hidden copy this run made: the directory we verified (EXPECT)
+   when we got that far, never whatever else holds the name by now. */
+static void remove_copy(struct mv *m, const struct tu_ident *expect)
+{
+	if (!expect) {
+		remove_ours(m, m->dpfd, m->hid, m->dwhere);
+		return;
+	}
+	char *disp = NULL;
+	if (asprintf(&disp, "%s%s", m->dwhere, m->hid) >= 0) {
+		remove_tree(m, m->dpfd, m->hid, expect, disp, false);
+		free(disp);
+	}
+}
+
 /* Remove a hidden copy left by an interrupted run (no marker: it was never
    complete), through the rmtree engine. */
 static int remove_hidden(struct mv *m)
 {
-	int r = remove_ours(m, m->dpfd, m->hid, m->dwhere);
+	struct tu_ident id;
+	int r = tu_ident_at(m->dpfd, m->hid, &id);
+	if (r == -ENOENT)
+		return 0;
+	/* Ours is a directory owned by us (still being made) or, once the
+	   copy engine gave it SOURCE's metadata at the end, by SOURCE's
+	   owner. Anything else under our name was put there by someone
+	   else: never removed. */
+	if (r == 0 && (!S_ISDIR(id.mode) || (id.uid != geteuid() && id.uid != m->sid.uid)))
+		return -EPERM;
+	r = remove_ours(m, m->dpfd, m->hid, m->dwhere);
 	return r == 0 ? 0 : r < 0 ? r : -ENOTEMPTY;
 }
 
@@ -1123,18 +1148,26 @@ static int copy_ident(struct mv *m, int hfd, struct tu_ident *id)
 static int place(struct mv *m, const struct marker *k)
 {
 	int r;
+	struct tu_ident id;
 	if (k->dir) {
-		r = tu_rename_noreplace(m->dpfd, m->hid, m->dpfd, m->dlast);
+		r = tu_ident_at(m->dpfd, m->hid, &id);
+		if (r == 0 && (id.dev != (dev_t)k->cdev || id.ino != (ino_t)k->cino))
+			r = -ESTALE;	/* not the copy the marker names */
+		if (r == 0)
+			r = tu_rename_noreplace(m->dpfd, m->hid, m->dpfd, m->dlast);
 	} else {
 		int hfd = tu_dir_open_at(m->dpfd, m->hid, &(struct tu_ident){ 0 });
 		if (hfd < 0)
 			return hfd;
-		r = tu_rename_noreplace(hfd, MV_ENTRY, m->dpfd, m->dlast);
+		r = tu_ident_at(hfd, MV_ENTRY, &id);
+		if (r == 0 && (id.dev != (dev_t)k->cdev || id.ino != (ino_t)k->cino))
+			r = -ESTALE;
+		if (r == 0)
+			r = tu_rename_noreplace(hfd, MV_ENTRY, m->dpfd, m->dlast);
 		close(hfd);
 	}
 	if (r < 0)
 		return r;
-	struct tu_ident id;
 	if (tu_ident_at(m->dpfd, m->dlast, &id) < 0 || id.dev != (dev_t)k->cdev ||
 	    id.ino != (ino_t)k->cino)
 		return -ESTALE;	/* what was renamed is not our copy */
@@ -1148,7 +1181,12 @@ static int copy_across(struct mv *m)
 	char spath[128], dpath[128], mapped[160];
 
 	if (m->src_is_dir) {
-		sfd = tu_dir_open_at(m->spfd, m->slast, &(struct tu_ident){ 0 });
+		struct tu_ident id;
+		sfd = tu_dir_open_at(m->spfd, m->slast, &id);
+		if (sfd >= 0 && !tu_ident_same(&id, &m->sid)) {
+			close(sfd);
+			sfd = -ESTALE;	/* SOURCE was replaced since we looked */
+		}
 		if (sfd < 0) {
 			fail(m, m->src_disp, "open", -sfd, NULL);
 			return sfd;
@@ -1219,10 +1257,10 @@ static int copy_across(struct mv *m)
 	}
 	bool ok = r == 0 && m->copy_errors == 0;
 	struct marker k = { .dir = m->src_is_dir, .sdev = m->sid.dev, .sino = m->sid.ino, .t0 = t0 };
+	struct tu_ident hident = { 0 };	/* the copy we verify, once opened */
 	if (ok) {
 		hook(TU_MOVE_COPIED_HIDDEN);
-		struct tu_ident hid;
-		hfd = tu_dir_open_at(m->dpfd, m->hid, &hid);
+		hfd = tu_dir_open_at(m->dpfd, m->hid, &hident);
 		if (hfd < 0) {
 			fail(m, m->dst_disp, "open the copy", -hfd, NULL);
 			ok = false;
@@ -1255,7 +1293,7 @@ static int copy_across(struct mv *m)
 	if (!ok) {
 		if (m->enospc)
 			report_room(m, sfd, free_before);
-		remove_ours(m, m->dpfd, m->hid, m->dwhere);
+		remove_copy(m, hfd >= 0 ? &hident : NULL);
 		if (stage >= 0)
 			remove_ours(m, m->spfd, m->hid, m->swhere);
 		ret = TU_MVTREE_INCOMPLETE;
@@ -1267,7 +1305,7 @@ static int copy_across(struct mv *m)
 		fail(m, m->dst_disp, "rename into place", -r,
 		     r == -EEXIST ? "DEST appeared during the move; the copy was removed" : NULL);
 		marker_remove(m);
-		remove_ours(m, m->dpfd, m->hid, m->dwhere);
+		remove_copy(m, hfd >= 0 ? &hident : NULL);
 		if (stage >= 0)
 			remove_ours(m, m->spfd, m->hid, m->swhere);
 		ret = TU_MVTREE_INCOMPLETE;
@@ -1508,7 +1546,13 @@ static int move_one(struct mv *m)
 	if (!o->dry_run) {
 		r = remove_hidden(m);
 		if (r < 0) {
-			fail(m, m->dst_disp, "remove the unfinished copy of an earlier run", -r, NULL);
+			char *where = NULL;
+			if (asprintf(&where, "%s%s", m->dwhere, m->hid) < 0)
+				where = NULL;
+			fail(m, where ? where : m->dst_disp, "remove", -r,
+			     r == -EPERM ? "it has our hidden name but is not ours; nothing moved" :
+					   "an unfinished copy of an earlier run; nothing moved");
+			free(where);
 			return r;
 		}
 	}

@@ -353,6 +353,21 @@ assert_no_hidden() {
 	assert_no_hidden e
 }
 
+@test "something else under our hidden name is never removed: refused, nothing moved" {
+	need_root
+	mount_fs ext4 e
+	make_tree s
+	key=$(printf '.tu-mv-%016x%016x' "$(stat -c %d s)" "$(ino s)")
+	mkdir "e/$key"
+	echo theirs >"e/$key/file"
+	chown -R 65534:65534 "e/$key"
+	run mvtree s e/d
+	assert_failure 2
+	assert_output --partial "is not ours; nothing moved"
+	[ "$(cat "e/$key/file")" = theirs ]
+	[ -f s/a/f1 ] && [ ! -e e/d ]
+}
+
 @test "--help options are in the man page" {
 	local top
 	top=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
