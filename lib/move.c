@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
@@ -550,7 +551,9 @@ static int remove_ours(struct mv *m, int dirfd, const char *name, const char *wh
 /* ---- verifying the copy ----------------------------------------------------- */
 
 struct vdir {
-	int dfd;		/* the copy's directory, or -1 once let go */
+	int dfd;		/* the copy's directory, or -1 once let go
+				   (under verify.fdlock) */
+	int pending;		/* subdirectories not yet entered (fdlock) */
 	struct tu_ident did;	/* its identity when first opened */
 	struct tu_hashdir *hd;	/* SOURCE's records, with verify */
 };
@@ -559,7 +562,8 @@ struct verify {
 	struct mv *m;
 	int root_dfd;
 	struct tu_hashcache *shc, *dhc;
-	_Atomic long held;
+	pthread_mutex_t fdlock;	/* the dfd and pending of every vdir */
+	long held;
 	long budget;
 	_Atomic long bad;
 	bool owners;		/* compare owners (we are root) */
@@ -815,11 +819,23 @@ static int v_enter(struct tu_walk_dir *d, void *ctx)
 		if (vd->dfd >= 0)
 			tu_ident_fd(vd->dfd, &vd->did);
 	} else {
+		/* A directory's copy is let go as soon as its last
+		   subdirectory has opened its own from it, so a deep chain
+		   holds a few fds, not one per level. */
+		pthread_mutex_lock(&v->fdlock);
 		bool temp;
 		int pfd = parent_dfd(d, &temp);
 		vd->dfd = pfd < 0 ? pfd : tu_dir_open_at(pfd, tu_walk_dir_name(d), &vd->did);
 		if (temp)
 			close(pfd);
+		struct tu_walk_dir *p = tu_walk_dir_parent(d);
+		struct vdir *pv = *tu_walk_dir_slot(p);
+		if (--pv->pending == 0 && tu_walk_dir_depth(p) > 0 && pv->dfd >= 0) {
+			close(pv->dfd);
+			pv->dfd = -1;
+			v->held--;
+		}
+		pthread_mutex_unlock(&v->fdlock);
 	}
 	if (vd->dfd < 0) {
 		mismatch(v, tu_walk_dir_parent(d) ? tu_walk_dir_parent(d) : d,
@@ -827,7 +843,9 @@ static int v_enter(struct tu_walk_dir *d, void *ctx)
 			 "could not open the copy of this directory");
 		return TU_WALK_SKIP;
 	}
-	atomic_fetch_add(&v->held, 1);
+	pthread_mutex_lock(&v->fdlock);
+	v->held++;
+	pthread_mutex_unlock(&v->fdlock);
 	if (v->m->o->verify)
 		tu_hashdir_open(v->shc, tu_walk_dir_fd(d), NULL, &vd->hd);
 	return TU_WALK_NEXT;
@@ -838,20 +856,24 @@ static int v_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	struct verify *v = ctx;
 	struct vdir *vd = *tu_walk_dir_slot(d);
 	compare_entry(v, d, vd, tu_walk_dir_fd(d), vd->dfd, e->name);
+	if (e->is_dir)
+		vd->pending++;	/* before any child is entered: no lock needed */
 	return e->is_dir ? TU_WALK_DESCEND : TU_WALK_NEXT;
 }
 
-/* Let the copy's directory go once its entries are done when too many are
-   held: a child re-opens it (checked) if it needs it. */
+/* Let the copy's directory go once its entries are done if no subdirectory
+   needs it, or if too many are held: a child then re-opens it (checked). */
 static void v_done(struct tu_walk_dir *d, void *ctx)
 {
 	struct verify *v = ctx;
 	struct vdir *vd = *tu_walk_dir_slot(d);
-	if (tu_walk_dir_depth(d) > 0 && vd->dfd >= 0 && atomic_load(&v->held) > v->budget) {
+	pthread_mutex_lock(&v->fdlock);
+	if (tu_walk_dir_depth(d) > 0 && vd->dfd >= 0 && (vd->pending == 0 || v->held > v->budget)) {
 		close(vd->dfd);
 		vd->dfd = -1;
-		atomic_fetch_sub(&v->held, 1);
+		v->held--;
 	}
+	pthread_mutex_unlock(&v->fdlock);
 }
 
 static int v_leave(struct tu_walk_dir *d, void *ctx)
@@ -862,10 +884,12 @@ static int v_leave(struct tu_walk_dir *d, void *ctx)
 		return TU_WALK_NEXT;
 	if (vd->hd)
 		tu_hashdir_close(vd->hd);
+	pthread_mutex_lock(&v->fdlock);
 	if (vd->dfd >= 0) {
 		close(vd->dfd);
-		atomic_fetch_sub(&v->held, 1);
+		v->held--;
 	}
+	pthread_mutex_unlock(&v->fdlock);
 	free(vd);
 	*tu_walk_dir_slot(d) = NULL;
 	return TU_WALK_NEXT;
@@ -892,8 +916,15 @@ static int hash_error(const struct tu_err *e, void *ctx)
    or -errno. */
 static long verify_copy(struct mv *m, int sfd, int dfd, const char *disp, bool strict)
 {
-	struct verify v = { .m = m, .root_dfd = dfd, .owners = geteuid() == 0, .budget = 256,
-			    .strict = strict };
+	/* The copy's directories held at most: a quarter of what the fd
+	   limit leaves (the walker takes its own share of SOURCE's). */
+	struct rlimit rl;
+	long lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ?
+		   (long)rl.rlim_cur : 1024;
+	long budget = (lim - 32) / 4;
+	struct verify v = { .m = m, .root_dfd = dfd, .owners = geteuid() == 0,
+			    .budget = budget < 4 ? 4 : budget > 256 ? 256 : budget,
+			    .strict = strict, .fdlock = PTHREAD_MUTEX_INITIALIZER };
 	struct tu_hashcache_opts ho;
 	if (m->o->verify) {
 		tu_hashcache_opts_init(&ho);

@@ -209,3 +209,15 @@ assert_nothing_lost() {
 	echo "swaps: $total"
 	[ "$total" -gt 0 ]
 }
+
+@test "a deep chain under ulimit -n 64 moves across filesystems, whole" {
+	local depth
+	depth=$(rounds 400 3000)
+	loop_ext4 e 256M
+	mktree chain s "$depth"
+	run bash -c "ulimit -n 64 && mvtree -j 2 s e/d"
+	assert_success
+	assert_not_exist s
+	[ "$(cd e/d && find . -name f | wc -l)" = "$depth" ]
+	assert_no_hidden e
+}
