@@ -6,9 +6,18 @@
  * base directory under a random name and retried there, so its parents can
  * go; a directory that fills up again is read again until the timeout.
  *
+ * Two entry points share one engine: tu_rmtree(path) opens the parent of
+ * PATH and hands over to the same code as tu_rmtree_at(dirfd, name). The
+ * caller's may_remove() predicate, and mounts left alone (unless
+ * cross_mounts), keep entries where they are, and with them every directory
+ * above them: such directories are never renamed away. --all-or-nothing and
+ * the dry run share one check pass, so a dry run lists only what the
+ * permission checks let go.
+ *
  * This file must never follow a symlink, never act on a path string inside
- * the tree, and never remove anything outside the directory it was given:
- * every removal is one name relative to a held directory fd.
+ * the tree, never change the directory that holds the base, and never
+ * remove anything outside the directory it was given: every removal is one
+ * name relative to a held directory fd.
  */
 #define TU_INTERNAL
 #include "walk.h"
@@ -54,6 +63,7 @@ struct rm {
 	struct tu_ident base_id;
 	bool hidden;			/* the base was renamed to base_name */
 	const char *display;		/* the argument as given: messages about it */
+	char *display_buf;
 	char *walk_root;		/* display without trailing slashes: the
 					   prefix of every path below it */
 	char *base_display;		/* where the base lies now */
@@ -372,6 +382,22 @@ static void mount_left_alone(struct rm *rm, struct tu_walk_dir *d, const struct 
 	atomic_fetch_or(tu_walk_dir_flags(d), RM_HOLDS);
 }
 
+/* The base was renamed away (--hide, --all-or-nothing) and must come back
+   to its own name, as when something in it stays by design. */
+static void restore_base(struct rm *rm)
+{
+	if (!rm->hidden)
+		return;
+	int r = tu_rename_noreplace(rm->parent_fd, rm->base_name, rm->parent_fd, rm->top_name);
+	if (r < 0) {
+		char *why = NULL;
+		if (asprintf(&why, "kept at '%s'", rm->base_display) < 0)
+			why = NULL;
+		report_path(rm, rm->display, "restore", -r, why);
+		free(why);
+	}
+}
+
 /* ---- the delete pass ----------------------------------------------------- */
 
 static int rm_enter(struct tu_walk_dir *d, void *ctx)
@@ -422,23 +448,6 @@ static int rm_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	return TU_WALK_NEXT;
 }
 
-/* The base is kept (something in it stays by design): it goes back to its
-   own name if it was hidden. */
-static void base_kept(struct rm *rm, struct tu_walk_dir *d)
-{
-	kept(rm, d, NULL, true);
-	if (!rm->hidden)
-		return;
-	int r = tu_rename_noreplace(rm->parent_fd, rm->base_name, rm->parent_fd, rm->top_name);
-	if (r < 0) {
-		char *why = NULL;
-		if (asprintf(&why, "kept at '%s'", rm->base_display) < 0)
-			why = NULL;
-		report_path(rm, rm->display, "restore", -r, why);
-		free(why);
-	}
-}
-
 /* The base is empty: remove it from its parent, if it is still the one we
    hold there (the parent lies outside the tree, and someone who may write
    it may have put something else under the name). */
@@ -473,7 +482,8 @@ static int rm_leave(struct tu_walk_dir *d, void *ctx)
 		/* Not even tried: it is not empty, and it must stay where it
 		   is, so it is never renamed away either. */
 		if (is_root) {
-			base_kept(rm, d);
+			kept(rm, d, NULL, true);
+			restore_base(rm);	/* back to its own name if hidden */
 		} else {
 			atomic_fetch_or(tu_walk_dir_flags(tu_walk_dir_parent(d)), RM_HOLDS);
 			kept(rm, d, NULL, true);
@@ -818,21 +828,6 @@ static char *join_display(const char *display, const char *name)
 	return out;
 }
 
-/* The base was renamed away for --all-or-nothing and must come back. */
-static void restore_base(struct rm *rm)
-{
-	if (!rm->hidden)
-		return;
-	int r = tu_rename_noreplace(rm->parent_fd, rm->base_name, rm->parent_fd, rm->top_name);
-	if (r < 0) {
-		char *why = NULL;
-		if (asprintf(&why, "kept at '%s'", rm->base_display) < 0)
-			why = NULL;
-		report_path(rm, rm->display, "restore", -r, why);
-		free(why);
-	}
-}
-
 /* Is the directory held by FD still the one the caller expects? */
 static bool is_expected(const struct tu_rmtree_opts *o, const struct tu_ident *id)
 {
@@ -962,16 +957,23 @@ static int rmtree_name(struct rm *rm)
 	return rmtree_dir(rm);
 }
 
-static int rm_init(struct rm *rm, const struct tu_rmtree_opts *o, const char *display)
+static int rm_init(struct rm *rm, const struct tu_rmtree_opts *o, const char *arg)
 {
-	*rm = (struct rm){ .o = o, .parent_fd = -1, .base_fd = -1, .display = display };
+	*rm = (struct rm){ .o = o, .parent_fd = -1, .base_fd = -1 };
 	pthread_mutex_init(&rm->out_lock, NULL);
 	pthread_mutex_init(&rm->given_up.lock, NULL);
-	/* Paths below the base are joined to the argument once, without its
-	   trailing slashes; the argument itself is shown as given. */
-	rm->walk_root = strdup(display);
-	if (!rm->walk_root)
+	/* The argument is shown as given, except that a run of trailing
+	   slashes is shown as one, as rm shows it ('a///' is 'a/'). Paths
+	   below it are joined to it without its trailing slashes. */
+	rm->display_buf = strdup(arg);
+	rm->walk_root = strdup(arg);
+	if (!rm->display_buf || !rm->walk_root)
 		return -ENOMEM;
+	size_t n = strlen(arg);
+	if (n > 2 && arg[n - 1] == '/')
+		while (n > 1 && arg[n - 2] == '/')
+			rm->display_buf[--n] = '\0';
+	rm->display = rm->display_buf;
 	size_t dl = strlen(rm->walk_root);
 	while (dl > 1 && rm->walk_root[dl - 1] == '/')
 		rm->walk_root[--dl] = '\0';
@@ -983,6 +985,7 @@ static void rm_free(struct rm *rm)
 	free(rm->given_up.keys);
 	free(rm->base_display);
 	free(rm->walk_root);
+	free(rm->display_buf);
 	pthread_mutex_destroy(&rm->out_lock);
 	pthread_mutex_destroy(&rm->given_up.lock);
 }
@@ -1030,11 +1033,12 @@ int tu_rmtree(const char *path, const struct tu_rmtree_opts *o)
 	if (r >= 0)
 		rm.parent_fd = r;
 	if (last && strcmp(last, "/") == 0) {
-		report_path(&rm, path, "remove", EPERM, "refusing to remove the root directory");
+		report_path(&rm, rm.display, "remove", EPERM,
+			    "refusing to remove the root directory");
 		r = -EPERM;
 		goto out;
 	} else if (last && is_dot_or_dotdot(last)) {
-		report_path(&rm, path, "remove", EINVAL, "refusing to remove '.' or '..'");
+		report_path(&rm, rm.display, "remove", EINVAL, "refusing to remove '.' or '..'");
 		r = -EINVAL;
 		goto out;
 	}
@@ -1042,7 +1046,7 @@ int tu_rmtree(const char *path, const struct tu_rmtree_opts *o)
 		if (is_missing(r) && o->force)
 			r = 0;
 		else
-			report_path(&rm, path, "remove", -r, NULL);
+			report_path(&rm, rm.display, "remove", -r, NULL);
 		goto out;
 	}
 	rm.top_name = last;

@@ -523,3 +523,165 @@ make_tree() {
 	run stat -c %a own/ro2
 	assert_output 555
 }
+
+@test "issue 12: our own readable but unsearchable (0600) directory holding a subdirectory is made searchable and removed, as its owner" {
+	need_root "chown to another user"
+	mkdir own
+	chown nobody: own
+	run as_nobody sh -c 'mkdir -p own/a/1/2 && chmod 600 own/a/1 && rmtree own/a'
+	assert_success
+	assert_output ""
+	assert_not_exist own/a
+	# The same for DIR itself, in mode 0600 and 0400.
+	for m in 600 400; do
+		run as_nobody sh -c "mkdir -p own/b/1/2 && chmod $m own/b && rmtree own/b"
+		assert_success
+		assert_output ""
+		assert_not_exist own/b
+	done
+}
+
+@test "issue 12: a 0600 directory holding a subdirectory is removed as root too" {
+	mkdir -p a/1/2 b/1
+	chmod 600 a/1 b
+	run rmtree a b
+	assert_success
+	assert_not_exist a
+	assert_not_exist b
+}
+
+@test "issue 12: --all-or-nothing makes an unsearchable directory of ours searchable to check it, and gives its mode back when it blocks" {
+	need_root "chown to another user"
+	mkdir -p own/t/1/2 own/t/theirs
+	touch own/t/theirs/f
+	chown -R nobody: own
+	chown root: own/t/theirs
+	chmod 600 own/t/1
+	run as_nobody rmtree --all-or-nothing own/t
+	assert_failure 1
+	assert_output --partial "nothing removed (1 blocker)"
+	run stat -c %a own/t/1
+	assert_output 600
+	chown nobody: own/t/theirs
+	run as_nobody rmtree --all-or-nothing own/t
+	assert_success
+	assert_not_exist own/t
+}
+
+@test "issue 12: rmtree -f file/x, where file is a regular file, is silent and exits 0 as rm -f" {
+	echo data >file
+	run rmtree -f file/x file/x/y
+	assert_success
+	assert_output ""
+	run rmtree file/x
+	assert_failure 1
+	assert_output "rmtree: cannot remove 'file/x': Not a directory"
+	assert_file_exists file
+}
+
+@test "issue 13: the plain run gives the same reason as --all-or-nothing (immutable, append-only)" {
+	need_root chattr
+	mkdir -p t/i t/a
+	touch t/i/imm t/a/f
+	chattr +i t/i/imm
+	chattr +a t/a
+	run rmtree --all-or-nothing t
+	assert_failure 1
+	assert_line "rmtree: cannot remove 't/i/imm': Operation not permitted (immutable)"
+	assert_line "rmtree: cannot remove 't/a': Operation not permitted (append-only)"
+	run rmtree t
+	assert_failure 1
+	assert_line "rmtree: cannot remove 't/i/imm': Operation not permitted (immutable)"
+	assert_line "rmtree: cannot remove 't/a/f': Operation not permitted (in an append-only directory)"
+	chattr +i file 2>/dev/null || true
+	touch lone
+	chattr +i lone
+	run rmtree lone
+	assert_failure 1
+	assert_output "rmtree: cannot remove 'lone': Operation not permitted (immutable)"
+	chattr -i lone
+}
+
+@test "issue 13: --all-or-nothing counts each blocker once (an immutable directory is one blocker, not two)" {
+	need_root chattr
+	mkdir -p t/d/e t/f
+	touch t/d/y t/f/imm
+	chattr +i t/d t/f/imm
+	run rmtree --all-or-nothing t
+	assert_failure 1
+	assert_output --partial "nothing removed (2 blockers)"
+	run grep -c "'t/d'" <<<"$output"
+	assert_output 1
+}
+
+@test "issue 13: paths in messages are echoed as given (rmtree u/./ says 'u/./', -v u/ says 'u/')" {
+	mkdir -p u/x
+	touch u/x/f
+	run rmtree u/./
+	assert_failure 1
+	assert_output "rmtree: cannot remove 'u/./': Invalid argument (refusing to remove '.' or '..')"
+	run rmtree -v u/
+	assert_success
+	assert_line "removed 'u/x/f'"
+	assert_line "removed directory 'u/x'"
+	assert_line "removed directory 'u/'"
+	mkdir -p v/w
+	run rmtree -v ./v//
+	assert_line "removed directory './v/w'"
+	# A run of trailing slashes is shown as one, as rm shows it.
+	assert_line "removed directory './v/'"
+}
+
+@test "issue 13: rmtree -n as non-root does not claim 'would remove' for what the real run cannot remove" {
+	need_root "chown to another user"
+	mkdir -p own/t/theirs own/t/mine/sub
+	touch own/t/theirs/f own/t/mine/f own/t/mine/sub/g
+	chown -R nobody: own
+	chown root: own/t/theirs own/t/theirs/f
+	run as_nobody rmtree -n own/t
+	assert_failure 1
+	assert_line "would remove 'own/t/mine/f'"
+	assert_line "would remove 'own/t/mine/sub/g'"
+	assert_line "would remove 'own/t/mine'"
+	assert_line "rmtree: cannot remove 'own/t/theirs': Permission denied (no write permission on the directory)"
+	refute_line "would remove 'own/t/theirs/f'"
+	refute_line "would remove 'own/t/theirs'"
+	refute_line "would remove 'own/t'"
+	# What -n listed is exactly what the real run removes.
+	as_nobody rmtree -n own/t 2>/dev/null | sed -n "s/^would remove '\(.*\)'$/\1/p" | sort >claimed
+	as_nobody rmtree -v own/t 2>/dev/null | sed -n "s/^removed \(directory \)\?'\(.*\)'$/\2/p" | sort >done
+	diff claimed done
+}
+
+@test "issue 13: rmtree -n does not claim an immutable entry or the directories above it" {
+	need_root chattr
+	mkdir -p t/a/b t/c
+	touch t/a/b/imm t/c/f
+	chattr +i t/a/b/imm
+	run rmtree -n t
+	assert_failure 1
+	assert_line "rmtree: cannot remove 't/a/b/imm': Operation not permitted (immutable)"
+	assert_line "would remove 't/c/f'"
+	assert_line "would remove 't/c'"
+	refute_line "would remove 't/a/b'"
+	refute_line "would remove 't/a'"
+	refute_line "would remove 't'"
+	chattr -i t/a/b/imm
+}
+
+@test "issue 13: man/rmtree.1 is clean under groff -ww and mandoc -T lint" {
+	local man=$BATS_TEST_DIRNAME/../../man/rmtree.1
+	run groff -man -ww -z "$man"
+	assert_success
+	assert_output ""
+	command -v mandoc >/dev/null || skip "needs mandoc"
+	run mandoc -T lint "$man"
+	assert_output ""
+}
+
+@test "every --help option of rmtree is in its man page" {
+	local man=$BATS_TEST_DIRNAME/../../man/rmtree.1 opt
+	for opt in $(rmtree --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+		grep -q -- "$(sed 's/-/\\\\-/g' <<<"$opt")" "$man" || { echo "missing $opt"; false; }
+	done
+}
