@@ -14,6 +14,7 @@ enum tu_move_point {
 	TU_MOVE_COPIED_HIDDEN = 1,	/* the hidden copy is made, not verified */
 	TU_MOVE_MARKED,			/* verified, synced, marker written */
 	TU_MOVE_PLACED,			/* renamed into place, SOURCE untouched */
+	TU_MOVE_REMOVING,		/* the first SOURCE entry removed */
 	TU_MOVE_SOURCE_REMOVED,		/* SOURCE gone, the marker still there */
 };
 

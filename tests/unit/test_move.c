@@ -250,6 +250,15 @@ static void test_crash_after_removal_dir(void **state)
 	crash_and_rerun(true, TU_MOVE_SOURCE_REMOVED);
 }
 
+/* Killed while SOURCE was being removed: the rerun finishes what is left,
+   though the directories' ctimes moved with the removals. */
+static void test_crash_while_removing_dir(void **state)
+{
+	(void)state;
+	need_other();
+	crash_and_rerun(true, TU_MOVE_REMOVING);
+}
+
 static void test_crash_after_copy_file(void **state)
 {
 	(void)state;
@@ -357,6 +366,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crash_after_marker_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_after_place_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_after_removal_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_while_removing_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_after_copy_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_after_marker_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_after_place_file, setup, teardown),
