@@ -593,6 +593,75 @@ TU_API void tu_cptree_opts_init(struct tu_cptree_opts *o);
    (reported; nothing was written). */
 TU_API int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts *o);
 
+/* ---- mvtree ------------------------------------------------------------------ */
+
+/* Move SOURCE to DEST (DEST names the result and must not exist). Within one
+ * filesystem: one renameat2(RENAME_NOREPLACE). Across filesystems: copy with
+ * tu_cptree (archive) into a hidden name beside DEST, verify it, sync it,
+ * rename it into place, and only then remove SOURCE with the rmtree engine,
+ * keeping every SOURCE entry that changed after the copy began. A crash at
+ * any instant leaves the whole data in at least one place, and the same call
+ * made again finishes the job (mvtree(1) has the table of states).
+ *
+ *	struct tu_mvtree_opts o;
+ *	tu_mvtree_opts_init(&o);
+ *	o.error = on_error;
+ *	int r = tu_mvtree("src", "dst", &o);	// 0: moved
+ */
+
+/* How a move was made, for tu_mvtree_opts.moved. */
+enum tu_move_how {
+	TU_MOVE_RENAMED = 'r',		/* one rename (same filesystem) */
+	TU_MOVE_EXCHANGED = 'x',	/* exchange: SOURCE and DEST swapped */
+	TU_MOVE_COPIED = 'c',		/* copied, verified, placed; SOURCE removed */
+	TU_MOVE_FINISHED = 'f',		/* an earlier, interrupted run of this move
+					   was finished */
+};
+typedef void tu_moved_fn(const char *source, const char *dest, enum tu_move_how how,
+			 void *ctx);
+
+struct tu_mvtree_opts {
+	bool dry_run;		/* check, report what would happen; change nothing */
+	bool exchange;		/* swap SOURCE and an existing DEST (same
+				   filesystem only) */
+	bool verify;		/* across filesystems, compare the content of
+				   every regular file too (SpookyHash; SOURCE's
+				   hash records are reused, none are written) */
+	bool one_file_system;	/* mounts below SOURCE are copied as empty
+				   directories (and are never removed either way) */
+	enum tu_reflink reflink;
+	double timeout;		/* seconds to retry transient failures, copying
+				   and removing; default TU_CPTREE_TIMEOUT */
+	int jobs;		/* worker threads; 0 = online CPUs */
+	tu_error_fn *error;	/* per-entry failures (the front end exits 1) */
+	tu_error_fn *warning;	/* no failure: what a copy could not keep, an
+				   unfinished copy of an earlier run removed;
+				   NULL = ignore */
+	tu_copy_fn *copied;	/* each entry copied across filesystems; paths
+				   as given (SOURCE, DEST), not the hidden name */
+	tu_entry_fn *removed;	/* each SOURCE entry removed after the copy */
+	tu_moved_fn *moved;	/* the move as a whole, once it is done */
+	struct tu_stats *stats;	/* copying: entries and bytes written */
+	struct tu_stats *total;	/* as in tu_cptree_opts: SOURCE counted first */
+	void *ctx;		/* passed to the callbacks */
+};
+
+void tu_mvtree_opts_init(struct tu_mvtree_opts *o);
+
+/* tu_mvtree() returns this when it ran but the move is not complete: the
+   copy failed and was undone (SOURCE untouched), or DEST is in place and
+   some SOURCE entries were kept (changed after the copy began, or could not
+   be removed). Each problem was reported. */
+#define TU_MVTREE_INCOMPLETE 1
+
+/* Move SOURCE (a directory, file, symlink or special file; a symlink is moved
+   as the link) to DEST. Returns 0 when moved (and SOURCE is gone),
+   TU_MVTREE_INCOMPLETE as above, or -errno when it was refused or could not
+   start, with nothing changed: DEST exists (-EEXIST), SOURCE = DEST, a
+   directory into itself, "/", "." or "..", a mount point as SOURCE
+   (-EBUSY), --exchange across filesystems (-EXDEV). */
+int tu_mvtree(const char *source, const char *dest, const struct tu_mvtree_opts *o);
+
 #ifdef __cplusplus
 }
 #endif
