@@ -15,7 +15,8 @@
 #                               sees it, with the same chattr flags and the
 #                               same hard-link groups (tree_facts); else
 #                               prints the differences and fails
-#   reference_update SRC DST    a correct updater built from rsync -c, a
+#   reference_update SRC DST [RSYNC_OPTION...]
+#                               a correct updater built from rsync -c, a
 #                               breaker of hard links SOURCE no longer has
 #                               (rsync -H keeps them) and a flag copier, to
 #                               show the oracle passes with a correct updater
@@ -409,19 +410,37 @@ trees_equal() {
 	return $bad
 }
 
-# A correct updater from rsync: DEST's locking flags dropped, rsync -c, then
-# SOURCE's flags set on DEST (rsync does not copy chattr flags).
+# A correct updater from rsync, with rsync filter options (--exclude...)
+# after SRC and DST: DEST's locking flags dropped where set, DEST names linked where
+# SOURCE no longer links them removed, rsync -c, then SOURCE's flags set on
+# the DEST entries that have a SOURCE counterpart (rsync copies no chattr
+# flags).
 reference_update() {
 	local src=$1 dst=$2
-	if [ -e "$dst" ]; then chattr -R -i -a "$dst" 2>/dev/null || true; fi
-	# rsync -H never breaks a hard link in DEST whose names SOURCE no
-	# longer links (same bytes, same metadata: nothing to send), so DEST
-	# names whose group differs from SOURCE's are removed first, and rsync
-	# makes them again.
+	shift 2
 	if [ -e "$dst" ]; then
+		# Immutable and append-only flags dropped where set (and only
+		# there, so that an update with nothing to do changes no ctime);
+		# rsync -H never breaks a hard link in DEST whose names SOURCE
+		# no longer links (same bytes, same metadata: nothing to send).
 		"$_MUT_PY" - "$src" "$dst" <<'EOF'
-import collections, os, stat, sys
+import array, collections, fcntl, os, stat, sys
+GET, SET, LOCKS = 0x80086601, 0x40086602, 0x10 | 0x20
 src, dst = sys.argv[1], sys.argv[2]
+for root, dirs, files in os.walk(dst):
+    for n in dirs + files:
+        p = os.path.join(root, n)
+        if not (stat.S_ISREG(os.lstat(p).st_mode) or stat.S_ISDIR(os.lstat(p).st_mode)):
+            continue
+        fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            a = array.array("i", [0])
+            fcntl.ioctl(fd, GET, a, True)
+            if a[0] & LOCKS:
+                fcntl.ioctl(fd, SET, array.array("i", [a[0] & ~LOCKS]), True)
+        except OSError:
+            pass
+        os.close(fd)
 def groups(top):
     by_ino, of = collections.defaultdict(set), {}
     for root, dirs, files in os.walk(top):
@@ -438,7 +457,7 @@ s_ino, s_of = groups(src)
 d_ino, d_of = groups(dst)
 for r, key in d_of.items():
     names = d_ino[key]
-    if len(names) > 1 and (r not in s_of or s_ino[s_of[r]] != names):
+    if len(names) > 1 and (r not in s_of or not names <= s_ino[s_of[r]]):
         os.unlink(os.path.join(dst, r))
 EOF
 	fi
@@ -446,15 +465,18 @@ EOF
 	# ("get_acl: sys_acl_get_file(..., ACL_TYPE_DEFAULT): Permission
 	# denied") when a DEST directory is replaced by a hard-linked file, and
 	# finishes the job when run again.
-	rsync -aHAX -c -@-1 --numeric-ids --delete "$src/" "$dst/" 2>/dev/null ||
-		rsync -aHAX -c -@-1 --numeric-ids --delete "$src/" "$dst/" || return 1
+	rsync -aHAX -c -@-1 --numeric-ids --delete "$@" "$src/" "$dst/" 2>/dev/null ||
+		rsync -aHAX -c -@-1 --numeric-ids --delete "$@" "$src/" "$dst/" || return 1
 	"$_MUT_PY" - "$src" "$dst" <<'EOF'
 import array, fcntl, os, stat, sys
 GET, SET = 0x80086601, 0x40086602
 COPY = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x4000 | 0x8000 | 0x10000 | 0x20000 | 0x20000000
 src, dst = sys.argv[1], sys.argv[2]
-def flags(p):
-    fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+def open_flags(p):
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None, 0
     try:
         a = array.array("i", [0])
         fcntl.ioctl(fd, GET, a, True)
@@ -462,16 +484,21 @@ def flags(p):
     except OSError:
         os.close(fd)
         return None, 0
-for root, dirs, files in os.walk(src):
+for root, dirs, files in os.walk(dst):
     for n in dirs + files:
         p = os.path.join(root, n)
-        st = os.lstat(p)
-        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        sp = os.path.join(src, os.path.relpath(p, dst))
+        try:
+            if (os.lstat(sp).st_mode & 0o170000) != (os.lstat(p).st_mode & 0o170000):
+                continue
+        except FileNotFoundError:
             continue
-        sfd, sf = flags(p)
+        if not stat.S_ISREG(os.lstat(p).st_mode) and not stat.S_ISDIR(os.lstat(p).st_mode):
+            continue
+        sfd, sf = open_flags(sp)
         if sfd is not None:
             os.close(sfd)
-        dfd, df = flags(os.path.join(dst, os.path.relpath(p, src)))
+        dfd, df = open_flags(p)
         if dfd is None:
             continue
         want = (df & ~COPY) | (sf & COPY)
