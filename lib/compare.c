@@ -51,6 +51,43 @@ static void proc_path(char buf[PROC_LEN], int fd)
 	snprintf(buf, PROC_LEN, "/proc/self/fd/%d", fd);
 }
 
+/* An entry whose xattrs are read: through its fd, which is cheapest, or
+   when that is an O_PATH fd (f*xattr() answer EBADF) through its
+   /proc/self/fd link, about 6 times dearer (4.6 against 0.8 us a
+   listxattr on tmpfs). */
+struct xent {
+	int fd;
+	char proc[PROC_LEN];	/* "" until the fd proved to be O_PATH */
+};
+
+static void xent_init(struct xent *x, int fd)
+{
+	x->fd = fd;
+	x->proc[0] = '\0';
+}
+
+static ssize_t x_get(struct xent *x, const char *name, void *v, size_t n)
+{
+	if (!x->proc[0]) {
+		ssize_t r = fgetxattr(x->fd, name, v, n);
+		if (r >= 0 || errno != EBADF)
+			return r;
+		proc_path(x->proc, x->fd);
+	}
+	return getxattr(x->proc, name, v, n);
+}
+
+static ssize_t x_list(struct xent *x, char *list, size_t n)
+{
+	if (!x->proc[0]) {
+		ssize_t r = flistxattr(x->fd, list, n);
+		if (r >= 0 || errno != EBADF)
+			return r;
+		proc_path(x->proc, x->fd);
+	}
+	return listxattr(x->proc, list, n);
+}
+
 /* A growable buffer for xattr names and values. */
 struct buf {
 	char *p;
@@ -74,9 +111,9 @@ static bool no_xattrs(int err)
 	return err == ENOTSUP || err == EOPNOTSUPP || err == ENOSYS;
 }
 
-/* NAME's value on the entry behind PROC into B (len 0 and *PRESENT false
-   when it has none). 0 or -errno. */
-static int get_value(const char *proc, const char *name, struct buf *b, bool *present)
+/* NAME's value on entry X into B (len 0 and *PRESENT false when it has
+   none). 0 or -errno. */
+static int get_value(struct xent *x, const char *name, struct buf *b, bool *present)
 {
 	*present = false;
 	b->len = 0;
@@ -85,7 +122,7 @@ static int get_value(const char *proc, const char *name, struct buf *b, bool *pr
 	if (r)
 		return r;
 	for (;;) {
-		ssize_t n = getxattr(proc, name, b->p, b->cap);
+		ssize_t n = x_get(x, name, b->p, b->cap);
 		if (n >= 0) {
 			b->len = (size_t)n;
 			*present = true;
@@ -97,7 +134,7 @@ static int get_value(const char *proc, const char *name, struct buf *b, bool *pr
 			return -errno;
 		/* Too small: ask for the size, grow, and read again (the value
 		   may grow in between, hence the loop). */
-		n = getxattr(proc, name, NULL, 0);
+		n = x_get(x, name, NULL, 0);
 		if (n < 0)
 			return errno == ENODATA ? 0 : -errno;
 		r = buf_reserve(b, (size_t)n + 64);
@@ -111,17 +148,17 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The names of the entry behind PROC, NUL-separated, into B, the
+/* The names of entry X, NUL-separated, into B, the
    "system." ones left out and the rest sorted, so two lists compare with
    memcmp. 0 or -errno. */
-static int list_names(const char *proc, struct buf *b)
+static int list_names(struct xent *x, struct buf *b)
 {
 	/* A zero size would ask for the size instead of the list. */
 	int r = buf_reserve(b, 1024);
 	if (r)
 		return r;
 	for (;;) {
-		ssize_t n = listxattr(proc, b->p, b->cap);
+		ssize_t n = x_list(x, b->p, b->cap);
 		if (n >= 0) {
 			b->len = (size_t)n;
 			break;
@@ -132,7 +169,7 @@ static int list_names(const char *proc, struct buf *b)
 		}
 		if (errno != ERANGE)
 			return -errno;
-		n = listxattr(proc, NULL, 0);
+		n = x_list(x, NULL, 0);
 		if (n < 0)
 			return -errno;
 		r = buf_reserve(b, (size_t)n + 256);
@@ -172,20 +209,20 @@ static int list_names(const char *proc, struct buf *b)
    -errno. */
 static int xattrs_differ(int sfd, int dfd)
 {
-	char sp[PROC_LEN], dp[PROC_LEN];
-	proc_path(sp, sfd);
-	proc_path(dp, dfd);
+	struct xent sx, dx;
+	xent_init(&sx, sfd);
+	xent_init(&dx, dfd);
 	struct buf sn = {0}, dn = {0}, sv = {0}, dv = {0};
-	int r = list_names(sp, &sn);
+	int r = list_names(&sx, &sn);
 	if (!r)
-		r = list_names(dp, &dn);
+		r = list_names(&dx, &dn);
 	if (!r && (sn.len != dn.len || memcmp(sn.p, dn.p, sn.len)))
 		r = 1;
 	for (size_t i = 0; !r && i < sn.len; i += strlen(sn.p + i) + 1) {
 		bool sh, dh;
-		r = get_value(sp, sn.p + i, &sv, &sh);
+		r = get_value(&sx, sn.p + i, &sv, &sh);
 		if (!r)
-			r = get_value(dp, sn.p + i, &dv, &dh);
+			r = get_value(&dx, sn.p + i, &dv, &dh);
 		if (!r && (sh != dh || sv.len != dv.len || memcmp(sv.p, dv.p, sv.len)))
 			r = 1;
 	}
@@ -230,10 +267,10 @@ static size_t acl_beyond_mode(const struct buf *b, unsigned char *out)
 	return n;
 }
 
-static int acl_value(const char *proc, const char *name, struct buf *b)
+static int acl_value(struct xent *x, const char *name, struct buf *b)
 {
 	bool present;
-	int r = get_value(proc, name, b, &present);
+	int r = get_value(x, name, b, &present);
 	/* A file system without ACLs, or an entry without one: no entries. */
 	if (r == -EOPNOTSUPP || r == -ENOTSUP)
 		r = 0;
@@ -245,13 +282,13 @@ static int acl_value(const char *proc, const char *name, struct buf *b)
 /* Whether the ACLs differ: 1, 0, or -errno. */
 static int acls_differ(int sfd, int dfd, bool is_dir)
 {
-	char sp[PROC_LEN], dp[PROC_LEN];
-	proc_path(sp, sfd);
-	proc_path(dp, dfd);
+	struct xent sx, dx;
+	xent_init(&sx, sfd);
+	xent_init(&dx, dfd);
 	struct buf s = {0}, d = {0};
-	int r = acl_value(sp, ACL_ACCESS, &s);
+	int r = acl_value(&sx, ACL_ACCESS, &s);
 	if (!r)
-		r = acl_value(dp, ACL_ACCESS, &d);
+		r = acl_value(&dx, ACL_ACCESS, &d);
 	if (!r) {
 		unsigned char *bs = malloc(s.len + 8), *bd = malloc(d.len + 8);
 		if (!bs || !bd) {
@@ -264,9 +301,9 @@ static int acls_differ(int sfd, int dfd, bool is_dir)
 		free(bd);
 	}
 	if (!r && is_dir) {
-		r = acl_value(sp, ACL_DEFAULT, &s);
+		r = acl_value(&sx, ACL_DEFAULT, &s);
 		if (!r)
-			r = acl_value(dp, ACL_DEFAULT, &d);
+			r = acl_value(&dx, ACL_DEFAULT, &d);
 		if (!r)
 			r = s.len != d.len || memcmp(s.p, d.p, s.len);
 	}

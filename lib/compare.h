@@ -23,8 +23,10 @@
  * what symlinks and specials have) and the caller's statx of it, with at
  * least STATX_TYPE, STATX_MODE, STATX_SIZE and STATX_MTIME (and STATX_UID,
  * STATX_GID for owner and group). This file never opens a name: xattrs and
- * ACLs are read through "/proc/self/fd/N" (getxattr there reaches the held
- * inode, a symlink included, and follows nothing further), the symlink
+ * ACLs are read through the fd, or for an O_PATH fd through "/proc/self/fd/N"
+ * (getxattr there reaches the held inode, a symlink included, and follows
+ * nothing further; it costs about 6 times a read through a plain fd, so
+ * pass a readable fd where one is held), the symlink
  * target with readlinkat(fd, ""), and flags through the fd, or for an
  * O_PATH fd on a regular file or directory an O_RDONLY|O_NONBLOCK open of
  * that same /proc link. It never changes anything and never prints. lib/meta.c's
