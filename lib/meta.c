@@ -190,12 +190,27 @@ static int fail_note(tu_meta_fail_fn *fail, void *ctx, int *first, const char *o
 	return -err;
 }
 
+/* set_owner() for a held O_PATH fd: on the held inode itself. */
+static int set_owner_held(int held, const struct stat *st)
+{
+	if (fchownat(held, "", st->st_uid, st->st_gid, AT_EMPTY_PATH) == 0)
+		return 0;
+	int err = errno;
+	if (err != EPERM)
+		return -err;
+	/* Not root: keep the group if we are a member of it. */
+	int r = fchownat(held, "", (uid_t)-1, st->st_gid, AT_EMPTY_PATH);
+	(void)r;	/* not a member: the owner's EPERM says enough */
+	return -EPERM;
+}
+
 static int set_owner(const struct target *t, const struct stat *st)
 {
-	int r = t->fd >= 0     ? fchown(t->fd, st->st_uid, st->st_gid)
-		: t->held >= 0 ? fchownat(t->held, "", st->st_uid, st->st_gid, AT_EMPTY_PATH)
-			       : fchownat(t->dirfd, t->name, st->st_uid, st->st_gid,
-					  AT_SYMLINK_NOFOLLOW);
+	if (t->held >= 0)
+		return set_owner_held(t->held, st);
+	int r = t->fd >= 0 ? fchown(t->fd, st->st_uid, st->st_gid)
+			   : fchownat(t->dirfd, t->name, st->st_uid, st->st_gid,
+				      AT_SYMLINK_NOFOLLOW);
 	if (r == 0)
 		return 0;
 	int err = errno;
@@ -205,8 +220,6 @@ static int set_owner(const struct target *t, const struct stat *st)
 	   the owner could not be kept. */
 	if (t->fd >= 0)
 		r = fchown(t->fd, (uid_t)-1, st->st_gid);
-	else if (t->held >= 0)
-		r = fchownat(t->held, "", (uid_t)-1, st->st_gid, AT_EMPTY_PATH);
 	else
 		r = fchownat(t->dirfd, t->name, (uid_t)-1, st->st_gid, AT_SYMLINK_NOFOLLOW);
 	(void)r;	/* not a member: the owner's EPERM says enough */
