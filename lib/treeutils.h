@@ -183,7 +183,7 @@ TU_API int tu_rmtree(const char *path, const struct tu_rmtree_opts *o);
    of the directory held by DIRFD, which is never changed (its mode stays).
    The same engine: held fds, no symlink followed, retries, rename-aside
    into NAME. With expect_id, NAME must still be that (dev, ino). */
-int tu_rmtree_at(int dirfd, const char *name, const struct tu_rmtree_opts *o);
+TU_API int tu_rmtree_at(int dirfd, const char *name, const struct tu_rmtree_opts *o);
 
 /* ---- hashcache ------------------------------------------------------------ */
 
@@ -333,7 +333,7 @@ TU_API int tu_hashcache_get_fd(struct tu_hashcache *hc, struct tu_hashdir *hd, i
    (hashcache -c). PATH is opened as md5sum does, following symlinks; a
    pipe or terminal is read as it comes. 0 (OUT->status TU_HASH_HASHED) or
    -errno. */
-int tu_hashcache_digest_path(struct tu_hashcache *hc, const char *path,
+TU_API int tu_hashcache_digest_path(struct tu_hashcache *hc, const char *path,
 			     struct tu_hash_info *out);
 
 /* What the caller's own statx said of a file, for tu_hashcache_get_at().
@@ -646,7 +646,7 @@ struct tu_mvtree_opts {
 	void *ctx;		/* passed to the callbacks */
 };
 
-void tu_mvtree_opts_init(struct tu_mvtree_opts *o);
+TU_API void tu_mvtree_opts_init(struct tu_mvtree_opts *o);
 
 /* tu_mvtree() returns this when it ran but the move is not complete: the
    copy failed and was undone (SOURCE untouched), or DEST is in place and
@@ -660,7 +660,7 @@ void tu_mvtree_opts_init(struct tu_mvtree_opts *o);
    start, with nothing changed: DEST exists (-EEXIST), SOURCE = DEST, a
    directory into itself, "/", "." or "..", a mount point as SOURCE
    (-EBUSY), --exchange across filesystems (-EXDEV). */
-int tu_mvtree(const char *source, const char *dest, const struct tu_mvtree_opts *o);
+TU_API int tu_mvtree(const char *source, const char *dest, const struct tu_mvtree_opts *o);
 
 #ifdef __cplusplus
 }
