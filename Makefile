@@ -67,7 +67,8 @@ SANFLAGS :=
 endif
 
 TU_CPPFLAGS = -D_GNU_SOURCE -DTU_VERSION='"$(VERSION)"' -Ilib -Itools/common $(CPPFLAGS)
-TU_CFLAGS   = -std=gnu17 -Wall -Wextra $(WERROR) -fPIC $(SANFLAGS) $(CFLAGS)
+TU_CFLAGS   = -std=gnu17 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+              -Wformat=2 $(WERROR) -fPIC $(SANFLAGS) $(CFLAGS)
 TU_LDFLAGS  = $(SANFLAGS) $(LDFLAGS)
 TU_LDLIBS   = -pthread $(shell pkg-config --libs libarchive 2>/dev/null || echo -larchive) -lacl $(LDLIBS)
 

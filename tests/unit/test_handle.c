@@ -122,24 +122,24 @@ static void test_tmpfile_create_place(void **state)
 	assert_true(dfd >= 0);
 	for (int named = 0; named < 2; named++) {
 		struct tu_fs_caps caps = { .no_tmpfile = named };
-		char tmp[TU_TMP_NAME_MAX];
-		int fd = tu_tmpfile_create(&caps, dfd, tmp);
+		char tname[TU_TMP_NAME_MAX];
+		int fd = tu_tmpfile_create(&caps, dfd, tname);
 		assert_true(fd >= 0);
-		assert_int_equal(tmp[0] != '\0', named);
+		assert_int_equal(tname[0] != '\0', named);
 		assert_int_equal(count_tmp_names(dfd), named);
 		struct stat st;
 		assert_int_equal(fstat(fd, &st), 0);
 		assert_int_equal(st.st_mode & 07777, 0600);
 		assert_int_equal(write(fd, "x", 1), 1);
 		const char *name = named ? "named" : "unnamed";
-		assert_int_equal(tu_tmpfile_place(&caps, fd, dfd, tmp, name), 0);
+		assert_int_equal(tu_tmpfile_place(&caps, fd, dfd, tname, name), 0);
 		assert_int_equal(count_tmp_names(dfd), 0);
 		close(fd);
 		/* A second file never replaces the first. */
-		fd = tu_tmpfile_create(&caps, dfd, tmp);
+		fd = tu_tmpfile_create(&caps, dfd, tname);
 		assert_true(fd >= 0);
-		assert_int_equal(tu_tmpfile_place(&caps, fd, dfd, tmp, name), -EEXIST);
-		tu_tmpfile_discard(dfd, tmp);
+		assert_int_equal(tu_tmpfile_place(&caps, fd, dfd, tname, name), -EEXIST);
+		tu_tmpfile_discard(dfd, tname);
 		close(fd);
 		assert_int_equal(count_tmp_names(dfd), 0);
 		assert_int_equal(fstatat(dfd, name, &st, 0), 0);
