@@ -115,7 +115,6 @@ dup_tree() {
 }
 
 @test "dedup while files are saved by rename: every save survives" {
-	known_hole "dedup's replace window destroys a file saved at that moment (issue 12 item 1)"
 	local n i p lost=0
 	n=$(rounds 5 300)
 	for ((i = 0; i < n; i++)); do
@@ -146,7 +145,6 @@ dup_tree() {
 }
 
 @test "hashcache under attack with fs.protected_hardlinks=0: no record on a planted link to a file outside" {
-	known_hole "a hard link planted in the tree makes root write outside it (issue 12 item 6)"
 	local n i
 	OLD_PH=$(sysctl -n fs.protected_hardlinks)
 	sysctl -q -w fs.protected_hardlinks=0
