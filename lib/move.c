@@ -104,7 +104,9 @@ struct marker {
 	int64_t t0;		/* the copy began after this (ns, realtime) */
 };
 
+#ifdef TU_TEST_HOOKS
 void (*tu_move_hook)(enum tu_move_point p);
+#endif
 
 static void hook(enum tu_move_point p)
 {

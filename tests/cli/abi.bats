@@ -42,7 +42,8 @@ teardown() { tu_teardown; }
 	assert_line tu_dedup_hook
 	assert_line tu_dedup_link_max
 	assert_line tu_hash_read_hook
-	run sh -c "nm '$TU_BUILD/lib/libtreeutils.a' '$so' 2>/dev/null | grep -E 'tu_dedup_hook|tu_hash_read_hook|tu_dedup_link_max'"
+	assert_line tu_move_hook
+	run sh -c "nm '$TU_BUILD/lib/libtreeutils.a' '$so' 2>/dev/null | grep -E 'tu_dedup_hook|tu_hash_read_hook|tu_dedup_link_max|tu_move_hook'"
 	assert_output ""
 }
 
