@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # treeutils: the one build. Read it top to bottom.
 #
 #   make                 library (static and shared) and every tool, in build/

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* spooky_bench.c - throughput of lib/spooky.c: one-shot and streamed in 1 MiB pieces.
  *
  * Usage: spooky_bench [SIZE_MIB [ROUNDS]]   (defaults: 64 MiB, 20 rounds)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tu-example.c: the smallest complete user of libtreeutils, built against
  * the installed library through pkg-config (tests/cli/abi.bats builds it
  * both shared and static):

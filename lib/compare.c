@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* compare.c: what differs between a SOURCE entry and a DEST entry (the
  * rules are in compare.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* compare.h: what differs between an entry of SOURCE and the entry of the
  * same name in DEST, for cptree --update (and clone's "is it unchanged").
  * Private to the library.

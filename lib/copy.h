@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* copy.h: the copy engine, shared by its modules. Private to the library.
  *
  * Layers, data flowing one way: tu_cptree (cptree.c: walker callbacks and

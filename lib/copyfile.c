@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* copyfile.c: copy ONE entry and finish it: a regular file (data, then
  * metadata, then its name), a symlink, a FIFO, socket or device, or a
  * link-farm entry.

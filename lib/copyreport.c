@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* copyreport.c: the copy engine's messages: failures, warnings and the
  * entries made, passed to the caller's callbacks one at a time (under the
  * output lock), with the path on the side (SOURCE or DEST) they concern.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cptree.c: hierarchy copy, as walker callbacks: dispatch of each entry to
  * the copy engine (copy.h), and tu_cptree().
  *

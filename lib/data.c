@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* data.c: moving the bytes of one file: reflink (FICLONE), copy_file_range,
  * sparse spans (SEEK_DATA/SEEK_HOLE), the read/write fallback, the retry of
  * transient failures, and the pool of buffers that fallback uses.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* data.h: moving the bytes of one file between two open fds. Private to the
  * library. The copy engine decides what is copied and where; this layer
  * only moves data (reflink, copy_file_range, sparse spans, read/write),

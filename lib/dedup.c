@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dedup.c: replace identical regular files with hard links to one kept file,
  * or share their extents with FIDEDUPERANGE.
  *

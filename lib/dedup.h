@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dedup.h: test hooks of lib/dedup.c. Private to the library and its unit
  * tests; NULL or 0 always, outside tests.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dedup_compare.c: stages 3 to 6 of dedup (see dedup.c) for one size group,
  * in the worker threads: the candidates (one per inode) are split by ever
  * dearer keys (metadata, then hash records or the first 4 KiB, then the

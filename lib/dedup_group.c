@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dedup_group.c: stages 2 and 3a of dedup (see dedup.c): size groups (files
  * of one size on one mount, at least two inodes), the metadata key that a
  * hard link forces alike on every name, and the hash records read by name

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dedup_link.c: stage 7 of dedup (see dedup.c): for a run of candidates
  * equal by every key, choose the kept file (--keep, and as root with
  * ignore_owner the owner rule), confirm each other one against it (bytes,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dedup_pipeline.h: the state that the stages of dedup's pipeline share
  * (lib/dedup*.c): what the walk collected, the run's options and counters,
  * a size group's candidates, a worker. Private to those files.

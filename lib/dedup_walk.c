@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dedup_walk.c: stage 1 of dedup (see dedup.c), collect: the walker's
  * callbacks record every regular file under the DIRs (d_type, then one
  * statx), read hash records while the walker holds a directory

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dircache.c: the one cache of held directory fds (see dircache.h).
  *
  * This file must never hand back a re-opened directory without checking it

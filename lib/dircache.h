@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dircache.h: one cache of held directory fds, bounded by a budget, used by
  * the walker (source side) and by the copy engine's destination side.
  * Private to the library.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* exclude.c: the exclude rules (rules and costs in exclude.h).
  *
  * Patterns are sorted at add time into four kinds, so that matching an entry

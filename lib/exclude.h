@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* exclude.h: the exclude rules of cptree (--exclude, --exclude-from): which
  * entries of SOURCE a copy or an update leaves alone. Private to the library.
  *

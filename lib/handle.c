@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* handle.c: held fds for directories, their identity, and safe opens.
  *
  * Everything here works on a held directory fd and one name. It must never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* handle.h: held fds for directories and files, their identity, safe opens.
  * Private to the library. Every system call on a tree lives behind this file
  * or meta.h, so a port touches few files.

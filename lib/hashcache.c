@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* hashcache.c: cached SpookyHash V2 digests of regular files: the cache of
  * one file and the records of one directory, for the tree walk (hashtree.c)
  * and as per-file calls for other modules (dedup).

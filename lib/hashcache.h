@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* hashcache.h: the hash cache's calls for other library modules (dedup),
  * beyond the public ones in treeutils.h. Private to the library.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* hashdir.c: the hash cache's state of one directory (its sidecar, loaded on
  * first use and written when the directory is done, and what could not be
  * stored in it), and the messages of the cache: failures and warnings for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* hashdir.h: the state that hashcache.c (the cache of one file, the
  * records of one directory) and hashtree.c (the walk of a tree) share.
  * Private to those two files; other modules use treeutils.h and hashcache.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* hashstore.c: hash cache records in an xattr or a .spookyhashes sidecar
  * (see hashstore.h; the formats are documented in man/hashcache.1).
  *

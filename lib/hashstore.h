@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* hashstore.h: hash cache records and where they live. Private to the library.
  *
  * A record says "these 16 bytes are the SpookyHash V2 of this file as it was

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* hashtree.c: hashcache over a whole tree (tu_hashcache_tree): the walker's
  * callbacks, which give each directory its cache state (hashdir.h) and each
  * regular file to hashcache.c, and the handling of the PATH argument.

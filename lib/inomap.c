@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* inomap.c: hard links kept with -a. A source inode with more than one
  * link is looked up in a map (source dev, ino -> its first copy's path
  * below DEST and what that copy is); later names become hard links to that

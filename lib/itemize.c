@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* itemize.c: rsync's itemize records (format in itemize.h).
  *
  * Pure formatting: this file never touches the filesystem, never allocates

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* itemize.h: rsync's --itemize-changes records, for cptree -i: one line per
  * changed entry, so scripts that parse `rsync -i` work unchanged. Private to
  * the library (the tool prints what the library hands it).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* linkpath.c: link-target arithmetic on strings, for --fix-symlinks and
  * --link=symbolic: "." and ".." taken lexically, relative paths between two
  * places, and whether a target lies inside SOURCE.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* linkpath.h: link-target arithmetic on strings (--fix-symlinks,
  * --link=symbolic). Private to the library. Lexical only: nothing here
  * makes a system call or looks at the disk.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* links.c: hard-link groups in trees, and every path of one inode, as walker
  * callbacks (dedup --links and --paths-of).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* meta.c: read metadata through libarchive, apply it through held fds.
  *
  * libarchive's archive_read_disk_entry_from_file() is the reader and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* meta.h: read and apply metadata: owner, mode, times, xattrs, ACLs, file
  * flags. Private to the library.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* move.c: mvtree's algorithm. A rename within one filesystem; across
  * filesystems a copy by tu_cptree into a hidden name beside DEST, a check of
  * every entry against SOURCE, a sync, a marker, the rename into place, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* move.h: mvtree's test hook. Private to the library and its unit tests:
  * tests/unit/test_move.c stops a move at each step (as a crash would) and
  * checks that the data is whole in one place and that a rerun finishes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* names.c: random and temporary names, UTF-8 checks, the monotonic clock.
  *
  * Pure helpers for every module. This file must never touch a tree: no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* names.h: random and temporary names, UTF-8, the clock. Private to the
  * library. Pure helpers: nothing here touches a tree (the one system call on
  * names is getrandom, and the clock is clock_gettime).

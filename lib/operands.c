@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* operands.c: SOURCE and DEST: every check before anything is written
  * (SOURCE a readable directory, DEST absent or an empty directory, not
  * SOURCE itself, not inside it), the strings link targets are made from,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pieces.c: large files copied in pieces of PIECE bytes by whichever
  * thread has time (see copy.h for the scheme), and handed back, once the
  * last piece is in, to the copy engine's pieces_done() to be finished.

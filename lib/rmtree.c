@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rmtree.c: race-safe hierarchy delete, as walker callbacks.
  *
  * Files go first, from the tips to the trunk; a directory goes in its

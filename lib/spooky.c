@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* spooky.c - SpookyHash V2 (Bob Jenkins, 2012): 128-bit hash, one-shot and streaming.
  *
  * Written for treeutils from the published description of the algorithm; the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* spooky.h - SpookyHash V2 (Bob Jenkins, 2012), 128-bit, one-shot and streaming.
  *
  * This is the content hash of the hash cache (design.md section 5). Its output must

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* treeutils.h: the public API of libtreeutils, the whole of what a tool may use.
  *
  * The library never prints and never exits. A call returns 0 or a negative

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* walk.c: the traversal engine (see walk.h for the contract).
  *
  * Iterative, never recursive: directories wait on a LIFO work stack, which

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* walk.h: the traversal engine every algorithm uses. Private to the library.
  *
  * The walker holds directories by fd, reads them with getdents64 in large

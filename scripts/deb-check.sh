@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # deb-check.sh: make deb-check. Builds the Debian packages (treeutils,
 # libtreeutils0, libtreeutils-dev) from a copy of this tree with
 # dpkg-buildpackage, lints them with lintian (no error, no warning that

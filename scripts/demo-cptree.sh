@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/demo-cptree.sh BUILD SAMPLE: the cptree part of `make demo`.
 #
 # Makes an archive copy (-a) of the sample tree, with a hard link, a FIFO, a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/demo-dedup.sh BUILD SAMPLE: the dedup part of `make demo`.
 #
 # Works on a copy of the sample tree (SAMPLE itself is left as it is):

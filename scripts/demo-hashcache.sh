@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/demo-hashcache.sh BUILD SAMPLE: the hashcache part of `make demo`.
 #
 # Works on a copy of the sample tree (SAMPLE itself is left as it is):

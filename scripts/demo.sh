@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make demo: the main job on a generated sample tree. Builds the tree, shows
 # it, removes it with rmtree -v, and proves that what its symlinks pointed to
 # outside the tree survived. Later tools add their own parts below.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # deps.sh: the Debian packages treeutils needs, in groups, and their install.
 # Idempotent and non-interactive: it asks dpkg what is missing and installs
 # only that. It must never install anything with --check, and never anything

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # spdx-add.sh: adds "SPDX-License-Identifier: Apache-2.0" to every source file
 # that lacks it (or to the FILEs given), in the file's own comment syntax:
-# first line, or second after a "#!" or "#compdef" line that must stay
-# first. Idempotent: a file that has the line is left byte for byte as it
+# first line, or second after a "#!", "#compdef" or (man pages) "'\\" t"
+# preprocessor line that must stay first. Idempotent: a file that has the line is left byte for byte as it
 # is. It never touches anything but the files it lists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ add() {
 	first=$(head -n 1 "$f")
 	tmp=$(mktemp "$f.spdx.XXXXXX")
 	case $first in
-		'#!'* | '#compdef'*) { printf '%s\n%s\n' "$first" "$line"; tail -n +2 "$f"; } >"$tmp" ;;
+		'#!'* | '#compdef'* | "'\\\" "*) { printf '%s\n%s\n' "$first" "$line"; tail -n +2 "$f"; } >"$tmp" ;;
 		*) { printf '%s\n' "$line"; cat "$f"; } >"$tmp" ;;
 	esac
 	chmod --reference="$f" "$tmp"

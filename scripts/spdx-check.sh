@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # spdx-check.sh: lists the source files (scripts/spdx-files.sh) that lack an
 # "SPDX-License-Identifier: Apache-2.0" line; exits 1 if there is any. It
 # only reads: scripts/spdx-add.sh adds the lines.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # spdx-files.sh: the source files that should carry an SPDX licence line, one
 # per line, relative to the top of the tree (shared by spdx-check.sh and
 # spdx-add.sh). It only reads names; it must never change a file.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # The library as others link it: only what treeutils.h declares is exported,
 # no test hook ships, the soname is what the Makefile says, and the header
 # works from C++ with the layout C sees.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # Shell completions: one bash and one zsh file per tool, written by hand,
 # offering exactly the options of the tool's --help.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # cptree's data copy under injected failures (tests/data/fault_io.c, an
 # LD_PRELOAD shim failing copy_file_range or pwrite, as a FUSE or network
 # filesystem may): transient errors (EAGAIN, EINTR, EBUSY) are retried at the

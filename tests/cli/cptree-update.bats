@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # cptree --update (issue 10): bringing an existing DEST up to date with
 # SOURCE, changing only what differs. The oracle is rsync: after every round
 # of seeded random mutations of SOURCE (tests/lib/mutate.bash), an update

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # The exclude rules of lib/exclude.c (cptree --exclude, --exclude-from)
 # decide as rsync does, for the subset we support: the entries a copy takes
 # under a set of patterns are the entries `rsync -a -n` lists, on generated

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # hashcache: what a user can rely on, one behaviour per test.
 
 load ../lib/helpers

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # make install and make demo: what a distribution packager and a first-time user rely on.
 
 load ../lib/helpers

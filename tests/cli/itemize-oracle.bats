@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # The itemize records of lib/itemize.c, from the differences lib/compare.c
 # finds, are rsync's: for each kind of change, a tree is copied with rsync,
 # SOURCE is changed, tests/helpers/itemize-demo prints the record an update

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # The man pages: lint-clean, the sections a reader looks for, and options
 # that agree with each tool's --help both ways.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # rmtree against the scenarios of coreutils' tests/rm, replayed in our own
 # words. Where rmtree means the same as `rm -rf`, the test expects what rm
 # does; where it deliberately differs (it is always recursive, never asks,

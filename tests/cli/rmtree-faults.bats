@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # rmtree's retry and rename-away steps, driven by injected unlinkat() failures
 # (tests/data/fault_unlinkat.c, an LD_PRELOAD shim): transient errors are
 # retried until the timeout, permanent ones are not, and an entry that will

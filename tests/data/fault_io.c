@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* An LD_PRELOAD shim for tests: data calls that fail, as on a FUSE or network
  * filesystem that answers EAGAIN, EINTR or EBUSY now and then.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* An LD_PRELOAD shim for tests: unlinkat() on a name equal to $TU_FAULT_NAME
  * fails with errno $TU_FAULT_ERRNO (a number) for the first $TU_FAULT_COUNT
  * calls (-1: always); so does a name that starts with $TU_FAULT_PREFIX, if

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* slow_replace.c: LD_PRELOAD shim for tests/hostile/dedup.bats. A rename
  * whose source is a temporary name of ours (.tu-...) waits TU_SLOW_US
  * microseconds (default 20000) first, so that a racing writer reliably

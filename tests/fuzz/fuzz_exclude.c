@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_exclude: libFuzzer target for the exclude-pattern parser and matcher
  * (lib/exclude.c) and the itemize record writer (lib/itemize.c).
  *

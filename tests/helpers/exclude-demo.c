@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* exclude-demo: what a copy of DIR would take under exclude rules, as
  * decided by lib/exclude.c, for the rsync oracle (tests/cli/exclude-oracle.bats).
  *

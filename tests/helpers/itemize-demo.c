@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* itemize-demo: the itemize record an update would print for one entry, as
  * lib/compare.c and lib/itemize.c decide it, for the rsync oracle
  * (tests/cli/itemize-oracle.bats).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mktree: fast tree generator for tests and benchmarks.
  *
  *   mktree flat   DIR N            DIR/f0000000 ... N empty files in one directory

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* stop.h: the time limit and stop signals shared by the race helpers
  * (swapper, attacker): a monotonic clock in seconds, and SIGTERM, SIGINT
  * and SIGHUP turned into a request to stop that the main loop checks, so a

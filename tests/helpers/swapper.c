@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* swapper: the symlink-race attacker used by the hostile tests.
  *
  *   swapper [-n MAX_SWAPS] [-t SECONDS] [-v] PATH_A PATH_B

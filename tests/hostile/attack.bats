@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # Every tool under the one attacker (tests/hostile/attacker.c, run as
 # nobody): exchanges with symlinks to a canary outside the tree, subtrees
 # moved away and back, files swapped for FIFOs, hard links and other files,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* attacker: the one hostile user of the race tests, for every tool.
  *
  *   attacker [-s SEED] [-t SECONDS] [-n ACTIONS] [-a ATTACKS] [-H HOLD]

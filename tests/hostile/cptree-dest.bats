@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # cptree's destination side under attack (issue 9, "Destination-side safety",
 # items 1-9): root copies into a DEST, or beside a DEST, that user nobody can
 # write, or from a SOURCE nobody can write. One named test per item (item 9

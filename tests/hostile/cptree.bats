@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # cptree under attack: symlink races on SOURCE and DEST, a full disk, kill -9,
 # files changing while copied. `make check` runs a quick slice;
 # `make check-hostile` (TU_HOSTILE_LONG=1) runs the long campaign.

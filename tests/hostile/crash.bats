@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # Crash injection: each tool killed -9 at seeded, reproducible instants
 # (tests/lib/attack.bash, kill_mid_run), then its promise about what a crash
 # leaves is checked, and a rerun completes:

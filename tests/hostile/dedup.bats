@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # dedup on several filesystems and under attack: two loop-mounted ext4
 # filesystems, a mount inside a DIR, reflinks on btrfs and xfs loop mounts,
 # ext4 without reflinks, kill -9 during a large run, a file saved by rename

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # hashcache on odd filesystems and under attack: FAT with 2-second stamps
 # and no xattrs, ramfs without user xattrs, seconds-only ext4, read-only
 # mounts, a full disk, a symlink-swapping attacker, kill -9, deep trees.

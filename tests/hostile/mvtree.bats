@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # mvtree under crashes, full disks, changing and read-only sources: the data
 # is always whole in at least one place, and a rerun finishes the move.
 

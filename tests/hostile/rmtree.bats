@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # rmtree under attack: symlink races, concurrent runs, trees that keep
 # growing, kill -9, read-only filesystems. `make check` runs a quick slice;
 # `make check-hostile` (TU_HOSTILE_LONG=1) runs the long campaign.

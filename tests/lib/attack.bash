@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The attack-and-crash harness for every tool (issue 12, "One harness for
 # every tool"): a canary outside the tree, checksummed before and after; the
 # attacker (tests/hostile/attacker.c) run as nobody on a tree while a tool

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Helpers for the cptree suites: a rich tree built as root, and the oracles
 # that compare a copy with its source (rsync, getfattr, getfacl, lsattr, the
 # inode partition, sparse maps).

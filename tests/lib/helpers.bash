@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Shared setup for the bats suites: assertions, scratch space, and helpers
 # for tests that need root (chattr, mounts, other users).
 

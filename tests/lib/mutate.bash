@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Seeded random mutations of a tree, for oracles that bring a copy up to date
 # (cptree --update, and later mvtree and clone tests), and the oracle that
 # says whether two trees are equal.

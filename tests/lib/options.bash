@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # options.bash: the option names a tool's --help, its man page and its shell
 # completions offer, one per line, sorted, for tests that compare them
 # (tests/cli/man.bats, tests/cli/completions.bats). Reading only: nothing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for tools/common: quoting names for messages, option parsers. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_compare.c: unit tests of lib/compare.c: what differs between a
  * SOURCE entry and a DEST entry, for each attribute, through O_PATH fds
  * (and plain fds), and what needs the data rewritten.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for lib/cptree.c and lib/meta.c through the public API: what is
  * copied, what is refused (and then nothing written), what the callbacks
  * see. The tool-level behaviour is in tests/cli/cptree.bats. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_dedup.c: unit tests of lib/dedup.c through tu_dedup(), with the test
  * hooks of dedup.h making races deterministic: a file changed between the
  * comparison and the link, a name renamed over between the temporary link

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_exclude.c: unit tests of lib/exclude.c, the exclude rules.
  *
  * A table of (patterns, path, is_dir, expected) rows states the rules of

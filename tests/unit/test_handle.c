@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for lib/handle.c: identity, safe opens, re-open checks, random
  * names, path splitting. */
 #define TU_INTERNAL

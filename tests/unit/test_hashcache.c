@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_hashcache.c: unit tests of lib/hashcache.c through the library API:
  * tu_hashcache_get_fd() as dedup and cptree will call it, and
  * tu_hashcache_tree() with both ways of reading xattrs (getxattrat, and the

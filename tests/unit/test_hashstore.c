@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_hashstore.c: unit tests of lib/hashstore.c, the record formats and
  * where records live (the xattr user.spookyhash, the .spookyhashes sidecar).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_itemize.c: unit tests of lib/itemize.c, rsync's itemize records.
  *
  * The table's lines are the ones rsync 3 printed for each kind of change

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for lib/linkpath.c: lexical link-target arithmetic, as tables.
  * Each row is what the man page of --fix-symlinks and --link=symbolic
  * promises for one spelling; nothing here touches the disk. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for the ACL side of lib/meta.c: with -a a copy's access and
  * default ACLs are exactly the source's, absent included (an ACL inherited
  * from the directory it is made in is removed), for files, directories and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for lib/move.c through its public API and its test hook: a
  * move across filesystems stopped (as by kill -9, in a forked child) at each
  * of its steps leaves the whole data in at least one place, and the same

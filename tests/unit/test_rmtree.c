@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for lib/rmtree.c through its public API: callbacks, counters,
  * dry run, force, refusals, symlink arguments, and tu_rmtree_at: one name in
  * a held directory, the expected identity, the may_remove predicate. The CLI

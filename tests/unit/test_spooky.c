@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_spooky.c - unit tests of lib/spooky.c (SpookyHash V2) against reference vectors.
  *
  * Every line of the vectors file ($TU_VECTORS, else tests/data/spookyhash-v2.txt

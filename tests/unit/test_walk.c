@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for lib/walk.c: counts, post-order, the fd budget on deep trees,
  * come-again, stop, errors, inode order, paths, done_entries, following
  * symlinks (-L) with loops, side work done by idle workers. */

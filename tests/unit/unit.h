@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* unit.h: helpers shared by the cmocka unit tests (include after cmocka.h).
  * Header-only, so each test stays one file and one binary. */
 #ifndef TU_UNIT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* common.c: shared front-end code (see common.h). It may print; it must not
  * touch the trees the tools work on.
  */

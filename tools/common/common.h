@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* common.h: what every treeutils front end shares: exit codes, safe quoting
  * of names in messages, the error printer, option parsing helpers and the
  * --progress line. Front-end code only: it prints, the library never does.

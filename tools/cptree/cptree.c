@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cptree: hierarchy copy. The option table, then one call into the library;
  * messages and exit status are made here.
  */

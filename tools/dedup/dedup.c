@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dedup: replace identical files with hard links (or shared extents), list
  * duplicate groups, list hard-link groups, find every path of one inode.
  * The option table, then one call into the library; output lines, messages

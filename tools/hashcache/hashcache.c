@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* hashcache: SpookyHash V2 digests of files, cached in an xattr or a
  * .spookyhashes file per directory. The option table, then one call into the
  * library per argument; output lines, messages and the exit status are made

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mvtree: hierarchy move that never leaves the data in neither place. The
  * option table, then one call into the library per SOURCE; messages and exit
  * status are made here. It never touches the tree itself.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rmtree: race-safe hierarchy delete. The option table, then one call into
  * the library per argument; messages and exit status are made here.
  */
