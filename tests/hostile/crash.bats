@@ -65,7 +65,8 @@ cp_check() {
 }
 
 @test "cptree killed -9: no final name holds partial data, and a rerun completes" {
-	mktree sized s 10 4M
+	# About 0.15 s of copying on a quiet tmpfs, well past the last kill (50 ms).
+	mktree sized s 20 8M
 	mkdir -p s/sub/deeper
 	mktree sized s/sub/deeper 30 16K
 	kill_mid_run "$(rounds 3 100)" 5 50 cp_prepare cp_check cptree -a -j 2 s d
@@ -106,7 +107,8 @@ dd_check() {
 
 hc_prepare() {
 	[ ! -e t ] || rmtree t
-	mktree sized t 12 4M
+	# About 0.2 s of hashing on a quiet tmpfs, well past the last kill (80 ms).
+	mktree sized t 24 8M
 	mkdir t/sub
 	mktree sized t/sub 40 16K
 	touch -d '1 minute ago' t/f* t/sub/f*
