@@ -137,6 +137,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		if (!ref_add(&ref, s))
 			refused = lineno;
+		/* A '/' inside a bracket expression ("[!/]"): whether the pattern
+		   is a path pattern then is rsync's business, and tu_exclude
+		   agrees with rsync 3.5 there (neither excludes "(" or "a/(" for
+		   "[!/]"), while this fnmatch reference does not: no match is
+		   compared for such a list (found by this fuzzer, kept in the
+		   corpus as bracket-slash). */
+		else if (strchr(s, '[') && strchr(s, '/') && strchr(s, '[') < strrchr(s, '/'))
+			lost = true;
 		lost |= ref.n >= 256;
 		if (!end)
 			break;
