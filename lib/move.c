@@ -265,39 +265,6 @@ static bool changed_since(const struct stat *st, int64_t t0)
 	return !S_ISDIR(st->st_mode) && ts_ns(st->st_ctim) > t0;
 }
 
-/* Is the directory FD, or any directory above it, the one SID names? */
-static int is_below(int fd, const struct tu_ident *sid)
-{
-	int cur = dup(fd);
-	if (cur < 0)
-		return -errno;
-	for (int depth = 0; depth < 65536; depth++) {
-		struct tu_ident id, up;
-		int r = tu_ident_fd(cur, &id);
-		if (r < 0) {
-			close(cur);
-			return r;
-		}
-		if (tu_ident_same(&id, sid)) {
-			close(cur);
-			return 1;
-		}
-		int next = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		int err = errno;
-		close(cur);
-		if (next < 0)
-			return err == EACCES ? 0 : -err;
-		r = tu_ident_fd(next, &up);
-		if (r < 0 || tu_ident_same(&up, &id)) {
-			close(next);
-			return r < 0 ? r : 0;
-		}
-		cur = next;
-	}
-	close(cur);
-	return 0;
-}
-
 /* "/proc/self/fd/FD/NAME": how tu_cptree and tu_rmtree, which take paths,
    reach NAME in a directory we hold, whatever happens to the path the user
    gave. */
@@ -1514,7 +1481,7 @@ static int move_one(struct mv *m)
 		return -EINVAL;
 	}
 	if (m->src_is_dir) {
-		int in = is_below(m->dpfd, &m->sid);
+		int in = tu_dir_is_below(m->dpfd, &m->sid);
 		if (in != 0) {
 			fail(m, m->dst_disp, "move", in > 0 ? EINVAL : -in,
 			     in > 0 ? "cannot move a directory into itself or below it" : NULL);
