@@ -316,3 +316,27 @@ void tu_progress_stop(struct tu_progress *p)
 	pthread_cond_destroy(&p->cond);
 	free(p);
 }
+
+void tu_print_copy_item(FILE *f, const struct tu_copy_item *it, bool nul)
+{
+	char code[12];
+	char first = it->type == 'f' && it->how == 'c' ? '>' : it->how == 'h' || it->how == 'l' ? 'h' : 'c';
+	snprintf(code, sizeof code, "%c%c+++++++++", first, it->type);
+	bool dir = it->type == 'd';
+	if (nul) {
+		fprintf(f, "%s %s%s", code, it->path, dir && strcmp(it->path, ".") ? "/" : "");
+		if (it->target)
+			fprintf(f, " %s %s", it->how == 'h' ? "=>" : "->", it->target);
+		fputc('\0', f);
+		return;
+	}
+	char *p = tu_quote(it->path);
+	fprintf(f, "%s %s", code, p);
+	tu_quote_free(p);
+	if (it->target) {
+		char *t = tu_quote(it->target);
+		fprintf(f, " %s %s", it->how == 'h' ? "=>" : "->", t);
+		tu_quote_free(t);
+	}
+	fputc('\n', f);
+}

@@ -66,4 +66,10 @@ void tu_progress_stop(struct tu_progress *p);
    it runs, entries stored last) has a non-zero entry count. P may be NULL. */
 void tu_progress_set_total(struct tu_progress *p, const struct tu_stats *total);
 
+/* -i for the tools that copy (cptree, mvtree): rsync's itemized form, e.g.
+   ">f+++++++++ a/b": what the entry is and that it is new ('c'reated, or
+   'h'ard-linked to an earlier name), then "=> FIRST" or "-> TARGET". With
+   NUL, the raw path and a NUL; otherwise quoted names and a newline. */
+void tu_print_copy_item(FILE *f, const struct tu_copy_item *it, bool nul);
+
 #endif

@@ -153,32 +153,6 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-/* -i: rsync's itemized form, e.g. ">f+++++++++ a/b": what the entry is and
-   that it is new ('c'reated, or 'h'ard-linked to an earlier name). */
-static void print_itemized(const struct cli *c, const struct tu_copy_item *it)
-{
-	char code[12];
-	char first = it->type == 'f' && it->how == 'c' ? '>' : it->how == 'h' || it->how == 'l' ? 'h' : 'c';
-	snprintf(code, sizeof code, "%c%c+++++++++", first, it->type);
-	bool dir = it->type == 'd';
-	if (c->nul) {
-		fprintf(stdout, "%s %s%s", code, it->path, dir && strcmp(it->path, ".") ? "/" : "");
-		if (it->target)
-			fprintf(stdout, " %s %s", it->how == 'h' ? "=>" : "->", it->target);
-		fputc('\0', stdout);
-		return;
-	}
-	char *p = tu_quote(it->path);
-	fprintf(stdout, "%s %s", code, p);
-	tu_quote_free(p);
-	if (it->target) {
-		char *t = tu_quote(it->target);
-		fprintf(stdout, " %s %s", it->how == 'h' ? "=>" : "->", t);
-		tu_quote_free(t);
-	}
-	fputc('\n', stdout);
-}
-
 /* -v: a symlink fix_symlinks rewrote, with both targets. */
 static void print_rewritten(const struct cli *c, const struct tu_copy_item *it)
 {
@@ -205,7 +179,7 @@ static void on_copied(const struct tu_copy_item *it, void *ctx)
 		return;
 	}
 	if (c->itemize) {
-		print_itemized(c, it);
+		tu_print_copy_item(stdout, it, c->nul);
 		return;
 	}
 	if (c->nul) {

@@ -121,36 +121,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-/* -i: cptree's itemized form, e.g. ">f+++++++++ a/b". */
-static void print_itemized(const struct cli *c, const struct tu_copy_item *it)
-{
-	char code[12];
-	char first = it->type == 'f' && it->how == 'c' ? '>' : it->how == 'h' ? 'h' : 'c';
-	snprintf(code, sizeof code, "%c%c+++++++++", first, it->type);
-	bool dir = it->type == 'd';
-	if (c->nul) {
-		fprintf(stdout, "%s %s%s", code, it->path, dir && strcmp(it->path, ".") ? "/" : "");
-		if (it->target)
-			fprintf(stdout, " %s %s", it->how == 'h' ? "=>" : "->", it->target);
-		fputc('\0', stdout);
-		return;
-	}
-	char *p = tu_quote(it->path);
-	fprintf(stdout, "%s %s", code, p);
-	tu_quote_free(p);
-	if (it->target) {
-		char *t = tu_quote(it->target);
-		fprintf(stdout, " %s %s", it->how == 'h' ? "=>" : "->", t);
-		tu_quote_free(t);
-	}
-	fputc('\n', stdout);
-}
-
 static void on_copied(const struct tu_copy_item *it, void *ctx)
 {
 	struct cli *c = ctx;
 	if (c->itemize) {
-		print_itemized(c, it);
+		tu_print_copy_item(stdout, it, c->nul);
 		return;
 	}
 	if (!c->verbose)
