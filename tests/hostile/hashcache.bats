@@ -40,6 +40,10 @@ teardown() { tu_teardown; }
 	tick=$(stat -c %Y m/f)
 	run hashcache m/f
 	hash_a=${output%% *}
+	# The premise: that run ended within the write's tick, so its record
+	# is racy. A slow run (FUSE under ASan on a loaded machine) can end
+	# after it, and then the record is rightly trusted.
+	[ $(($(date +%s) - tick)) -lt 2 ] || skip "the first run outlasted FAT's 2-second tick"
 	echo bbbb >m/f
 	touch -m -d "@$tick" m/f	# the same stamp, as a same-tick write gets
 	[ "$(stat -c %Y m/f)" = "$tick" ]
