@@ -25,6 +25,7 @@
 #include "dircache.h"
 #include "linkpath.h"
 #include "meta.h"
+#include "report.h"
 #include "walk.h"
 
 #include <pthread.h>
@@ -95,7 +96,7 @@ struct tu_copy {
 	bool split;			/* more than one worker: pieces */
 
 	pthread_mutex_t out_lock;	/* the caller's callbacks, one at a time */
-	_Atomic int failed;		/* first failure, positive errno */
+	struct tu_reporter rep;		/* failures, "some failed", "stop" */
 	struct tu_fs_caps fs;		/* what DEST's filesystem refused */
 	int dst_root_fd;
 

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* copyreport.c: the copy engine's messages: failures, warnings and the
- * entries made, passed to the caller's callbacks one at a time (under the
- * output lock), with the path on the side (SOURCE or DEST) they concern.
+ * entries made, with the path on the side (SOURCE or DEST) they concern,
+ * handed to the one reporter (report.c: the caller's callbacks one at a
+ * time under the output lock, "some failed" and "stop" latched). After a
+ * TU_STOP answer nothing more is passed on, entries made included.
  *
  * Paths are built here for messages only. This file must never make a
  * system call on a tree, never print, and never decide anything: it only
- * counts, latches the first failure, and forwards.
+ * builds paths and forwards.
  */
 #define TU_INTERNAL
 #include "copy.h"
@@ -17,17 +19,18 @@
 
 void cp_note_failure(struct tu_copy *cp, int err)
 {
-	int expected = 0;
-	atomic_compare_exchange_strong(&cp->failed, &expected, err);
-	if (cp->o->stats)
-		atomic_fetch_add(&cp->o->stats->errors, 1);
+	tu_rep_note(&cp->rep, err);
 }
 
+/* FN is the caller's error or warning callback: a failure already noted,
+   or a warning. */
 void cp_call_locked(struct tu_copy *cp, tu_error_fn *fn, const char *path, const char *op,
 			int err, const char *detail)
 {
-	struct tu_err e = { .op = op, .err = err, .path = path, .detail = detail };
-	tu_call_locked(fn, cp->o->ctx, &cp->out_lock, &e);
+	if (fn == cp->o->warning && fn != cp->o->error)
+		tu_rep_warn(&cp->rep, path, op, err, detail);
+	else
+		tu_rep_call(&cp->rep, path, op, err, detail);
 }
 
 /* The entry's path below the roots, malloc'd ("." for the roots). */
@@ -59,10 +62,9 @@ char *cp_join(const char *root, const char *rel)
 void cp_report(struct tu_copy *cp, const struct where *w, bool src, const char *op, int err,
 		   const char *detail)
 {
-	cp_note_failure(cp, err);
 	char *rel = cp_rel_of(cp, w);
 	char *path = rel ? cp_join(src ? cp->src_display : cp->dst_display, rel) : NULL;
-	cp_call_locked(cp, cp->o->error, path ? path : "?", op, err, detail);
+	tu_rep_fail(&cp->rep, path ? path : "?", op, err, detail);
 	free(path);
 	free(rel);
 }
@@ -70,11 +72,11 @@ void cp_report(struct tu_copy *cp, const struct where *w, bool src, const char *
 void cp_warn(struct tu_copy *cp, const struct where *w, const char *op, int err,
 		 const char *detail)
 {
-	if (!cp->o->warning)
+	if (!cp->o->warning || tu_rep_stopped(&cp->rep))
 		return;
 	char *rel = cp_rel_of(cp, w);
 	char *path = rel ? cp_join(cp->dst_display, rel) : NULL;
-	cp_call_locked(cp, cp->o->warning, path ? path : "?", op, err, detail);
+	tu_rep_warn(&cp->rep, path ? path : "?", op, err, detail);
 	free(path);
 	free(rel);
 }
@@ -87,7 +89,7 @@ static void item_full(struct tu_copy *cp, const struct where *w, char type, char
 	if (cp->o->stats)
 		atomic_fetch_add(&cp->o->stats->entries, 1);
 	bool placed = cp->policy->placed && !cp->o->dry_run;
-	if (!cp->o->copied && !placed)
+	if ((!cp->o->copied && !placed) || tu_rep_stopped(&cp->rep))
 		return;
 	char *rel = cp_rel_of(cp, w);
 	if (rel && placed)
@@ -139,5 +141,5 @@ void cp_meta_fail(const char *op, int err, const char *detail, void *ctx)
 
 void cp_refuse(struct tu_copy *cp, const char *path, const char *op, int err, const char *detail)
 {
-	cp_call_locked(cp, cp->o->error, path, op, err, detail);
+	tu_rep_call(&cp->rep, path, op, err, detail);
 }

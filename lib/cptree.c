@@ -357,9 +357,7 @@ static int cp_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 	/* -x: a mount point stays an empty directory, as with cp -x. */
 	if (e->err == EXDEV && cp->o->one_file_system)
 		return TU_CONTINUE;
-	cp_note_failure(cp, e->err);
-	cp_call_locked(cp, cp->o->error, e->path, e->op, e->err, e->detail);
-	return TU_CONTINUE;
+	return tu_rep_fail_err(&cp->rep, e);	/* TU_STOP stops the walk */
 }
 
 /* ---- the whole copy ------------------------------------------------------ */
@@ -454,7 +452,8 @@ static void count_tree(struct tu_copy *cp, struct start *s, const struct tu_walk
 static int run(struct tu_copy *cp, const char *source, struct start *s)
 {
 	const struct tu_cptree_opts *o = cp->o;
-	struct tu_walk_opts wo = { .jobs = o->jobs, .one_file_system = o->one_file_system };
+	struct tu_walk_opts wo = { .jobs = o->jobs, .one_file_system = o->one_file_system,
+				   .stop = &cp->rep.stop };
 	cp_budgets(o, &wo.fd_budget, &cp->dc.budget);
 	struct tu_walk_ops ops = { .enter = cp_enter, .entry = cp_entry, .leave = cp_leave,
 				   .error = cp_walk_error, .done_entries = cp_done_entries };
@@ -479,7 +478,7 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 		int r = tu_walk(s->sfd, cp->src_display, &wo, &ops, cp);
 		if (r < 0 && r != -ECANCELED)
 			cp_report(cp, &root, true, "walk", -r, NULL);
-		return atomic_load(&cp->failed) ? -EIO : 0;
+		return tu_rep_result(&cp->rep);
 	}
 
 	if (o->total)
@@ -525,9 +524,9 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 	cp->root = NULL;
 	cp->born = NULL;
 
-	bool ok = atomic_load(&cp->failed) == 0 && r == 0;
+	bool ok = tu_rep_first(&cp->rep) == 0 && r == 0;
 	ok = cp_dest_commit(cp, s, hidden, ok);
-	return ok ? 0 : -EIO;
+	return ok ? 0 : TU_PARTIAL;	/* each failure was reported */
 }
 
 int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts *o)
@@ -544,6 +543,7 @@ int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts 
 	cp.data.timeout = o->timeout;
 	cp.data.stats = o->stats;
 	pthread_mutex_init(&cp.out_lock, NULL);
+	tu_rep_init(&cp.rep, o->error, o->warning, o->ctx, o->stats, &cp.out_lock);
 	pthread_mutex_init(&cp.qlock, NULL);
 	pthread_cond_init(&cp.qcond, NULL);
 	cp.umask = umask(0);

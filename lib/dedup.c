@@ -109,14 +109,6 @@ bool dd_same_file_state(const struct fstate *a, const struct fstate *b)
 	       a->mtime == b->mtime && a->ctime == b->ctime;
 }
 
-void dd_note_failure(struct dd *dd, int err)
-{
-	int expected = 0;
-	atomic_compare_exchange_strong(&dd->failed, &expected, err);
-	if (dd->o->stats)
-		atomic_fetch_add(&dd->o->stats->errors, 1);
-}
-
 /* "DIR/rel/name", for messages and callbacks only. */
 char *dd_path_of(struct dd *dd, const struct ddir *dir, const char *name)
 {
@@ -134,33 +126,21 @@ char *dd_path_of(struct dd *dd, const struct ddir *dir, const char *name)
 	return r < 0 ? NULL : out;
 }
 
-void dd_call_locked(struct dd *dd, tu_error_fn *fn, const char *path, const char *op,
-			int err, const char *detail)
-{
-	if (!fn)
-		return;
-	struct tu_err e = { .op = op, .err = err, .path = path ? path : "?", .detail = detail };
-	pthread_mutex_lock(&dd->out_lock);
-	fn(&e, dd->o->ctx);
-	pthread_mutex_unlock(&dd->out_lock);
-}
-
 void dd_report(struct dd *dd, const struct dfile *f, const char *op, int err,
 		   const char *detail)
 {
-	dd_note_failure(dd, err);
 	char *p = dd_path_of(dd, f->dir, f->name);
-	dd_call_locked(dd, dd->o->error, p, op, err, detail);
+	tu_rep_fail(&dd->rep, p, op, err, detail);
 	free(p);
 }
 
 void dd_warn(struct dd *dd, const struct dfile *f, const char *op, int err,
 		 const char *detail)
 {
-	if (!dd->o->warning)
+	if (!dd->o->warning || tu_rep_stopped(&dd->rep))
 		return;
 	char *p = f ? dd_path_of(dd, f->dir, f->name) : NULL;
-	dd_call_locked(dd, dd->o->warning, p ? p : dd->displays[0], op, err, detail);
+	tu_rep_warn(&dd->rep, p ? p : dd->displays[0], op, err, detail);
 	free(p);
 }
 
@@ -240,8 +220,7 @@ static int open_root(struct dd *dd, size_t i)
 	const char *path = dd->dirs[i];
 	const char *disp = dd->displays[i];
 	if (path[0] == '\0') {
-		dd_note_failure(dd, ENOENT);
-		dd_call_locked(dd, dd->o->error, path, "open", ENOENT, NULL);
+		tu_rep_fail(&dd->rep, path, "open", ENOENT, NULL);
 		return -ENOENT;
 	}
 	/* Symlinks leading to a DIR are followed as any tool does; a DIR that
@@ -277,8 +256,7 @@ static int open_root(struct dd *dd, size_t i)
 		}
 	}
 	if (fd < 0) {
-		dd_note_failure(dd, -fd);
-		dd_call_locked(dd, dd->o->error, disp, "open directory", -fd,
+		tu_rep_fail(&dd->rep, disp, "open directory", -fd,
 			    fd == -ELOOP ? "a symbolic link, not followed (write 'LINK/' to "
 			    "use the directory it points to)" : NULL);
 		return fd;
@@ -292,6 +270,7 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 	struct dd dd = { .o = o, .dirs = dirs, .ndirs = ndirs, .euid = geteuid() };
 	pthread_mutex_init(&dd.lock, NULL);
 	pthread_mutex_init(&dd.out_lock, NULL);
+	tu_rep_init(&dd.rep, o->error, o->warning, o->ctx, o->stats, &dd.out_lock);
 	int r = 0;
 	dd.root_fds = malloc((ndirs ? ndirs : 1) * sizeof *dd.root_fds);
 	dd.displays = calloc(ndirs ? ndirs : 1, sizeof *dd.displays);
@@ -321,8 +300,12 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 	/* A DIR given twice (by any path) is walked once, where it first
 	   appears; one inside another is left out of the outer one's walk
 	   (dd_enter), so no file is found twice. */
+	size_t opened = 0;
 	for (size_t i = 0; i < ndirs; i++) {
-		if (open_root(&dd, i) < 0 || dd.file_operand[i])
+		if (open_root(&dd, i) < 0)
+			continue;
+		opened++;
+		if (dd.file_operand[i])
 			continue;
 		bool again = false;
 		for (size_t j = 0; j < dd.nwalked && !again; j++)
@@ -333,6 +316,11 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 			continue;
 		}
 		dd.walked[dd.nwalked++] = dd.root_ids[i];
+	}
+	if (opened == 0) {
+		/* Nothing could start: every DIR was refused (reported). */
+		r = ndirs ? -tu_rep_first(&dd.rep) : -EINVAL;
+		goto out;
 	}
 	qsort(dd.walked, dd.nwalked, sizeof *dd.walked, dd_cmp_ident);
 	/* Open before the walk, which reads records (lookup_in_walk). */
@@ -359,29 +347,27 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 		r = tu_hashcache_open(&dd.hc_side, &ho);
 	}
 	if (r < 0) {
-		dd_note_failure(&dd, -r);
-		dd_call_locked(&dd, o->error, ndirs ? dd.displays[0] : "?", "deduplicate", -r, NULL);
-		r = -atomic_load(&dd.failed);
+		/* Nothing could start. */
+		tu_rep_call(&dd.rep, dd.displays[0], "deduplicate", -r, NULL);
 		goto out;
 	}
-	bool cancelled = false;
-	for (size_t i = 0; i < ndirs && !cancelled; i++)
+	/* After a TU_STOP answer (the reporter's latch) no stage starts, and
+	   the walker and the workers stop at their next entry. */
+	for (size_t i = 0; i < ndirs && !tu_rep_stopped(&dd.rep); i++)
 		if (dd.root_fds[i] >= 0 && !dd.file_operand[i])
-			cancelled = dd_walk_one(&dd, i) == -ECANCELED;
-	if (cancelled) {
-		r = -ECANCELED;
-		goto out;
+			dd_walk_one(&dd, i);
+	r = 0;
+	if (!tu_rep_stopped(&dd.rep)) {
+		dd_clean_leftovers(&dd);
+		r = dd_make_groups(&dd);
 	}
-	dd_clean_leftovers(&dd);
-	r = dd_make_groups(&dd);
-	if (r == 0)
+	if (r == 0 && !tu_rep_stopped(&dd.rep))
 		r = dd_run_workers(&dd);
-	dd_store_pending(&dd);
-	if (r < 0) {
-		dd_note_failure(&dd, -r);
-		dd_call_locked(&dd, o->error, ndirs ? dd.displays[0] : "?", "deduplicate", -r, NULL);
-	}
-	r = -atomic_load(&dd.failed);
+	if (!tu_rep_stopped(&dd.rep))
+		dd_store_pending(&dd);
+	if (r < 0)
+		tu_rep_fail(&dd.rep, dd.displays[0], "deduplicate", -r, NULL);
+	r = tu_rep_result(&dd.rep);
 out:
 	tu_hashcache_close(dd.hc);
 	tu_hashcache_close(dd.hc_show);

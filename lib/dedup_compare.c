@@ -530,6 +530,8 @@ static void *worker_main(void *arg)
 	struct dd *dd = w->dd;
 	for (;;) {
 		/* A few groups at a time (see batch_read_ahead). */
+		if (tu_rep_stopped(&dd->rep))
+			break;
 		size_t g0 = atomic_fetch_add(&dd->next_group, GROUP_BATCH);
 		if (g0 >= dd->ngroups)
 			break;

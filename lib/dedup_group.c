@@ -314,7 +314,7 @@ void dd_store_pending(struct dd *dd)
 			/* Failures are reported by the hash cache itself. */
 			int r = tu_hashdir_close(hd);
 			if (r < 0)
-				dd_note_failure(dd, -r);
+				tu_rep_note(&dd->rep, -r);
 		}
 		free(disp);
 		if (dirfd >= 0)

@@ -87,7 +87,7 @@ static int reflink_file(struct worker *w, struct cand *keep, struct cand *dup, b
 void dd_tell(struct dd *dd, const struct dfile *dup, const struct dfile *kept, uint64_t size,
 		 bool reflink, bool freed)
 {
-	if (!dd->o->action)
+	if (!dd->o->action || tu_rep_stopped(&dd->rep))
 		return;
 	char *p = dd_path_of(dd, dup->dir, dup->name);
 	char *k = dd_path_of(dd, kept->dir, kept->name);
@@ -207,7 +207,7 @@ out:
 static void link_dup(struct worker *w, struct cand **keep, struct cand *dup)
 {
 	struct dd *dd = w->dd;
-	for (size_t i = 0; i < dup->nnames; i++) {
+	for (size_t i = 0; i < dup->nnames && !tu_rep_stopped(&dd->rep); i++) {
 		const struct dfile *name = &dup->f[i];
 		bool freed;
 		int r = replace_name(w, *keep, dup, name, &freed);
@@ -282,7 +282,7 @@ static enum reflinked reflink_dup(struct worker *w, struct cand *keep, struct ca
 				dd_report(dd, dup->f, "reflink", -r, "the filesystem cannot share "
 				       "extents (btrfs and xfs can); nothing deduplicated there");
 		} else if (!auto_) {
-			dd_note_failure(dd, -r);
+			tu_rep_note(&dd->rep, -r);
 		}
 		return auto_ ? RL_FALLBACK : RL_FAILED;
 	}
@@ -433,6 +433,8 @@ void dd_final_group(struct worker *w, struct cand *v, size_t n)
 			if (!v[ahead].dead && dd_meta_equal(dd, keep, &v[ahead]))
 				dd_read_ahead(w, &v[ahead], true);
 		struct cand *c = &v[i];
+		if (tu_rep_stopped(&dd->rep))
+			break;	/* a TU_STOP answer: nothing more is done */
 		if (c == first || c->dead || !dd_meta_equal(dd, keep, c))
 			continue;
 		/* KEEP may have changed (EMLINK: link_dup). */
@@ -496,7 +498,7 @@ void dd_final_group(struct worker *w, struct cand *v, size_t n)
 			else
 				dry_link_dup(dd, keep, members[i]);
 	}
-	if (nm >= 2) {
+	if (nm >= 2 && !tu_rep_stopped(&dd->rep)) {
 		COUNT(dd, groups, 1);
 		group_paths(dd, members, nm);
 	}
@@ -528,7 +530,7 @@ void dd_clean_leftovers(struct dd *dd)
 	if (dd->nfiles)
 		memcpy(idx, dd->files, dd->nfiles * sizeof *idx);
 	qsort(idx, dd->nfiles, sizeof *idx, cmp_devino);
-	for (size_t i = 0; i < dd->nleft; i++) {
+	for (size_t i = 0; i < dd->nleft && !tu_rep_stopped(&dd->rep); i++) {
 		struct leftover *l = &dd->left[i];
 		struct dfile key = { .dev = l->dev, .ino = l->ino };
 		struct dfile *other = dd->nfiles ? bsearch(&key, idx, dd->nfiles, sizeof *idx,

@@ -15,6 +15,7 @@
 #include "dedup.h"
 #include "handle.h"
 #include "hashstore.h"
+#include "report.h"
 #include "walk.h"
 
 #include <pthread.h>
@@ -132,7 +133,7 @@ struct dd {
 	size_t nrefs, next_ref;		/* next_ref: under lock */
 	_Atomic uint64_t *seen;		/* SEEN_BITS bits: see seen_before() */
 	_Atomic size_t next_group;
-	_Atomic int failed;
+	struct tu_reporter rep;		/* failures, "some failed", "stop" */
 	_Atomic bool warned_reflink;
 	dev_t noreflink[16];		/* filesystems without FIDEDUPERANGE */
 	size_t nnoreflink;
@@ -181,10 +182,7 @@ struct worker {
 int64_t dd_ts_ns(const struct statx_timestamp *t);
 int dd_state_fd(int fd, struct fstate *s);
 bool dd_same_file_state(const struct fstate *a, const struct fstate *b);
-void dd_note_failure(struct dd *dd, int err);
 char *dd_path_of(struct dd *dd, const struct ddir *dir, const char *name);
-void dd_call_locked(struct dd *dd, tu_error_fn *fn, const char *path, const char *op,
-		int err, const char *detail);
 void dd_report(struct dd *dd, const struct dfile *f, const char *op, int err,
 		const char *detail);
 void dd_warn(struct dd *dd, const struct dfile *f, const char *op, int err,

@@ -63,7 +63,7 @@ static int dd_enter(struct tu_walk_dir *d, void *ctx)
 		if (dir)
 			free(dir->rel);
 		free(dir);
-		dd_note_failure(dd, ENOMEM);
+		tu_rep_mark(&dd->rep, ENOMEM);
 		tu_walk_report(d, NULL, "read directory", ENOMEM, NULL);
 		return TU_WALK_SKIP;
 	}
@@ -81,7 +81,7 @@ static int dd_enter(struct tu_walk_dir *d, void *ctx)
 		free(dir->rel);
 		free(dir);
 		free(s);
-		dd_note_failure(dd, ENOMEM);
+		tu_rep_mark(&dd->rep, ENOMEM);
 		tu_walk_report(d, NULL, "read directory", ENOMEM, NULL);
 		return TU_WALK_SKIP;
 	}
@@ -255,7 +255,7 @@ static int dd_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	if (statx(tu_walk_dir_fd(d), e->name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
 		  SCAN_MASK, &sx) < 0) {
 		if (errno != ENOENT) {
-			dd_note_failure(dd, errno);
+			tu_rep_mark(&dd->rep, errno);
 			tu_walk_report(d, e->name, "stat", errno, NULL);
 		}
 		return TU_WALK_NEXT;
@@ -273,7 +273,7 @@ static int dd_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	size_t len = strlen(e->name) + 1;
 	if (!dd_push((void **)&s->files, &s->n, &s->cap, sizeof *s->files) ||
 	    !grow_names(s, len)) {
-		dd_note_failure(dd, ENOMEM);
+		tu_rep_mark(&dd->rep, ENOMEM);
 		tu_walk_report(d, e->name, "remember", ENOMEM, NULL);
 		return TU_WALK_NEXT;
 	}
@@ -350,7 +350,7 @@ static int dd_leave(struct tu_walk_dir *d, void *ctx)
 	if (!ok) {
 		if (!dd->nblocks || dd->blocks[dd->nblocks - 1] != s->names)
 			free(s->names);
-		dd_note_failure(dd, ENOMEM);
+		tu_rep_mark(&dd->rep, ENOMEM);
 		tu_walk_report(d, NULL, "remember the files of", ENOMEM, NULL);
 	}
 	free(s->files);
@@ -364,8 +364,7 @@ static int dd_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 	struct dd *dd = ctx;
 	if (tu_walk_err_vanished(e) || tu_walk_err_skipped_mount(e))
 		return TU_CONTINUE;
-	dd_note_failure(dd, e->err);
-	return tu_call_locked(dd->o->error, dd->o->ctx, &dd->out_lock, e);
+	return tu_rep_fail_err(&dd->rep, e);
 }
 
 /* Walk DIR i, opened by open_root(). */
@@ -381,12 +380,12 @@ int dd_walk_one(struct dd *dd, size_t i)
 		.jobs = dd->o->jobs,
 		.one_file_system = dd->o->one_file_system,
 		.sort_by_inode = true,
+		.stop = &dd->rep.stop,
 	};
 	dd->cur_root = (uint32_t)i;
 	int r = tu_walk(fd, strcmp(disp, "/") == 0 ? "" : disp, &wo, &ops, dd);
 	if (r < 0 && r != -ECANCELED) {
-		dd_note_failure(dd, -r);
-		dd_call_locked(dd, dd->o->error, disp, "walk", -r, NULL);
+		tu_rep_fail(&dd->rep, disp, "walk", -r, NULL);
 	}
 	return r;
 }

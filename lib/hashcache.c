@@ -705,7 +705,7 @@ void tu_hc_dir_name(struct tu_hashdir *hd, const char *name, const char *path)
 		return;
 	}
 	count_file(hc, &h);
-	if (!hc->o.file)
+	if (!hc->o.file || tu_rep_stopped(&hc->rep))
 		return;
 	char *p = path ? NULL : tu_hc_path_of(hd, name);
 	pthread_mutex_lock(&hc->out_lock);
@@ -757,6 +757,7 @@ int tu_hashcache_open(struct tu_hashcache **out, const struct tu_hashcache_opts 
 	hc->o = *o;
 	hc->euid = geteuid();
 	pthread_mutex_init(&hc->out_lock, NULL);
+	tu_rep_init(&hc->rep, hc->o.error, hc->o.warning, hc->o.ctx, hc->o.stats, &hc->out_lock);
 	pthread_mutex_init(&hc->pool_lock, NULL);
 	*out = hc;
 	return 0;

@@ -67,25 +67,6 @@ char *tu_hc_path_of(const struct tu_hashdir *hd, const char *name)
 	return out;
 }
 
-void tu_hc_note_failure(struct tu_hashcache *hc, int err)
-{
-	int expected = 0;
-	atomic_compare_exchange_strong(&hc->failed, &expected, err);
-	if (hc->o.stats)
-		atomic_fetch_add(&hc->o.stats->errors, 1);
-}
-
-void tu_hc_call_locked(struct tu_hashcache *hc, tu_error_fn *fn, const char *path,
-			const char *op, int err, const char *detail)
-{
-	if (!fn)
-		return;
-	struct tu_err e = { .op = op, .err = err, .path = path ? path : "?", .detail = detail };
-	pthread_mutex_lock(&hc->out_lock);
-	fn(&e, hc->o.ctx);
-	pthread_mutex_unlock(&hc->out_lock);
-}
-
 /* A failure with NAME in HD (NULL: HD itself), or with PATH when given. */
 void tu_hc_report(struct tu_hashdir *hd, const char *path, const char *name, const char *op,
 		   int err, const char *detail)
@@ -97,9 +78,8 @@ void tu_hc_report(struct tu_hashdir *hd, const char *path, const char *name, con
 		tu_walk_report(hd->wd, name, op, err, detail);
 		return;
 	}
-	tu_hc_note_failure(hc, err);
 	char *p = path ? NULL : tu_hc_path_of(hd, name);
-	tu_hc_call_locked(hc, hc->o.error, path ? path : p, op, err, detail);
+	tu_rep_fail(&hc->rep, path ? path : p, op, err, detail);
 	free(p);
 }
 
@@ -107,10 +87,10 @@ void tu_hc_warn(struct tu_hashdir *hd, const char *name, const char *op, int err
 		 const char *detail)
 {
 	struct tu_hashcache *hc = hd->hc;
-	if (!hc->o.warning)
+	if (!hc->o.warning || tu_rep_stopped(&hc->rep))
 		return;
 	char *p = tu_hc_path_of(hd, name);
-	tu_hc_call_locked(hc, hc->o.warning, p, op, err, detail);
+	tu_rep_warn(&hc->rep, p, op, err, detail);
 	free(p);
 }
 

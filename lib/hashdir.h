@@ -13,6 +13,7 @@
 
 #include "treeutils.h"
 #include "hashstore.h"
+#include "report.h"
 #include "walk.h"
 
 #include <pthread.h>
@@ -36,7 +37,7 @@ struct tu_hashcache {
 	pthread_mutex_t pool_lock;
 	void **pool;			/* free read buffers, one per concurrent reader */
 	size_t npool, cappool;
-	_Atomic int failed;		/* first per-entry failure, as a positive errno */
+	struct tu_reporter rep;		/* failures, "some failed", "stop" */
 	_Atomic bool warned_erofs;	/* say "read-only" once, not per directory */
 	_Atomic bool warned_nosupp;
 };
@@ -89,11 +90,6 @@ struct fmeta {
 /* The file NAME in DIRFD, by statx (no symlink followed). 0 or -errno. */
 int tu_hc_meta_at(int dirfd, const char *name, struct fmeta *m);
 
-/* Latch ERR as the session's first failure and count it. */
-void tu_hc_note_failure(struct tu_hashcache *hc, int err);
-/* Give the caller's FN (error or warning) one message, under the lock. */
-void tu_hc_call_locked(struct tu_hashcache *hc, tu_error_fn *fn, const char *path,
-		       const char *op, int err, const char *detail);
 
 /* The path of NAME in HD (NAME NULL: HD itself), for messages only;
    malloc'd, NULL when out of memory. */

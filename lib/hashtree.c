@@ -100,8 +100,7 @@ static int hc_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 	}
 	if (tu_walk_err_vanished(e) || tu_walk_err_skipped_mount(e))
 		return TU_CONTINUE;
-	tu_hc_note_failure(hc, e->err);
-	return tu_call_locked(hc->o.error, hc->o.ctx, &hc->out_lock, e);
+	return tu_rep_fail_err(&hc->rep, e);
 }
 
 /* PATH names a directory (opened as DFD): walk it. */
@@ -116,12 +115,12 @@ static int tree_walk(struct tu_hashcache *hc, int dfd, const char *display)
 		/* Inode order walks the inode table, and on most
 		   filesystems the data, in order. */
 		.sort_by_inode = true,
+		.stop = &hc->rep.stop,
 	};
 	/* The root's own path is "/" itself, not "" + "/" + name. */
 	int r = tu_walk(dfd, strcmp(display, "/") == 0 ? "" : display, &wo, &ops, hc);
 	if (r < 0 && r != -ECANCELED) {
-		tu_hc_note_failure(hc, -r);
-		tu_hc_call_locked(hc, hc->o.error, display, "walk", -r, NULL);
+		tu_rep_fail(&hc->rep, display, "walk", -r, NULL);
 	}
 	return r;
 }
@@ -131,8 +130,7 @@ static void tree_file(struct tu_hashcache *hc, int pfd, const char *name, const 
 {
 	struct tu_hashdir *hd = tu_hc_dir_new(hc, pfd, NULL);
 	if (!hd) {
-		tu_hc_note_failure(hc, ENOMEM);
-		tu_hc_call_locked(hc, hc->o.error, display, "hash", ENOMEM, NULL);
+		tu_rep_fail(&hc->rep, display, "hash", ENOMEM, NULL);
 		return;
 	}
 	/* Messages about the directory name it as the argument does. */
@@ -167,15 +165,13 @@ int tu_hashcache_tree(const char *path, const struct tu_hashcache_opts *o)
 	bool follow = len > 1 && path[len - 1] == '/';
 	if (len == 0) {
 		r = -ENOENT;
-		tu_hc_note_failure(hc, ENOENT);
-		tu_hc_call_locked(hc, o->error, path, "open", ENOENT, NULL);
+		tu_rep_fail(&hc->rep, path, "open", ENOENT, NULL);
 		goto out;
 	}
 	const char *last;
 	r = tu_open_parent(path, buf, len + 2, &last);
 	if (r < 0) {
-		tu_hc_note_failure(hc, -r);
-		tu_hc_call_locked(hc, o->error, display, "open", -r, NULL);
+		tu_rep_fail(&hc->rep, display, "open", -r, NULL);
 		goto out;
 	}
 	pfd = r;
@@ -193,8 +189,7 @@ int tu_hashcache_tree(const char *path, const struct tu_hashcache_opts *o)
 		}
 	}
 	if (r < 0) {
-		tu_hc_note_failure(hc, -r);
-		tu_hc_call_locked(hc, o->error, display, "open", -r, NULL);
+		tu_rep_fail(&hc->rep, display, "open", -r, NULL);
 		goto out;
 	}
 	if (S_ISDIR(m.mode)) {
@@ -202,8 +197,7 @@ int tu_hashcache_tree(const char *path, const struct tu_hashcache_opts *o)
 		int dfd = tu_dir_open_at(pfd, last, &id);
 		if (dfd < 0) {
 			r = dfd;
-			tu_hc_note_failure(hc, -r);
-			tu_hc_call_locked(hc, o->error, display, "open directory", -r, NULL);
+			tu_rep_fail(&hc->rep, display, "open directory", -r, NULL);
 			goto out;
 		}
 		tree_walk(hc, dfd, display);
@@ -212,12 +206,12 @@ int tu_hashcache_tree(const char *path, const struct tu_hashcache_opts *o)
 		tree_file(hc, pfd, last, display);
 	} else {
 		COUNT(hc, skipped, 1);
-		tu_hc_call_locked(hc, o->warning, display, "hash", S_ISLNK(m.mode) ? ELOOP : EINVAL,
+		tu_rep_warn(&hc->rep, display, "hash", S_ISLNK(m.mode) ? ELOOP : EINVAL,
 			    S_ISLNK(m.mode) ? "a symbolic link, not followed (write 'LINK/' "
 			    "to walk the directory it points to)" : "not a regular file; skipped");
 	}
 done:
-	r = -atomic_load(&hc->failed);
+	r = tu_rep_result(&hc->rep);
 out:
 	if (pfd >= 0)
 		close(pfd);

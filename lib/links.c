@@ -14,6 +14,7 @@
  * print.
  */
 #define TU_INTERNAL
+#include "report.h"
 #include "walk.h"
 
 #include <dirent.h>
@@ -43,31 +44,19 @@ struct lk {
 	pthread_mutex_t lock;
 	struct lrec *recs;
 	size_t n, cap;
-	_Atomic int failed;
+	struct tu_reporter rep;	/* failures, "some failed", "stop" */
 };
-
-static void note_failure(struct lk *lk, int err)
-{
-	int expected = 0;
-	atomic_compare_exchange_strong(&lk->failed, &expected, err);
-	if (lk->o->stats)
-		atomic_fetch_add(&lk->o->stats->errors, 1);
-}
 
 static void call_error(struct lk *lk, const char *path, const char *op, int err)
 {
-	note_failure(lk, err);
-	if (!lk->o->error)
-		return;
-	struct tu_err e = { .op = op, .err = err, .path = path, .detail = NULL };
-	tu_call_locked(lk->o->error, lk->o->ctx, &lk->lock, &e);
+	tu_rep_fail(&lk->rep, path, op, err, NULL);
 }
 
 static void add(struct lk *lk, struct tu_walk_dir *d, const char *name, const struct statx *sx)
 {
 	char *path = tu_walk_path(d, name);
 	if (!path) {
-		note_failure(lk, ENOMEM);
+		tu_rep_mark(&lk->rep, ENOMEM);
 		tu_walk_report(d, name, "remember", ENOMEM, NULL);
 		return;
 	}
@@ -90,7 +79,7 @@ static void add(struct lk *lk, struct tu_walk_dir *d, const char *name, const st
 	pthread_mutex_unlock(&lk->lock);
 	if (path) {
 		free(path);
-		note_failure(lk, ENOMEM);
+		tu_rep_mark(&lk->rep, ENOMEM);
 		tu_walk_report(d, name, "remember", ENOMEM, NULL);
 	}
 }
@@ -108,7 +97,7 @@ static int lk_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	if (statx(tu_walk_dir_fd(d), e->name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
 		  STATX_TYPE | STATX_INO | STATX_NLINK, &sx) < 0) {
 		if (errno != ENOENT) {
-			note_failure(lk, errno);
+			tu_rep_mark(&lk->rep, errno);
 			tu_walk_report(d, e->name, "stat", errno, NULL);
 		}
 		return TU_WALK_NEXT;
@@ -131,8 +120,7 @@ static int lk_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 	struct lk *lk = ctx;
 	if (tu_walk_err_vanished(e) || tu_walk_err_skipped_mount(e))
 		return TU_CONTINUE;
-	note_failure(lk, e->err);
-	return tu_call_locked(lk->o->error, lk->o->ctx, &lk->lock, e);
+	return tu_rep_fail_err(&lk->rep, e);
 }
 
 static int cmp_rec(const void *pa, const void *pb)
@@ -179,21 +167,23 @@ static int open_dir(struct lk *lk, const char *path, char **display)
 static int run(struct lk *lk, const char *const *dirs, size_t ndirs)
 {
 	static const struct tu_walk_ops ops = { .entry = lk_entry, .error = lk_walk_error };
-	struct tu_walk_opts wo = { .jobs = lk->o->jobs, .one_file_system = lk->o->one_file_system };
-	bool cancelled = false;
-	for (size_t i = 0; i < ndirs && !cancelled; i++) {
+	struct tu_walk_opts wo = { .jobs = lk->o->jobs, .one_file_system = lk->o->one_file_system,
+				   .stop = &lk->rep.stop };
+	size_t opened = 0;
+	for (size_t i = 0; i < ndirs && !tu_rep_stopped(&lk->rep); i++) {
 		char *display;
 		int fd = open_dir(lk, dirs[i], &display);
 		if (fd >= 0) {
+			opened++;
 			int r = tu_walk(fd, strcmp(display, "/") == 0 ? "" : display, &wo, &ops, lk);
-			if (r == -ECANCELED)
-				cancelled = true;
-			else if (r < 0)
+			if (r < 0 && r != -ECANCELED)
 				call_error(lk, display, "walk", -r);
 			close(fd);
 		}
 		free(display);
 	}
+	/* After a TU_STOP answer no group is handed over. */
+	bool cancelled = tu_rep_stopped(&lk->rep);
 	qsort(lk->recs, lk->n, sizeof *lk->recs, cmp_rec);
 	/* Group by inode and hand each group over. */
 	const char **paths = lk->n ? malloc(lk->n * sizeof *paths) : NULL;
@@ -216,9 +206,9 @@ static int run(struct lk *lk, const char *const *dirs, size_t ndirs)
 	for (size_t i = 0; i < lk->n; i++)
 		free(lk->recs[i].path);
 	free(lk->recs);
-	if (cancelled)
-		return -ECANCELED;
-	return -atomic_load(&lk->failed);
+	if (opened == 0)	/* nothing could start: no DIR opened (reported) */
+		return ndirs ? -tu_rep_first(&lk->rep) : -EINVAL;
+	return tu_rep_result(&lk->rep);
 }
 
 void tu_links_opts_init(struct tu_links_opts *o)
@@ -230,6 +220,7 @@ int tu_links(const char *const *dirs, size_t ndirs, const struct tu_links_opts *
 {
 	struct lk lk = { .o = o };
 	pthread_mutex_init(&lk.lock, NULL);
+	tu_rep_init(&lk.rep, o->error, NULL, o->ctx, o->stats, &lk.lock);
 	int r = run(&lk, dirs, ndirs);
 	pthread_mutex_destroy(&lk.lock);
 	return r;
@@ -240,6 +231,7 @@ int tu_paths_of(const char *file, const char *const *dirs, size_t ndirs,
 {
 	struct lk lk = { .o = o, .paths_of = true };
 	pthread_mutex_init(&lk.lock, NULL);
+	tu_rep_init(&lk.rep, o->error, NULL, o->ctx, o->stats, &lk.lock);
 	struct stat st;
 	int r;
 	if (fstatat(AT_FDCWD, file, &st, AT_SYMLINK_NOFOLLOW) < 0) {

@@ -1254,12 +1254,12 @@ static int copy_across(struct mv *m)
 	co.ctx = m;
 	int r = tu_cptree(spath, dpath, &co);
 	if (o->dry_run) {
-		ret = r == 0 ? 0 : r == -EIO ? TU_MVTREE_INCOMPLETE : r;
+		ret = r == 0 ? 0 : r == TU_PARTIAL ? TU_MVTREE_INCOMPLETE : r;
 		if (ret == 0 && o->moved)
 			o->moved(m->src_disp, m->dst_disp, TU_MOVE_COPIED, o->ctx);
 		goto out;
 	}
-	if (r < 0 && r != -EIO) {
+	if (r < 0) {
 		ret = r;	/* refused before anything was written (reported) */
 		goto out;
 	}

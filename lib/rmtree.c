@@ -21,6 +21,7 @@
  * name relative to a held directory fd.
  */
 #define TU_INTERNAL
+#include "report.h"
 #include "walk.h"
 
 #include <errno.h>
@@ -72,7 +73,7 @@ struct rm {
 	bool probe;			/* the dry run: say what would go */
 	_Atomic long blockers;
 	_Atomic long kept;
-	_Atomic int failed;		/* first failure, as a positive errno */
+	struct tu_reporter rep;		/* failures; "some failed", "stop" */
 	pthread_mutex_t out_lock;	/* callbacks are never called two at once */
 	struct idset given_up;
 };
@@ -153,29 +154,19 @@ static bool is_transient(int err)
 	return err == EBUSY || err == ETXTBSY || err == EAGAIN || err == EINTR;
 }
 
-static void note_failure(struct rm *rm, int err)
-{
-	int expected = 0;
-	atomic_compare_exchange_strong(&rm->failed, &expected, err);
-	if (rm->o->stats)
-		atomic_fetch_add(&rm->o->stats->errors, 1);
-}
-
 /* Report to the caller with a full path already built. */
 static void report_path(struct rm *rm, const char *path, const char *op, int err,
 			const char *detail)
 {
-	note_failure(rm, err);
-	if (!rm->o->error)
-		return;
-	struct tu_err e = { .op = op, .err = err, .path = path, .detail = detail };
-	tu_call_locked(rm->o->error, rm->o->ctx, &rm->out_lock, &e);
+	tu_rep_fail(&rm->rep, path, op, err, detail);
 }
 
+/* Through the walker, whose error() (rm_walk_error, check_walk_error)
+   forwards it, so that a TU_STOP answer stops the walk. */
 static void report(struct rm *rm, struct tu_walk_dir *d, const char *name, const char *op,
 		   int err, const char *detail)
 {
-	note_failure(rm, err);
+	tu_rep_mark(&rm->rep, err);
 	tu_walk_report(d, name, op, err, detail);
 }
 
@@ -191,7 +182,7 @@ static char *entry_path(struct rm *rm, struct tu_walk_dir *d, const char *name)
 static void tell(struct rm *rm, tu_entry_fn *fn, struct tu_walk_dir *d, const char *name,
 		 bool is_dir)
 {
-	if (!fn)
+	if (!fn || tu_rep_stopped(&rm->rep))
 		return;
 	char *path = entry_path(rm, d, name);
 	if (!path)
@@ -374,13 +365,11 @@ static bool give_up(struct rm *rm, struct tu_walk_dir *d, int dfd, const char *n
 
 /* A mount point below the base, left alone (no cross_mounts): said once,
    and the directories above it stay where they are. */
-static void mount_left_alone(struct rm *rm, struct tu_walk_dir *d, const struct tu_err *e)
+static int mount_left_alone(struct rm *rm, struct tu_walk_dir *d, const struct tu_err *e)
 {
-	note_failure(rm, EBUSY);
-	struct tu_err me = { .op = "remove", .err = EBUSY, .path = e->path,
-			     .detail = "mount point, left alone without --cross-mounts" };
-	tu_call_locked(rm->o->error, rm->o->ctx, &rm->out_lock, &me);
 	atomic_fetch_or(tu_walk_dir_flags(d), RM_HOLDS);
+	return tu_rep_fail(&rm->rep, e->path, "remove", EBUSY,
+			   "mount point, left alone without --cross-mounts");
 }
 
 /* The base was renamed away (--hide, --all-or-nothing) and must come back
@@ -538,7 +527,7 @@ static int rm_leave(struct tu_walk_dir *d, void *ctx)
 			report_path(rm, rm->display, "remove", -r, where ? where : why);
 			free(where);
 		} else {
-			note_failure(rm, ENOTEMPTY);
+			tu_rep_note(&rm->rep, ENOTEMPTY);
 		}
 		goto done;
 	}
@@ -563,14 +552,11 @@ static int rm_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 	   parent is read again if it must be. */
 	if (tu_walk_err_vanished(e))
 		return TU_CONTINUE;
-	if (d && tu_walk_err_skipped_mount(e)) {
-		mount_left_alone(rm, d, e);
-		return TU_CONTINUE;
-	}
+	if (d && tu_walk_err_skipped_mount(e))
+		return mount_left_alone(rm, d, e);
 	if (d)
 		atomic_fetch_or(tu_walk_dir_flags(d), RM_BLOCKED);
-	note_failure(rm, e->err);
-	return tu_call_locked(rm->o->error, rm->o->ctx, &rm->out_lock, e);
+	return tu_rep_fail_err(&rm->rep, e);
 }
 
 /* ---- the check: --all-or-nothing, and the dry run --------------------------
@@ -736,15 +722,12 @@ static int check_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void 
 		/* The real run leaves it, and so the directories above it. */
 		if (!rm->probe)
 			atomic_fetch_add(&rm->blockers, 1);
-		mount_left_alone(rm, d, e);
-		return TU_CONTINUE;
+		return mount_left_alone(rm, d, e);
 	}
 	atomic_fetch_add(&rm->blockers, 1);
 	if (d)
 		atomic_fetch_or(tu_walk_dir_flags(d), RM_BLOCKED);
-	note_failure(rm, e->err);
-	tu_call_locked(rm->o->error, rm->o->ctx, &rm->out_lock, e);
-	return TU_CONTINUE;
+	return tu_rep_fail_err(&rm->rep, e);
 }
 
 /* ---- the entry points -------------------------------------------------------- */
@@ -814,6 +797,7 @@ static int run_walk(struct rm *rm, bool check, bool probe)
 		.force_search = !rm->o->dry_run,
 		/* Unlinking in inode order touches the inode table in order. */
 		.sort_by_inode = !check,
+		.stop = &rm->rep.stop,
 	};
 	rm->checking = check;
 	rm->probe = probe;
@@ -893,7 +877,7 @@ static int rmtree_dir(struct rm *rm)
 			run_walk(rm, true, true);	/* nothing blocks: list it */
 		if (o->dry_run) {
 			close(rm->base_fd);
-			if (atomic_load(&rm->failed))
+			if (tu_rep_result(&rm->rep))
 				return TU_PARTIAL;
 			return atomic_load(&rm->kept) ? TU_RMTREE_KEPT : 0;
 		}
@@ -903,7 +887,7 @@ static int rmtree_dir(struct rm *rm)
 	/* -ECANCELED: the error callback answered TU_STOP, after a report. */
 	if (r < 0 && r != -ECANCELED)
 		report_path(rm, rm->display, "walk", -r, NULL);
-	if (r < 0 || atomic_load(&rm->failed))
+	if (r < 0 || tu_rep_result(&rm->rep))
 		return TU_PARTIAL;
 	return atomic_load(&rm->kept) ? TU_RMTREE_KEPT : 0;
 }
@@ -959,6 +943,7 @@ static int rm_init(struct rm *rm, const struct tu_rmtree_opts *o, const char *ar
 {
 	*rm = (struct rm){ .o = o, .parent_fd = -1, .base_fd = -1 };
 	pthread_mutex_init(&rm->out_lock, NULL);
+	tu_rep_init(&rm->rep, o->error, NULL, o->ctx, o->stats, &rm->out_lock);
 	pthread_mutex_init(&rm->given_up.lock, NULL);
 	/* The argument is shown as given, except that a run of trailing
 	   slashes is shown as one, as rm shows it ('a///' is 'a/'). Paths

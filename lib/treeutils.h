@@ -315,9 +315,10 @@ TU_API void tu_hashcache_opts_init(struct tu_hashcache_opts *o);
 /* Deal with PATH, a regular file or a directory walked recursively, as
    O->mode says. Symlinks inside the tree are never followed and special
    files never opened; a symlink PATH is followed only when written with a
-   trailing slash. Returns 0 when every file was dealt with, else the first
-   failure as -errno (every failure is reported to O->error). Warnings do
-   not count as failures. */
+   trailing slash. Returns 0 when every file was dealt with, TU_PARTIAL when
+   some failed (every failure is reported to O->error; also when O->error
+   answered TU_STOP), or -errno when nothing could start (PATH could not be
+   opened, reported). Warnings do not count as failures. */
 TU_API int tu_hashcache_tree(const char *path, const struct tu_hashcache_opts *o);
 
 /* A cache session for single files; safe to share between threads. O is
@@ -481,8 +482,10 @@ struct tu_dedup_opts {
 TU_API void tu_dedup_opts_init(struct tu_dedup_opts *o);
 
 /* Deduplicate the regular files under DIRS[0..NDIRS). Returns 0 when every
-   entry was dealt with, else the first failure as -errno (each reported to
-   O->error), or -errno when nothing could start. */
+   entry was dealt with, TU_PARTIAL when some failed (each reported to
+   O->error; also when O->error answered TU_STOP), or -errno when nothing
+   could start: no DIR could be opened (each reported), NDIRS is 0
+   (-EINVAL), or the hash cache could not be opened. */
 TU_API int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *o);
 
 /* ---- links ------------------------------------------------------------------ */
@@ -507,12 +510,16 @@ struct tu_links_opts {
 TU_API void tu_links_opts_init(struct tu_links_opts *o);
 
 /* Every inode under DIRS with nlink > 1, grouped, in (device, inode) order.
-   0, or the first failure as -errno (each reported). */
+   0, TU_PARTIAL when some entries failed (each reported; also when O->error
+   answered TU_STOP, and then no group is handed over), or -errno when
+   nothing could start (no DIR could be opened, reported; -EINVAL for no
+   DIR). */
 TU_API int tu_links(const char *const *dirs, size_t ndirs, const struct tu_links_opts *o);
 
 /* Every path under DIRS that is FILE (FILE itself not followed if it is a
    symlink): one call of O->group (none if FILE is not a non-directory we can
-   stat; that is reported). 0 or -errno. */
+   stat; that is reported). 0, TU_PARTIAL or -errno, as tu_links; -errno
+   also when FILE cannot be stat'd or is a directory. */
 TU_API int tu_paths_of(const char *file, const char *const *dirs, size_t ndirs,
 		const struct tu_links_opts *o);
 
@@ -606,9 +613,10 @@ TU_API void tu_cptree_opts_init(struct tu_cptree_opts *o);
 
 /* Copy SOURCE to DEST. DEST must not exist or be an empty directory; DEST
    inside SOURCE and DEST = SOURCE are refused. Returns 0 when everything was
-   copied; -EIO when the copy ran but some entries failed (each reported; with
-   atomic, DEST was then not made); another -errno when nothing could start
-   (reported; nothing was written). */
+   copied; TU_PARTIAL when the copy ran but some entries failed (each
+   reported; also when O->error answered TU_STOP; with atomic, DEST was then
+   not made); -errno when nothing could start (reported; nothing was
+   written). */
 TU_API int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts *o);
 
 /* ---- mvtree ------------------------------------------------------------------ */
@@ -669,8 +677,9 @@ TU_API void tu_mvtree_opts_init(struct tu_mvtree_opts *o);
 /* tu_mvtree() returns this when it ran but the move is not complete: the
    copy failed and was undone (SOURCE untouched), or DEST is in place and
    some SOURCE entries were kept (changed after the copy began, or could not
-   be removed). Each problem was reported. */
-#define TU_MVTREE_INCOMPLETE 1
+   be removed). Each problem was reported. It is the convention's
+   TU_PARTIAL. */
+#define TU_MVTREE_INCOMPLETE TU_PARTIAL
 
 /* Move SOURCE (a directory, file, symlink or special file; a symlink is moved
    as the link) to DEST. Returns 0 when moved (and SOURCE is gone),

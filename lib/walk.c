@@ -65,6 +65,19 @@ struct walk {
 	int start_err;
 };
 
+/* The walk stops when a callback said STOP, or when the algorithm's
+   reporter latched a TU_STOP answer given elsewhere (opts.stop). */
+static bool walk_stopped(struct walk *w)
+{
+	if (atomic_load(&w->stop))
+		return true;
+	if (w->o->stop && atomic_load(w->o->stop)) {
+		atomic_store(&w->stop, true);
+		return true;
+	}
+	return false;
+}
+
 struct worker_buf {
 	char *dents;
 	struct tu_dirent *ents;
@@ -225,7 +238,7 @@ static struct tu_walk_dir *read_dir(struct walk *w, struct tu_walk_dir *d, struc
 	struct tu_walk_dir *first = NULL;
 	int count = 0;
 	for (;;) {
-		if (atomic_load(&w->stop))
+		if (walk_stopped(w))
 			break;
 		ssize_t n = getdents64(d->dc.fd, b->dents, DENTS_BUF);
 		if (n < 0) {
@@ -246,7 +259,7 @@ static struct tu_walk_dir *read_dir(struct walk *w, struct tu_walk_dir *d, struc
 		}
 		if (w->o->sort_by_inode && k > 1)
 			qsort(b->ents, k, sizeof *b->ents, cmp_ino);
-		for (size_t i = 0; i < k && !atomic_load(&w->stop); i++) {
+		for (size_t i = 0; i < k && !walk_stopped(w); i++) {
 			struct tu_dirent *e = &b->ents[i];
 			/* DT_UNKNOWN: try it as a directory; only a refusal
 			   (ENOTDIR, ELOOP, ...) makes it a non-directory. */
@@ -386,7 +399,7 @@ static const char *open_failure_detail(const struct tu_walk_dir *d, int err)
 static struct tu_walk_dir *visit(struct walk *w, struct tu_walk_dir *d, struct worker_buf *b)
 {
 	struct tu_walk_dir *p = d->parent;
-	if (atomic_load(&w->stop)) {
+	if (walk_stopped(w)) {
 		abandon(w, d, b);
 		return NULL;
 	}
@@ -605,7 +618,7 @@ int tu_walk(int root_fd, const char *root_path, const struct tu_walk_opts *o,
 	pthread_mutex_destroy(&w.lock);
 	pthread_mutex_destroy(&w.err_lock);
 	pthread_cond_destroy(&w.cond);
-	return atomic_load(&w.stop) ? -ECANCELED : 0;
+	return walk_stopped(&w) ? -ECANCELED : 0;
 }
 
 /* ---- accessors --------------------------------------------------------------- */
@@ -624,5 +637,5 @@ _Atomic uint32_t *tu_walk_dir_flags(struct tu_walk_dir *d) { return &d->flags; }
 
 bool tu_walk_dir_aborted(const struct tu_walk_dir *d)
 {
-	return d->aborted || atomic_load(&d->w->stop);
+	return d->aborted || walk_stopped(d->w);
 }

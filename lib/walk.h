@@ -88,6 +88,9 @@ struct tu_walk_opts {
 	bool one_file_system;	/* do not enter other mounts (reported, -EXDEV) */
 	bool force_search;	/* make our own unreadable directories readable */
 	bool sort_by_inode;	/* hand a batch's entries over in inode order */
+	_Atomic bool *stop;	/* NULL, or also stop (as if a callback had
+				   said STOP) once *stop is true: the
+				   algorithm's reporter latch (report.h) */
 };
 
 struct tu_walk_ops {

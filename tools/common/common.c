@@ -111,6 +111,23 @@ int tu_report_error(const struct tu_err *e, void *ctx)
 	return TU_CONTINUE;
 }
 
+int tu_exit_status(int r, bool reported)
+{
+	if (r < 0)
+		return TU_EXIT_USAGE;
+	if (r == TU_PARTIAL || reported)
+		return TU_EXIT_SOME;
+	return TU_EXIT_OK;	/* 0, TU_RMTREE_KEPT */
+}
+
+int tu_exit_status_operand(int status, int r, bool reported)
+{
+	int s = tu_exit_status(r, reported);
+	if (s == TU_EXIT_USAGE)
+		s = TU_EXIT_SOME;
+	return s > status ? s : status;
+}
+
 int tu_report_warning(const struct tu_err *e, void *ctx)
 {
 	struct tu_report *r = ctx;

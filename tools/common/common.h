@@ -44,6 +44,18 @@ struct tu_report {
 int tu_report_error(const struct tu_err *e, void *ctx);
 int tu_report_warning(const struct tu_err *e, void *ctx);
 
+/* The one mapping from what a tu_<tool>() entry point returned (the
+   convention in treeutils.h) to the exit status: 0 -> TU_EXIT_OK,
+   TU_PARTIAL -> TU_EXIT_SOME, -errno ("nothing could start") ->
+   TU_EXIT_USAGE. TU_RMTREE_KEPT is no failure. REPORTED: the run reported
+   failures although R is 0 (then TU_EXIT_SOME). */
+int tu_exit_status(int r, bool reported);
+/* The same for a tool that makes one call per operand (rmtree, hashcache):
+   an operand that could not start is a failure of that operand (1, as rm
+   and md5sum exit), so only bad usage, found before any call, exits 2.
+   Returns the worse of STATUS and this operand's status. */
+int tu_exit_status_operand(int status, int r, bool reported);
+
 /* "PROG: " + printf-style message + newline on stderr. */
 void tu_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

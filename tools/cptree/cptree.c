@@ -230,9 +230,7 @@ int main(int argc, char **argv)
 	}
 	int r = tu_cptree(c.args[0], c.args[1], &c.o);
 	tu_progress_stop(p);
-	int status = r == 0 ? TU_EXIT_OK : r == -EIO ? TU_EXIT_SOME : TU_EXIT_USAGE;
-	if (status == TU_EXIT_OK && c.rep.errors)
-		status = TU_EXIT_SOME;
+	int status = tu_exit_status(r, c.rep.errors > 0);
 	if (fflush(stdout) != 0) {
 		tu_warn("write error on standard output: %s", strerror(errno));
 		status = TU_EXIT_SOME;

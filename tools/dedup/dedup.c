@@ -578,7 +578,8 @@ static const struct argp argp = {
 	"files on different filesystems or mounts are never linked to each other. Each "
 	"duplicate is linked under a temporary name, checked unchanged, then exchanged with "
 	"its name; what came out is checked to be the duplicate, or put back. "
-	"Exit status: 0 all done; 1 some files failed (each reported); 2 bad usage. "
+	"Exit status: 0 all done; 1 some files failed (each reported); 2 bad usage, or "
+	"nothing could start (no DIR could be opened). "
 	"See dedup(1).",
 	NULL, NULL, NULL
 };
@@ -633,13 +634,11 @@ int main(int argc, char **argv)
 	bool list_failed = c.what == LIST && print_listed(&c) < 0;
 	if (list_failed)
 		tu_warn("out of memory: some duplicate groups were not listed");
-	if (c.what == DEDUP && !c.quiet)
+	if (c.what == DEDUP && !c.quiet && r >= 0)	/* r < 0: nothing started */
 		print_summary(&c, c.nul ? stderr : stdout);
 	else if (c.what == LIST && c.verbose)
 		print_summary(&c, stderr);
-	int status = TU_EXIT_OK;
-	if (r < 0 || c.rep.errors > 0 || list_failed)
-		status = TU_EXIT_SOME;
+	int status = tu_exit_status(r, c.rep.errors > 0 || list_failed);
 	free(c.exclude);
 	if (fflush(stdout) != 0) {
 		tu_warn("write error on standard output: %s", strerror(errno));

@@ -651,12 +651,10 @@ int main(int argc, char **argv)
 			}
 		} else {
 			int r = tu_hashcache_tree(arg, &c.o);
-			if (r < 0)
-				status = TU_EXIT_SOME;
+			status = tu_exit_status_operand(status, r, false);
 		}
 		flush_lines(&c);
-		if (c.rep.errors > before)
-			status = TU_EXIT_SOME;
+		status = tu_exit_status_operand(status, 0, c.rep.errors > before);
 	}
 	tu_progress_stop(p);
 	tu_hashcache_close(hc);

@@ -241,9 +241,7 @@ int main(int argc, char **argv)
 		long before = c.rep.errors;
 		int r = tu_mvtree(src, dst, &c.o);
 		free(dst);
-		int s = r == 0 ? TU_EXIT_OK : r > 0 ? TU_EXIT_SOME : TU_EXIT_USAGE;
-		if (s == TU_EXIT_OK && c.rep.errors > before)
-			s = TU_EXIT_SOME;
+		int s = tu_exit_status(r, c.rep.errors > before);
 		if (s > status)
 			status = s;
 	}

@@ -137,8 +137,7 @@ int main(int argc, char **argv)
 			tu_warn("%s: nothing removed (%ld blocker%s)", q, n, n == 1 ? "" : "s");
 			tu_quote_free(q);
 		}
-		if (r != 0 || c.rep.errors > before)	/* -errno, TU_PARTIAL */
-			status = TU_EXIT_SOME;
+		status = tu_exit_status_operand(status, r, c.rep.errors > before);
 	}
 	tu_progress_stop(p);
 	if (fflush(stdout) != 0) {
