@@ -159,6 +159,16 @@ static int count_left(const char *top, int ndirs, int nfiles)
 	return n;
 }
 
+/* A child's exit status: 0 when R and PR are what a stopped run gives. */
+static int verdict(int r, const struct probe *pr)
+{
+	if (r != TU_PARTIAL)
+		return 1;
+	if (pr->errors != 1)
+		return 10 + (pr->errors > 80 ? 80 : pr->errors);
+	return pr->after == 0 ? 0 : 2;
+}
+
 /* Run FN in a child that is user and group nobody; its exit status is
    what FN returns (0: all checks held). Skips when not root. */
 static void as_nobody(int (*fn)(void))
@@ -246,11 +256,7 @@ static int cptree_walk_error_child(void)
 	o.copied = late_copy;
 	o.ctx = &pr;
 	int r = tu_cptree("cw/s", "cw/out/d", &o);
-	if (r != TU_PARTIAL)
-		return 1;
-	if (pr.errors != 1)
-		return 10 + (pr.errors > 80 ? 80 : pr.errors);
-	return pr.after == 0 ? 0 : 2;
+	return verdict(r, &pr);
 }
 
 static void test_cptree_walk_error_stops(void **state)
@@ -368,11 +374,7 @@ static int hashcache_child(void)
 	o.file = late_hash;
 	o.ctx = &pr;
 	int r = tu_hashcache_tree("h", &o);
-	if (r != TU_PARTIAL)
-		return 1;
-	if (pr.errors != 1)
-		return 10 + (pr.errors > 80 ? 80 : pr.errors);
-	return pr.after == 0 ? 0 : 2;
+	return verdict(r, &pr);
 }
 
 static void test_hashcache_tree_stops(void **state)
@@ -401,11 +403,7 @@ static int links_child(void)
 	o.ctx = &pr;
 	const char *dirs[] = { "l" };
 	int r = tu_links(dirs, 1, &o);
-	if (r != TU_PARTIAL)
-		return 1;
-	if (pr.errors != 1)
-		return 10 + (pr.errors > 80 ? 80 : pr.errors);
-	return pr.after == 0 ? 0 : 2;
+	return verdict(r, &pr);
 }
 
 static void test_links_stops(void **state)
