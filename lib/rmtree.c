@@ -12,8 +12,9 @@
  * caller's may_remove() predicate, and mounts left alone (unless
  * cross_mounts), keep entries where they are, and with them every directory
  * above them: such directories are never renamed away. --all-or-nothing and
- * the dry run share one check pass, so a dry run lists only what the
- * permission checks let go.
+ * the dry run share one check pass (rmtree_check.c), so a dry run lists
+ * only what the permission checks let go. The state both share is in
+ * rmtree.h.
  *
  * This file must never follow a symlink, never act on a path string inside
  * the tree, never change the directory that holds the base, and never
@@ -21,8 +22,7 @@
  * name relative to a held directory fd.
  */
 #define TU_INTERNAL
-#include "report.h"
-#include "walk.h"
+#include "rmtree.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,50 +33,6 @@
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
-
-/* Flags word of a directory being deleted (or checked). */
-enum {
-	RM_BLOCKED = 1u << 0,	/* something below failed and stays: do not
-				   read it again */
-	RM_HOLDS = 1u << 1,	/* something below stays by design (kept by
-				   may_remove, a mount point left alone): keep
-				   this directory where it is, quietly */
-	RM_NOUNLINK = 1u << 2,	/* check: no entry of it can be removed
-				   (immutable, append-only, not writable) */
-	RM_FIXED = 1u << 3,	/* we gave it u+rwx in enter(); the check pass
-				   gives the mode back */
-};
-
-/* Identities of entries given up on, so a directory read again skips them
-   instead of failing on them twice (in the check, the entries that cannot
-   go). Open addressing; grows by doubling. */
-struct idset {
-	pthread_mutex_t lock;
-	struct tu_ident_key { dev_t dev; ino_t ino; } *keys;
-	size_t cap, count;
-};
-
-struct rm {
-	const struct tu_rmtree_opts *o;
-	int parent_fd;			/* holds the base; never changed */
-	const char *top_name;		/* NAME as given, the start of rel paths */
-	const char *base_name;		/* the base's current name in parent_fd */
-	int base_fd;
-	struct tu_ident base_id;
-	bool hidden;			/* the base was renamed to base_name */
-	const char *display;		/* the argument as given: messages about it */
-	char *display_buf;
-	char *walk_root;		/* display without trailing slashes: the
-					   prefix of every path below it */
-	char *base_display;		/* where the base lies now */
-	bool checking;			/* the all-or-nothing check or the dry run */
-	bool probe;			/* the dry run: say what would go */
-	_Atomic long blockers;
-	_Atomic long kept;
-	struct tu_reporter rep;		/* failures; "some failed", "stop" */
-	pthread_mutex_t out_lock;	/* callbacks are never called two at once */
-	struct idset given_up;
-};
 
 /* Per-directory state, only for a directory that had to be read again. */
 struct again {
@@ -91,7 +47,7 @@ static size_t idset_slot(const struct idset *s, dev_t dev, ino_t ino)
 	return (size_t)(h ^ (h >> 29)) & (s->cap - 1);
 }
 
-static bool idset_has(struct idset *s, dev_t dev, ino_t ino)
+bool rm_idset_has(struct idset *s, dev_t dev, ino_t ino)
 {
 	bool found = false;
 	pthread_mutex_lock(&s->lock);
@@ -122,7 +78,7 @@ static void idset_add_locked(struct idset *s, dev_t dev, ino_t ino)
 	s->count++;
 }
 
-static void idset_add(struct idset *s, dev_t dev, ino_t ino)
+void rm_idset_add(struct idset *s, dev_t dev, ino_t ino)
 {
 	pthread_mutex_lock(&s->lock);
 	if ((s->count + 1) * 2 > s->cap) {
@@ -163,7 +119,7 @@ static void report_path(struct rm *rm, const char *path, const char *op, int err
 
 /* Through the walker, whose error() (rm_walk_error, check_walk_error)
    forwards it, so that a TU_STOP answer stops the walk. */
-static void report(struct rm *rm, struct tu_walk_dir *d, const char *name, const char *op,
+void rm_report(struct rm *rm, struct tu_walk_dir *d, const char *name, const char *op,
 		   int err, const char *detail)
 {
 	tu_rep_mark(&rm->rep, err);
@@ -193,7 +149,7 @@ static void tell(struct rm *rm, tu_entry_fn *fn, struct tu_walk_dir *d, const ch
 	free(path);
 }
 
-static void removed(struct rm *rm, struct tu_walk_dir *d, const char *name, bool is_dir)
+void rm_removed(struct rm *rm, struct tu_walk_dir *d, const char *name, bool is_dir)
 {
 	if (rm->o->stats)
 		atomic_fetch_add(&rm->o->stats->entries, 1);
@@ -201,7 +157,7 @@ static void removed(struct rm *rm, struct tu_walk_dir *d, const char *name, bool
 }
 
 /* An entry stays by design: may_remove kept it, or it holds such an entry. */
-static void kept(struct rm *rm, struct tu_walk_dir *d, const char *name, bool is_dir)
+void rm_kept(struct rm *rm, struct tu_walk_dir *d, const char *name, bool is_dir)
 {
 	atomic_fetch_add(&rm->kept, 1);
 	tell(rm, rm->o->kept, d, name, is_dir);
@@ -209,7 +165,7 @@ static void kept(struct rm *rm, struct tu_walk_dir *d, const char *name, bool is
 
 /* Ask may_remove about NAME in DFD (D NULL: the base itself, not yet
    walked). Returns 1 to keep it, 0 to remove it, -ENOENT when it is gone. */
-static int ask(struct rm *rm, struct tu_walk_dir *d, int dfd, const char *name, bool is_dir)
+int rm_ask(struct rm *rm, struct tu_walk_dir *d, int dfd, const char *name, bool is_dir)
 {
 	struct statx sx;
 	if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
@@ -219,7 +175,7 @@ static int ask(struct rm *rm, struct tu_walk_dir *d, int dfd, const char *name, 
 			return -ENOENT;
 		/* What cannot be looked at is not removed. */
 		if (d)
-			report(rm, d, name, "check", err, "kept");
+			rm_report(rm, d, name, "check", err, "kept");
 		else
 			report_path(rm, rm->display, "check", err, "kept");
 		return 1;
@@ -315,7 +271,7 @@ static int remove_owned(struct rm *rm, int dfd, const char *name, int flags, boo
    0600, 0500): its subdirectories could not be opened nor its entries
    removed. Give ourselves u+rwx through the held fd, as the walker does
    for one it cannot open at all. Costs nothing when the bits are there. */
-static void make_usable(struct tu_walk_dir *d)
+void rm_make_usable(struct tu_walk_dir *d)
 {
 	const struct tu_ident *id = tu_walk_dir_ident(d);
 	if ((id->mode & (S_IWUSR | S_IXUSR)) == (S_IWUSR | S_IXUSR) || id->uid != geteuid())
@@ -341,31 +297,31 @@ static bool give_up(struct rm *rm, struct tu_walk_dir *d, int dfd, const char *n
 	if (!in_base && tu_rename_to_tmp(dfd, name, rm->base_fd, tmp) == 0) {
 		int r = remove_retry(rm, rm->base_fd, tmp, is_dir ? AT_REMOVEDIR : 0, false);
 		if (r == 0) {
-			removed(rm, d, name, is_dir);
+			rm_removed(rm, d, name, is_dir);
 			return true;
 		}
 		char *where = NULL;
 		if (asprintf(&where, "%s%sleft at '%s/%s'", why ? why : "", why ? "; " : "",
 			     rm->base_display, tmp) < 0)
 			where = NULL;
-		idset_add(&rm->given_up, id->dev, id->ino);
+		rm_idset_add(&rm->given_up, id->dev, id->ino);
 		/* The entry now blocks the base, no longer D. */
 		while (tu_walk_dir_parent(parent_of_entry))
 			parent_of_entry = tu_walk_dir_parent(parent_of_entry);
 		atomic_fetch_or(tu_walk_dir_flags(parent_of_entry), RM_BLOCKED);
-		report(rm, d, name, "remove", err, where);
+		rm_report(rm, d, name, "remove", err, where);
 		free(where);
 		return false;
 	}
-	idset_add(&rm->given_up, id->dev, id->ino);
+	rm_idset_add(&rm->given_up, id->dev, id->ino);
 	atomic_fetch_or(tu_walk_dir_flags(d), RM_BLOCKED);
-	report(rm, d, name, "remove", err, why);
+	rm_report(rm, d, name, "remove", err, why);
 	return false;
 }
 
 /* A mount point below the base, left alone (no cross_mounts): said once,
    and the directories above it stay where they are. */
-static int mount_left_alone(struct rm *rm, struct tu_walk_dir *d, const struct tu_err *e)
+int rm_mount_left_alone(struct rm *rm, struct tu_walk_dir *d, const struct tu_err *e)
 {
 	atomic_fetch_or(tu_walk_dir_flags(d), RM_HOLDS);
 	return tu_rep_fail(&rm->rep, e->path, "remove", EBUSY,
@@ -398,9 +354,9 @@ static int rm_enter(struct tu_walk_dir *d, void *ctx)
 	   than its own root's inode, so it is caught here rather than in
 	   rm_entry(). */
 	if (tu_walk_dir_depth(d) > 0 && rm->given_up.count &&
-	    idset_has(&rm->given_up, id->dev, id->ino))
+	    rm_idset_has(&rm->given_up, id->dev, id->ino))
 		return TU_WALK_SKIP;
-	make_usable(d);
+	rm_make_usable(d);
 	return TU_WALK_NEXT;
 }
 
@@ -408,18 +364,18 @@ static int rm_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 {
 	struct rm *rm = ctx;
 	const struct tu_ident *did = tu_walk_dir_ident(d);
-	if (rm->given_up.count && idset_has(&rm->given_up, did->dev, e->ino)) {
+	if (rm->given_up.count && rm_idset_has(&rm->given_up, did->dev, e->ino)) {
 		atomic_fetch_or(tu_walk_dir_flags(d), RM_BLOCKED);
 		return TU_WALK_NEXT;
 	}
 	int dfd = tu_walk_dir_fd(d);
 	if (rm->o->may_remove) {
-		int k = ask(rm, d, dfd, e->name, e->is_dir);
+		int k = rm_ask(rm, d, dfd, e->name, e->is_dir);
 		if (k < 0)
 			return TU_WALK_NEXT;	/* gone meanwhile */
 		if (k > 0) {
 			atomic_fetch_or(tu_walk_dir_flags(d), RM_HOLDS);
-			kept(rm, d, e->name, e->is_dir);
+			rm_kept(rm, d, e->name, e->is_dir);
 			return TU_WALK_NEXT;
 		}
 	}
@@ -428,7 +384,7 @@ static int rm_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	int r = remove_owned(rm, dfd, e->name, 0, false);
 	if (r == 0 || r == -ENOENT) {
 		if (r == 0)
-			removed(rm, d, e->name, false);
+			rm_removed(rm, d, e->name, false);
 		return TU_WALK_NEXT;
 	}
 	if (r == -EISDIR)	/* it became a directory since it was read */
@@ -462,7 +418,7 @@ static int rm_leave(struct tu_walk_dir *d, void *ctx)
 	if (tu_walk_dir_aborted(d))
 		goto done;
 	const struct tu_ident *id = tu_walk_dir_ident(d);
-	if (!is_root && rm->given_up.count && idset_has(&rm->given_up, id->dev, id->ino)) {
+	if (!is_root && rm->given_up.count && rm_idset_has(&rm->given_up, id->dev, id->ino)) {
 		/* Skipped in rm_enter(): stays, and keeps its parent. */
 		atomic_fetch_or(tu_walk_dir_flags(tu_walk_dir_parent(d)), RM_BLOCKED);
 		goto done;
@@ -472,11 +428,11 @@ static int rm_leave(struct tu_walk_dir *d, void *ctx)
 		/* Not even tried: it is not empty, and it must stay where it
 		   is, so it is never renamed away either. */
 		if (is_root) {
-			kept(rm, d, NULL, true);
+			rm_kept(rm, d, NULL, true);
 			restore_base(rm);	/* back to its own name if hidden */
 		} else {
 			atomic_fetch_or(tu_walk_dir_flags(tu_walk_dir_parent(d)), RM_HOLDS);
-			kept(rm, d, NULL, true);
+			rm_kept(rm, d, NULL, true);
 		}
 		goto done;
 	}
@@ -486,7 +442,7 @@ static int rm_leave(struct tu_walk_dir *d, void *ctx)
 	/* The base's parent lies outside the tree: never change its mode. */
 	int r = is_root ? remove_base(rm) : remove_owned(rm, pfd, name, AT_REMOVEDIR, mount);
 	if (r == 0) {
-		removed(rm, d, NULL, true);
+		rm_removed(rm, d, NULL, true);
 		goto done;
 	}
 	if (r == -ENOENT || r == -ENOTDIR) {
@@ -533,7 +489,7 @@ static int rm_leave(struct tu_walk_dir *d, void *ctx)
 	}
 	if ((flags & RM_BLOCKED) && r == -ENOTEMPTY && pfd == rm->base_fd) {
 		/* Already in the base, kept only by entries already reported. */
-		idset_add(&rm->given_up, id->dev, id->ino);
+		rm_idset_add(&rm->given_up, id->dev, id->ino);
 		atomic_fetch_or(tu_walk_dir_flags(tu_walk_dir_parent(d)), RM_BLOCKED);
 		goto done;
 	}
@@ -553,178 +509,7 @@ static int rm_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ct
 	if (tu_walk_err_vanished(e))
 		return TU_CONTINUE;
 	if (d && tu_walk_err_skipped_mount(e))
-		return mount_left_alone(rm, d, e);
-	if (d)
-		atomic_fetch_or(tu_walk_dir_flags(d), RM_BLOCKED);
-	return tu_rep_fail_err(&rm->rep, e);
-}
-
-/* ---- the check: --all-or-nothing, and the dry run --------------------------
- *
- * The same permission checks answer both "can all of it go?" and, in a dry
- * run, "what would go?". A blocker is counted (and reported) once, where it
- * is: the entry that cannot go, or the directory whose entries cannot go.
- * An entry that cannot go is not listed by the dry run, and neither is any
- * directory above it. */
-
-static void blocker(struct rm *rm, struct tu_walk_dir *d, const char *name, int err,
-		    const char *why)
-{
-	atomic_fetch_add(&rm->blockers, 1);
-	report(rm, d, name, "remove", err, why);
-}
-
-/* Can entries of the open directory D be removed by us? Not when it is not
-   writable and not ours (ours, the real run gives itself permission). */
-static int check_dir_writable(struct tu_walk_dir *d)
-{
-	const struct tu_ident *id = tu_walk_dir_ident(d);
-	int r = tu_dir_access_write(tu_walk_dir_fd(d));
-	if (r == -EACCES && id->uid == geteuid())
-		return 0;	/* the real run gives itself u+rwx */
-	return r;
-}
-
-static int check_enter(struct tu_walk_dir *d, void *ctx)
-{
-	struct rm *rm = ctx;
-	const struct tu_ident *id = tu_walk_dir_ident(d);
-	_Atomic uint32_t *flags = tu_walk_dir_flags(d);
-	bool is_root = tu_walk_dir_depth(d) == 0;
-	if (!is_root && tu_walk_dir_is_mount(d)) {
-		/* With cross_mounts: its contents may go, the mount point not. */
-		blocker(rm, d, NULL, EBUSY, "mount point");
-		idset_add(&rm->given_up, id->dev, id->ino);
-	}
-	if (!rm->o->dry_run)
-		make_usable(d);
-	if (id->immutable || id->append) {
-		/* Below the base, the entry was counted in its parent. */
-		if (is_root)
-			blocker(rm, d, NULL, EPERM, id->immutable ? "immutable directory" :
-				"append-only directory");
-		atomic_fetch_or(flags, RM_NOUNLINK);
-		return TU_WALK_NEXT;
-	}
-	int r = check_dir_writable(d);
-	if (r < 0) {
-		blocker(rm, d, NULL, -r, r == -EROFS ? "read-only file system" :
-			"no write permission on the directory");
-		atomic_fetch_or(flags, RM_NOUNLINK);
-	}
-	return TU_WALK_NEXT;
-}
-
-static int check_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
-{
-	struct rm *rm = ctx;
-	const struct tu_ident *did = tu_walk_dir_ident(d);
-	_Atomic uint32_t *flags = tu_walk_dir_flags(d);
-	struct tu_ident id;
-	int r = tu_ident_at(tu_walk_dir_fd(d), e->name, &id);
-	if (r == -ENOENT)
-		return TU_WALK_NEXT;
-	if (r < 0) {
-		blocker(rm, d, e->name, -r, "cannot check");
-		atomic_fetch_or(flags, RM_BLOCKED);
-		return TU_WALK_NEXT;
-	}
-	if (rm->probe && rm->o->may_remove) {
-		int k = ask(rm, d, tu_walk_dir_fd(d), e->name, S_ISDIR(id.mode));
-		if (k < 0)
-			return TU_WALK_NEXT;
-		if (k > 0) {
-			atomic_fetch_or(flags, RM_HOLDS);
-			kept(rm, d, e->name, S_ISDIR(id.mode));
-			return TU_WALK_NEXT;
-		}
-	}
-	bool stays = atomic_load(flags) & RM_NOUNLINK;	/* reported with D */
-	if (id.immutable || id.append) {
-		blocker(rm, d, e->name, EPERM, id.immutable ? "immutable" : "append-only");
-		stays = true;
-	}
-	/* In a sticky directory only the owner of the entry or of the
-	   directory (or root) may remove it. */
-	uid_t me = geteuid();
-	if ((did->mode & S_ISVTX) && me != 0 && id.uid != me && did->uid != me) {
-		blocker(rm, d, e->name, EPERM, "sticky directory, not owner");
-		stays = true;
-	}
-	if (stays) {
-		atomic_fetch_or(flags, RM_BLOCKED);
-		idset_add(&rm->given_up, id.dev, id.ino);
-	}
-	if (S_ISDIR(id.mode))
-		return TU_WALK_DESCEND;
-	if (!stays && rm->probe)
-		removed(rm, d, e->name, false);
-	return TU_WALK_NEXT;
-}
-
-/* The base itself must go from its parent, which we never change. */
-static bool check_base(struct rm *rm, struct tu_walk_dir *d)
-{
-	int r = tu_dir_access_write(rm->parent_fd);
-	if (r < 0) {
-		blocker(rm, d, NULL, -r, "no write permission on the parent directory");
-		return false;
-	}
-	struct tu_ident pd;
-	uid_t me = geteuid();
-	const struct tu_ident *id = tu_walk_dir_ident(d);
-	if (tu_ident_fd(rm->parent_fd, &pd) == 0 && (pd.mode & S_ISVTX) && me != 0 &&
-	    id->uid != me && pd.uid != me) {
-		blocker(rm, d, NULL, EPERM, "sticky directory, not owner");
-		return false;
-	}
-	return true;
-}
-
-static int check_leave(struct tu_walk_dir *d, void *ctx)
-{
-	struct rm *rm = ctx;
-	uint32_t flags = atomic_load(tu_walk_dir_flags(d));
-	bool is_root = tu_walk_dir_depth(d) == 0;
-	/* The check changes nothing that stays: give modes back. */
-	mode_t m = tu_walk_dir_forced_mode(d);
-	if (m == (mode_t)-1 && (flags & RM_FIXED))
-		m = tu_walk_dir_ident(d)->mode & 07777;
-	if (m != (mode_t)-1)
-		fchmod(tu_walk_dir_fd(d), m);
-	if (tu_walk_dir_aborted(d))
-		return TU_WALK_NEXT;
-	bool base_ok = !is_root || check_base(rm, d);
-	if (!rm->probe)
-		return TU_WALK_NEXT;
-	struct tu_walk_dir *p = tu_walk_dir_parent(d);
-	const struct tu_ident *id = tu_walk_dir_ident(d);
-	if (flags & RM_HOLDS) {
-		if (p)
-			atomic_fetch_or(tu_walk_dir_flags(p), RM_HOLDS);
-		kept(rm, d, NULL, true);
-	} else if ((flags & RM_BLOCKED) || !base_ok ||
-		   (p && rm->given_up.count && idset_has(&rm->given_up, id->dev, id->ino))) {
-		if (p)
-			atomic_fetch_or(tu_walk_dir_flags(p), RM_BLOCKED);
-	} else {
-		removed(rm, d, NULL, true);
-	}
-	return TU_WALK_NEXT;
-}
-
-static int check_walk_error(struct tu_walk_dir *d, const struct tu_err *e, void *ctx)
-{
-	struct rm *rm = ctx;
-	if (e->err == ENOENT)
-		return TU_CONTINUE;
-	if (d && tu_walk_err_skipped_mount(e)) {
-		/* The real run leaves it, and so the directories above it. */
-		if (!rm->probe)
-			atomic_fetch_add(&rm->blockers, 1);
-		return mount_left_alone(rm, d, e);
-	}
-	atomic_fetch_add(&rm->blockers, 1);
+		return rm_mount_left_alone(rm, d, e);
 	if (d)
 		atomic_fetch_or(tu_walk_dir_flags(d), RM_BLOCKED);
 	return tu_rep_fail_err(&rm->rep, e);
@@ -774,7 +559,7 @@ static int remove_single(struct rm *rm, const char *name)
 	int r = remove_retry(rm, rm->parent_fd, name, 0, false);
 	if (r == 0 || (is_missing(r) && rm->o->force)) {
 		if (r == 0)
-			removed(rm, NULL, NULL, false);
+			rm_removed(rm, NULL, NULL, false);
 		return 0;
 	}
 	report_path(rm, rm->display, "remove", -r, r == -EPERM ?
@@ -787,10 +572,6 @@ static int run_walk(struct rm *rm, bool check, bool probe)
 	static const struct tu_walk_ops delete_ops = {
 		.enter = rm_enter, .entry = rm_entry, .leave = rm_leave, .error = rm_walk_error,
 	};
-	static const struct tu_walk_ops check_ops = {
-		.enter = check_enter, .entry = check_entry, .leave = check_leave,
-		.error = check_walk_error,
-	};
 	struct tu_walk_opts wo = {
 		.jobs = rm->o->jobs,
 		.one_file_system = !rm->o->cross_mounts,
@@ -801,7 +582,7 @@ static int run_walk(struct rm *rm, bool check, bool probe)
 	};
 	rm->checking = check;
 	rm->probe = probe;
-	return tu_walk(rm->base_fd, rm->walk_root, &wo, check ? &check_ops : &delete_ops, rm);
+	return tu_walk(rm->base_fd, rm->walk_root, &wo, check ? &rm_check_ops : &delete_ops, rm);
 }
 
 static char *join_display(const char *display, const char *name)
@@ -910,7 +691,7 @@ static int rmtree_name(struct rm *rm)
 		return -ESTALE;
 	}
 	if (o->may_remove) {
-		int k = ask(rm, NULL, rm->parent_fd, name, S_ISDIR(id.mode));
+		int k = rm_ask(rm, NULL, rm->parent_fd, name, S_ISDIR(id.mode));
 		if (k < 0)
 			return o->force ? 0 : -ENOENT;
 		if (k > 0) {
