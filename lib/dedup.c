@@ -319,7 +319,7 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 	}
 	if (opened == 0) {
 		/* Nothing could start: every DIR was refused (reported). */
-		r = ndirs ? -tu_rep_first(&dd.rep) : -EINVAL;
+		r = !ndirs ? -EINVAL : tu_rep_first(&dd.rep) ? -tu_rep_first(&dd.rep) : -ENOENT;
 		goto out;
 	}
 	qsort(dd.walked, dd.nwalked, sizeof *dd.walked, dd_cmp_ident);

@@ -207,7 +207,7 @@ static int run(struct lk *lk, const char *const *dirs, size_t ndirs)
 		free(lk->recs[i].path);
 	free(lk->recs);
 	if (opened == 0)	/* nothing could start: no DIR opened (reported) */
-		return ndirs ? -tu_rep_first(&lk->rep) : -EINVAL;
+		return !ndirs ? -EINVAL : tu_rep_first(&lk->rep) ? -tu_rep_first(&lk->rep) : -ENOENT;
 	return tu_rep_result(&lk->rep);
 }
 
