@@ -184,7 +184,8 @@ static int run(struct lk *lk, const char *const *dirs, size_t ndirs)
 	}
 	/* After a TU_STOP answer no group is handed over. */
 	bool cancelled = tu_rep_stopped(&lk->rep);
-	qsort(lk->recs, lk->n, sizeof *lk->recs, cmp_rec);
+	if (lk->n)	/* recs is NULL when nothing was found */
+		qsort(lk->recs, lk->n, sizeof *lk->recs, cmp_rec);
 	/* Group by inode and hand each group over. */
 	const char **paths = lk->n ? malloc(lk->n * sizeof *paths) : NULL;
 	for (size_t i = 0; paths && i < lk->n;) {
