@@ -75,7 +75,8 @@ static void drop_twice_found(struct dd *dd)
 
 int dd_make_groups(struct dd *dd)
 {
-	qsort(dd->files, dd->nfiles, sizeof *dd->files, cmp_file);
+	if (dd->nfiles)	/* files is NULL when the walk found none */
+		qsort(dd->files, dd->nfiles, sizeof *dd->files, cmp_file);
 	drop_twice_found(dd);
 	size_t cap = 0;
 	for (size_t i = 0; i < dd->nfiles;) {
@@ -206,7 +207,8 @@ static int make_refs(struct dd *dd)
 	for (size_t g = 0; g < dd->ngroups; g++)
 		group_refs(dd, g, tmp, &k);
 	free(tmp);
-	qsort(dd->refs, k, sizeof *dd->refs, cmp_ref);
+	if (k)
+		qsort(dd->refs, k, sizeof *dd->refs, cmp_ref);
 	dd->nrefs = k;
 	return 0;
 }

@@ -529,7 +529,8 @@ void dd_clean_leftovers(struct dd *dd)
 		return;
 	if (dd->nfiles)
 		memcpy(idx, dd->files, dd->nfiles * sizeof *idx);
-	qsort(idx, dd->nfiles, sizeof *idx, cmp_devino);
+	if (dd->nfiles)
+		qsort(idx, dd->nfiles, sizeof *idx, cmp_devino);
 	for (size_t i = 0; i < dd->nleft && !tu_rep_stopped(&dd->rep); i++) {
 		struct leftover *l = &dd->left[i];
 		struct dfile key = { .dev = l->dev, .ino = l->ino };
