@@ -289,8 +289,10 @@ int cp_link_paths_init(struct tu_copy *cp, const char *source, struct start *s);
    bytes); *NAME gets the name in s->dpfd. 1 when a directory was made, 0
    when the existing empty DEST is used, or -errno (refused). */
 int cp_dest_create(struct tu_copy *cp, struct start *s, char *hidden, const char **name);
-/* --atomic: rename HIDDEN into place when OK, else remove it. Returns
-   whether the copy stands. */
-bool cp_dest_commit(struct tu_copy *cp, struct start *s, const char *hidden, bool ok);
+/* --atomic: rename HIDDEN, the directory MADE, into place when OK, else
+   (or when that fails) remove it, only while it is MADE. Returns whether
+   the copy stands. */
+bool cp_dest_commit(struct tu_copy *cp, struct start *s, const char *hidden,
+		    const struct tu_ident *made, bool ok);
 
 #endif

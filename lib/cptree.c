@@ -520,13 +520,14 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 	if (r < 0 && r != -ECANCELED)
 		cp_report(cp, &root, true, "walk", -r, NULL);
 	cp_links_apply_flags(cp);
+	struct tu_ident made_id = rn->dc.id;
 	close(rn->dc.fd);
 	free(rn);
 	cp->root = NULL;
 	cp->born = NULL;
 
 	bool ok = atomic_load(&cp->failed) == 0 && r == 0;
-	ok = cp_dest_commit(cp, s, hidden, ok);
+	ok = cp_dest_commit(cp, s, hidden, &made_id, ok);
 	return ok ? 0 : -EIO;
 }
 

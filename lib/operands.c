@@ -19,8 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PROC_FD_MAX 64
-
 char *cp_display_of(const char *arg)
 {
 	char *s = strdup(arg);
@@ -161,33 +159,77 @@ int cp_dest_create(struct tu_copy *cp, struct start *s, char *hidden, const char
 	return 1;
 }
 
-/* Remove the hidden tree of a failed --atomic copy. */
-static void remove_hidden(struct tu_copy *cp, int pfd, const char *name)
+/* How the name NAME beside DEST is shown: DEST as given, its last
+   component replaced. Malloc'd. */
+static char *beside_dest(const struct tu_copy *cp, const char *name)
 {
-	char path[PROC_FD_MAX + TU_TMP_NAME_MAX];
-	snprintf(path, sizeof path, "/proc/self/fd/%d/%s", pfd, name);
+	const char *d = cp->dst_display, *slash = strrchr(d, '/');
+	char *p = NULL;
+	int n = slash ? (int)(slash - d + 1) : 0;
+	if (asprintf(&p, "%.*s%s", n, d, name) < 0)
+		return NULL;
+	return p;
+}
+
+/* Remove the hidden tree of a failed --atomic copy, and nothing else: NAME
+   in DEST's held parent, only while it is still MADE, the directory we
+   made. Someone who can write that parent may have renamed it: then it is
+   looked for there by identity, and whatever holds its old name is left
+   alone. Never a path string: tu_rmtree_at works on the held fds. */
+static void remove_hidden(struct tu_copy *cp, struct start *s, const char *name,
+			  const struct tu_ident *made)
+{
+	char found[NAME_MAX + 1];
+	struct tu_ident now;
+	if (tu_ident_at(s->dpfd, name, &now) < 0 || !tu_ident_same(&now, made)) {
+		int r = tu_dir_find_ident(s->dpfd, made, found, sizeof found);
+		if (r < 0) {
+			char *shown = beside_dest(cp, name);
+			cp_note_failure(cp, r == -ENOENT ? ESTALE : -r);
+			cp_refuse(cp, shown ? shown : name, "remove", r == -ENOENT ? ESTALE : -r,
+				  "the hidden copy was moved away by someone else; not removed");
+			free(shown);
+			return;
+		}
+		name = found;
+	}
+	char *shown = beside_dest(cp, name);
 	struct tu_rmtree_opts ro;
 	tu_rmtree_opts_init(&ro);
 	ro.jobs = cp->o->jobs;
-	tu_rmtree(path, &ro);
+	ro.expect_id = true;
+	ro.expect_dev = made->dev;
+	ro.expect_ino = made->ino;
+	ro.display = shown;
+	ro.error = cp->o->error;	/* no copy thread runs any more */
+	ro.ctx = cp->o->ctx;
+	int r = tu_rmtree_at(s->dpfd, name, &ro);
+	if (r < 0)
+		cp_note_failure(cp, -r);
+	free(shown);
 }
 
-bool cp_dest_commit(struct tu_copy *cp, struct start *s, const char *hidden, bool ok)
+bool cp_dest_commit(struct tu_copy *cp, struct start *s, const char *hidden,
+		    const struct tu_ident *made, bool ok)
 {
 	if (!cp->o->atomic)
 		return ok;
 	if (ok) {
 		/* An empty DEST that exists is replaced in the same step;
-		   otherwise nothing may be replaced. */
-		int rr = s->dest_exists ? tu_rename_at(s->dpfd, hidden, s->dpfd, s->dlast)
-					: tu_rename_noreplace(s->dpfd, hidden, s->dpfd, s->dlast);
+		   otherwise nothing may be replaced. Either way what lands
+		   on DEST must be the directory we made. */
+		int rr = tu_dir_place(s->dpfd, hidden, s->dlast, made,
+				      s->dest_exists ? &s->did : NULL);
 		if (rr < 0) {
 			cp_note_failure(cp, -rr);
-			cp_refuse(cp, cp->dst_display, "rename into place", -rr, NULL);
+			cp_refuse(cp, cp->dst_display, "rename into place", -rr,
+				  rr == -ESTALE ? "the hidden copy or DEST was replaced by "
+						  "someone else; DEST not made"
+						: NULL);
 			ok = false;
 		}
 	}
 	if (!ok)
-		remove_hidden(cp, s->dpfd, hidden);
+		remove_hidden(cp, s, hidden, made);
 	return ok;
 }
