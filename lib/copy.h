@@ -174,6 +174,11 @@ extern const struct tu_copy_policy tu_copy_plain;
 /* ---- messages (copyreport.c) ----------------------------------------------- */
 
 void cp_note_failure(struct tu_copy *cp, int err);
+/* The caller asked the copy to stop (tu_cptree_opts.interrupted). */
+static inline bool cp_interrupted(const struct tu_copy *cp)
+{
+	return cp->o->interrupted && *cp->o->interrupted;
+}
 void cp_call_locked(struct tu_copy *cp, tu_error_fn *fn, const char *path, const char *op,
 		    int err, const char *detail);
 /* The entry's path below the roots, malloc'd ("." for the roots). */

@@ -60,6 +60,8 @@ void cp_report(struct tu_copy *cp, const struct where *w, bool src, const char *
 		   const char *detail)
 {
 	cp_note_failure(cp, err);
+	if (cp_interrupted(cp))
+		return;		/* what stopping cut short is no news */
 	char *rel = cp_rel_of(cp, w);
 	char *path = rel ? cp_join(src ? cp->src_display : cp->dst_display, rel) : NULL;
 	cp_call_locked(cp, cp->o->error, path ? path : "?", op, err, detail);

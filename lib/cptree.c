@@ -184,6 +184,8 @@ static int deref_entry(struct tu_copy *cp, struct tu_walk_dir *d, const struct t
 static int cp_enter(struct tu_walk_dir *d, void *ctx)
 {
 	struct tu_copy *cp = ctx;
+	if (cp_interrupted(cp))
+		return TU_WALK_STOP;
 	if (cp->o->dry_run)
 		return TU_WALK_NEXT;
 	struct dnode *n;
@@ -253,6 +255,8 @@ static void cp_done_entries(struct tu_walk_dir *d, void *ctx)
 static int cp_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 {
 	struct tu_copy *cp = ctx;
+	if (cp_interrupted(cp))
+		return TU_WALK_STOP;
 	struct where w = { d, e->name };
 	bool dry = cp->o->dry_run;
 	int dfd = -1;
@@ -419,11 +423,14 @@ static int open_dest_root(struct tu_copy *cp, const struct start *s, const char 
 
 struct count {
 	_Atomic uint64_t entries, bytes;
+	const volatile sig_atomic_t *interrupted;
 };
 
 static int count_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 {
 	struct count *c = ctx;
+	if (c->interrupted && *c->interrupted)
+		return TU_WALK_STOP;
 	atomic_fetch_add(&c->entries, 1);
 	if (e->is_dir)
 		return TU_WALK_DESCEND;
@@ -443,7 +450,7 @@ static int count_error(struct tu_walk_dir *d, const struct tu_err *e, void *ctx)
 
 static void count_tree(struct tu_copy *cp, struct start *s, const struct tu_walk_opts *wo)
 {
-	struct count c = { 1, 0 };	/* SOURCE itself */
+	struct count c = { 1, 0, cp->o->interrupted };	/* 1: SOURCE itself */
 	struct tu_walk_ops ops = { .entry = count_entry, .error = count_error };
 	tu_walk(s->sfd, cp->src_display, wo, &ops, &c);
 	tu_dir_rewind(s->sfd);	/* the copy reads SOURCE again */
@@ -479,11 +486,15 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 		int r = tu_walk(s->sfd, cp->src_display, &wo, &ops, cp);
 		if (r < 0 && r != -ECANCELED)
 			cp_report(cp, &root, true, "walk", -r, NULL);
+		if (cp_interrupted(cp))
+			return -EINTR;
 		return atomic_load(&cp->failed) ? -EIO : 0;
 	}
 
 	if (o->total)
 		count_tree(cp, s, &wo);
+	if (cp_interrupted(cp))
+		return -EINTR;		/* nothing made yet */
 
 	char hidden[TU_TMP_NAME_MAX];
 	const char *name;
@@ -526,9 +537,12 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 	cp->root = NULL;
 	cp->born = NULL;
 
-	bool ok = atomic_load(&cp->failed) == 0 && r == 0;
+	/* Interrupted: nothing more is placed; with --atomic the hidden
+	   tree goes, as after a failure. */
+	bool stopped = cp_interrupted(cp);
+	bool ok = atomic_load(&cp->failed) == 0 && r == 0 && !stopped;
 	ok = cp_dest_commit(cp, s, hidden, &made_id, ok);
-	return ok ? 0 : -EIO;
+	return ok ? 0 : stopped ? -EINTR : -EIO;
 }
 
 int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts *o)
@@ -543,6 +557,7 @@ int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts 
 	tu_bufpool_init(&cp.data.pool);
 	cp.data.reflink = o->reflink;
 	cp.data.timeout = o->timeout;
+	cp.data.interrupted = o->interrupted;
 	cp.data.stats = o->stats;
 	pthread_mutex_init(&cp.out_lock, NULL);
 	pthread_mutex_init(&cp.qlock, NULL);

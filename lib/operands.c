@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 char *cp_display_of(const char *arg)
@@ -28,6 +29,95 @@ char *cp_display_of(const char *arg)
 	while (n > 1 && s[n - 1] == '/')
 		s[--n] = '\0';
 	return s;
+}
+
+/* ---- a DEST other users can write (man cptree: DEST AND OTHER USERS) ---- */
+
+/* May a user other than us (and root) write into the directory ID? Its
+   owner can; so can group and others with a write bit, and with an ACL
+   named users and groups, whose write shows in the group bits (the mask). */
+static bool others_can_write(const struct tu_copy *cp, const struct tu_ident *id)
+{
+	return (id->uid != cp->euid && id->uid != 0) || (id->mode & (S_IWGRP | S_IWOTH));
+}
+
+/* May someone other than us (and root) rename an entry of ours in ID: its
+   owner, or anyone with write permission there unless the sticky bit
+   reserves that to an entry's owner. */
+static bool others_can_rename(const struct tu_copy *cp, const struct tu_ident *id)
+{
+	if (id->uid != cp->euid && id->uid != 0)
+		return true;
+	return (id->mode & (S_IWGRP | S_IWOTH)) && !(id->mode & S_ISVTX);
+}
+
+/* The rule, unless force_dest: an existing DEST, the one directory of the
+   copy we do not make, must be writable by no one but us, or that user
+   could swap, add or take entries while root fills it. A hard-link farm
+   hands over a link to every SOURCE file to whoever can take entries from
+   DEST, which bypasses fs.protected_hardlinks: so with --link=hard,
+   DEST's parent must not let anyone else rename DEST either. */
+static int check_dest_others(struct tu_copy *cp, struct start *s)
+{
+	if (cp->o->force_dest)
+		return 0;
+	char detail[160];
+	if (s->dest_exists && others_can_write(cp, &s->did)) {
+		if (s->did.uid != cp->euid && s->did.uid != 0)
+			snprintf(detail, sizeof detail,
+				 "DEST is owned by user %lu; nothing written; "
+				 "--force-dest copies into it anyway",
+				 (unsigned long)s->did.uid);
+		else
+			snprintf(detail, sizeof detail,
+				 "DEST is writable by %s; nothing written; "
+				 "--force-dest copies into it anyway",
+				 s->did.mode & S_IWOTH ? "others" : "its group");
+		cp_refuse(cp, cp->dst_display, "copy into", EPERM, detail);
+		return -EPERM;
+	}
+	if (cp->o->link != TU_CPLINK_HARD)
+		return 0;
+	struct tu_ident pid;
+	int r = tu_ident_fd(s->dpfd, &pid);
+	if (r < 0) {
+		cp_refuse(cp, cp->dst_display, "stat", -r, "its parent directory");
+		return r;
+	}
+	if (others_can_rename(cp, &pid)) {
+		cp_refuse(cp, cp->dst_display, "link into", EPERM,
+			  "another user can rename entries in DEST's parent, and take the "
+			  "links to SOURCE's files; nothing written; --force-dest links anyway");
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* --link=hard and --reflink=always cannot work across filesystems (a hard
+   link not even across two mounts of one): one refusal before anything is
+   made, rather than one failure per file. */
+static int check_one_filesystem(struct tu_copy *cp, struct start *s)
+{
+	bool hard = cp->o->link == TU_CPLINK_HARD;
+	if (!hard && !(cp->o->reflink == TU_REFLINK_ALWAYS && cp->o->link == TU_CPLINK_NONE))
+		return 0;
+	struct tu_ident dst = s->did;
+	if (!s->dest_exists) {
+		int r = tu_ident_fd(s->dpfd, &dst);
+		if (r < 0) {
+			cp_refuse(cp, cp->dst_display, "stat", -r, "its parent directory");
+			return r;
+		}
+	}
+	bool apart = dst.dev != s->sid.dev;
+	if (hard && dst.mnt_id && s->sid.mnt_id)
+		apart = dst.mnt_id != s->sid.mnt_id;
+	if (!apart)
+		return 0;
+	cp_refuse(cp, cp->dst_display, hard ? "link into" : "reflink into", EXDEV,
+		  hard ? "--link=hard needs SOURCE and DEST on one mount; nothing written"
+		       : "--reflink=always needs SOURCE and DEST on one filesystem; nothing written");
+	return -EXDEV;
 }
 
 /* Every check before anything is written: SOURCE readable, DEST absent or
@@ -120,7 +210,10 @@ int cp_preflight(struct tu_copy *cp, const char *source, const char *dest, struc
 		cp_refuse(cp, cp->dst_display, "stat", -r, NULL);
 		return r;
 	}
-	return 0;
+	r = check_dest_others(cp, s);
+	if (r == 0)
+		r = check_one_filesystem(cp, s);
+	return r;
 }
 
 /* The strings link targets are made from (symbolic farm, fix_symlinks):
