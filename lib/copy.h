@@ -76,6 +76,11 @@ struct tu_copy {
 	const struct timespec *born;	/* the DEST root's birth time, when the
 					   filesystem tells: what we make in
 					   DEST is born later */
+	/* --atomic: the hidden root's own metadata, applied only once it is
+	   in place, so until then nobody else may enter it (and plant
+	   there what a failed copy's cleanup would remove). */
+	bool root_meta_deferred;
+	struct tu_meta root_meta;
 
 	pthread_mutex_t dlock;		/* the destination fd cache */
 	struct tu_dcache dc;

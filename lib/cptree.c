@@ -309,6 +309,27 @@ static int cp_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	return TU_WALK_NEXT;
 }
 
+/* The metadata META of the directory held by FD (at W), once all of its
+   contents are in place. */
+static void finish_dir_fd(struct tu_copy *cp, struct where *w, int fd, struct tu_meta *meta)
+{
+	struct cp_meta_fail_ctx mf = { cp, w };
+	if (cp->o->archive)
+		tu_meta_apply_fd(fd, meta, TU_META_ALL, cp_meta_fail, &mf);
+	else {
+		/* As cp -r (tu_meta_new_mode): the umask, or the default ACL
+		   instead, and a setgid bit the kernel gave is kept. The
+		   directory's own fd serves for its parent's: it inherited the
+		   parent's default ACL as its own, and its setgid bit. */
+		mode_t mode;
+		int r = tu_meta_new_mode(fd, meta->st.st_mode, cp->umask, &mode);
+		if (r == 0)
+			r = tu_chmod_fd(fd, mode);
+		if (r < 0)
+			cp_report(cp, w, false, "set mode", -r, NULL);
+	}
+}
+
 /* A directory's metadata, once all of its contents are in place. */
 static void finish_dir(struct tu_copy *cp, struct tu_walk_dir *d, struct dnode *n)
 {
@@ -318,21 +339,7 @@ static void finish_dir(struct tu_copy *cp, struct tu_walk_dir *d, struct dnode *
 		cp_report(cp, &w, false, "reopen directory", -fd, NULL);
 		return;
 	}
-	struct cp_meta_fail_ctx mf = { cp, &w };
-	if (cp->o->archive)
-		tu_meta_apply_fd(fd, &n->meta, TU_META_ALL, cp_meta_fail, &mf);
-	else {
-		/* As cp -r (tu_meta_new_mode): the umask, or the default ACL
-		   instead, and a setgid bit the kernel gave is kept. The
-		   directory's own fd serves for its parent's: it inherited the
-		   parent's default ACL as its own, and its setgid bit. */
-		mode_t mode;
-		int r = tu_meta_new_mode(fd, n->meta.st.st_mode, cp->umask, &mode);
-		if (r == 0)
-			r = tu_chmod_fd(fd, mode);
-		if (r < 0)
-			cp_report(cp, &w, false, "set mode", -r, NULL);
-	}
+	finish_dir_fd(cp, &w, fd, &n->meta);
 	cp_dn_unpin(cp, n);
 }
 
@@ -345,8 +352,13 @@ static int cp_leave(struct tu_walk_dir *d, void *ctx)
 	*tu_walk_dir_slot(d) = NULL;
 	if (!tu_walk_dir_aborted(d)) {
 		cp_dn_prepare_parent(cp, n);
-		if (n->have_meta)
+		if (n->have_meta && n == cp->root && cp->o->atomic) {
+			cp->root_meta = n->meta;	/* run() applies it */
+			cp->root_meta_deferred = true;
+			n->have_meta = false;
+		} else if (n->have_meta) {
 			finish_dir(cp, d, n);
+		}
 		if (cp->policy->dir_done)
 			cp->policy->dir_done(cp, d);
 	}
@@ -532,7 +544,7 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 		cp_report(cp, &root, true, "walk", -r, NULL);
 	cp_links_apply_flags(cp);
 	struct tu_ident made_id = rn->dc.id;
-	close(rn->dc.fd);
+	int root_fd = rn->dc.fd;
 	free(rn);
 	cp->root = NULL;
 	cp->born = NULL;
@@ -542,6 +554,17 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 	bool stopped = cp_interrupted(cp);
 	bool ok = atomic_load(&cp->failed) == 0 && r == 0 && !stopped;
 	ok = cp_dest_commit(cp, s, hidden, &made_id, ok);
+	if (cp->root_meta_deferred) {
+		/* In place (or gone): DEST's own metadata, through the
+		   handle held since it was made. */
+		if (ok)
+			finish_dir_fd(cp, &root, root_fd, &cp->root_meta);
+		tu_meta_free(&cp->root_meta);
+		cp->root_meta_deferred = false;
+	}
+	close(root_fd);
+	if (ok && atomic_load(&cp->failed))
+		return -EIO;	/* reported: DEST's own metadata */
 	return ok ? 0 : stopped ? -EINTR : -EIO;
 }
 

@@ -319,6 +319,31 @@ atomic_paused() {
 	fi
 }
 
+@test "item 3: a failed --atomic copy never removes what someone moved into its hidden tree" {
+	need_root "chown"
+	# SOURCE's top directory is the attacker's: with -a the copy's top
+	# becomes theirs too, but only once it is in place.
+	mktree sized s 10 4k
+	chown nobody:nogroup s
+	chmod 0777 s
+	# Root's file in the attacker's directory (a directory would need
+	# write permission on itself to move to another parent; a file not).
+	echo precious >P/rootfile
+	local fino
+	fino=$(stat -c %i P/rootfile)
+	paused_cptree 'before:renameat*:.tu-*' -a --atomic s P/d
+	wait_paused || true
+	HIDDEN=$(cd P && echo .tu-*)
+	as_nobody mv P/rootfile "P/$HIDDEN/" 2>/dev/null || true
+	as_nobody sh -c 'mkdir P/d && touch P/d/x'
+	finish_cptree
+	assert_failure
+	local f
+	f=$(find P -xdev -inum "$fino" -print -quit)
+	[ -n "$f" ] || { echo "root's file is gone: $output"; return 1; }
+	[ "$(cat "$f")" = precious ]
+}
+
 # ---- item 4 ---------------------------------------------------------------
 
 @test "item 4: DEST made by cptree is held, never re-opened by name" {
