@@ -502,7 +502,7 @@ static int remove_tree(struct mv *m, int dirfd, const char *name, const struct t
 	int r = tu_rmtree_at(dirfd, name, &ro);
 	if (r == -ENOENT)
 		return 0;
-	return r == 0 ? 0 : r == TU_RMTREE_KEPT || r == -ENOTEMPTY ? 1 : r;
+	return r == 0 ? 0 : r == TU_RMTREE_KEPT || r == TU_PARTIAL ? 1 : r;
 }
 
 /* Remove one of our hidden directories (a copy, a stage) in DIRFD, if it is
