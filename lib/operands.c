@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* operands.c: SOURCE and DEST: every check before anything is written
  * (SOURCE a readable directory, DEST absent or an empty directory, not
- * SOURCE itself, not inside it), the strings link targets are made from,
- * and DEST's making and, with --atomic, its hidden stand-in renamed into
- * place or removed.
+ * SOURCE itself, not inside it, not writable by other users unless forced,
+ * on SOURCE's filesystem when hard links or reflinks must be made), the
+ * strings link targets are made from, and DEST's making and, with
+ * --atomic, its hidden stand-in renamed into place or removed.
  *
- * This file must never write anything before every check has passed, and
- * never replace a DEST that is not an empty directory.
+ * This file must never write anything before every check has passed,
+ * never replace a DEST that is not an empty directory, and never remove
+ * anything but the hidden tree it made, known by its identity and reached
+ * through DEST's held parent, never by a path.
  */
 #define TU_INTERNAL
 #include "copy.h"

@@ -241,8 +241,11 @@ int main(int argc, char **argv)
 	tu_progress_stop(p);
 	if (r == -EINTR && tu_interrupted) {
 		char *d = tu_quote(c.args[1]);
-		tu_warn("interrupted by %s: %s %s", strsignal(tu_interrupted), d,
-			c.o.atomic ? "was not made" : "is incomplete");
+		if (c.o.dry_run)
+			tu_warn("interrupted by %s", strsignal(tu_interrupted));
+		else
+			tu_warn("interrupted by %s: %s %s", strsignal(tu_interrupted), d,
+				c.o.atomic ? "was not made" : "is incomplete");
 		tu_quote_free(d);
 		tu_signals_reraise();
 	}
