@@ -77,6 +77,11 @@ struct tu_copy {
 	const struct timespec *born;	/* the DEST root's birth time, when the
 					   filesystem tells: what we make in
 					   DEST is born later */
+	/* --atomic: the hidden root's own metadata, applied only once it is
+	   in place, so until then nobody else may enter it (and plant
+	   there what a failed copy's cleanup would remove). */
+	bool root_meta_deferred;
+	struct tu_meta root_meta;
 
 	pthread_mutex_t dlock;		/* the destination fd cache */
 	struct tu_dcache dc;
@@ -175,6 +180,11 @@ extern const struct tu_copy_policy tu_copy_plain;
 /* ---- messages (copyreport.c) ----------------------------------------------- */
 
 void cp_note_failure(struct tu_copy *cp, int err);
+/* The caller asked the copy to stop (tu_cptree_opts.interrupted). */
+static inline bool cp_interrupted(const struct tu_copy *cp)
+{
+	return cp->o->interrupted && *cp->o->interrupted;
+}
 void cp_call_locked(struct tu_copy *cp, tu_error_fn *fn, const char *path, const char *op,
 		    int err, const char *detail);
 /* The entry's path below the roots, malloc'd ("." for the roots). */
@@ -290,8 +300,10 @@ int cp_link_paths_init(struct tu_copy *cp, const char *source, struct start *s);
    bytes); *NAME gets the name in s->dpfd. 1 when a directory was made, 0
    when the existing empty DEST is used, or -errno (refused). */
 int cp_dest_create(struct tu_copy *cp, struct start *s, char *hidden, const char **name);
-/* --atomic: rename HIDDEN into place when OK, else remove it. Returns
-   whether the copy stands. */
-bool cp_dest_commit(struct tu_copy *cp, struct start *s, const char *hidden, bool ok);
+/* --atomic: rename HIDDEN, the directory MADE, into place when OK, else
+   (or when that fails) remove it, only while it is MADE. Returns whether
+   the copy stands. */
+bool cp_dest_commit(struct tu_copy *cp, struct start *s, const char *hidden,
+		    const struct tu_ident *made, bool ok);
 
 #endif

@@ -62,6 +62,10 @@ char *cp_join(const char *root, const char *rel)
 void cp_report(struct tu_copy *cp, const struct where *w, bool src, const char *op, int err,
 		   const char *detail)
 {
+	if (cp_interrupted(cp)) {
+		cp_note_failure(cp, err);
+		return;		/* what stopping cut short is no news */
+	}
 	char *rel = cp_rel_of(cp, w);
 	char *path = rel ? cp_join(src ? cp->src_display : cp->dst_display, rel) : NULL;
 	tu_rep_fail(&cp->rep, path ? path : "?", op, err, detail);

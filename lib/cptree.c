@@ -184,6 +184,8 @@ static int deref_entry(struct tu_copy *cp, struct tu_walk_dir *d, const struct t
 static int cp_enter(struct tu_walk_dir *d, void *ctx)
 {
 	struct tu_copy *cp = ctx;
+	if (cp_interrupted(cp))
+		return TU_WALK_STOP;
 	if (cp->o->dry_run)
 		return TU_WALK_NEXT;
 	struct dnode *n;
@@ -253,6 +255,8 @@ static void cp_done_entries(struct tu_walk_dir *d, void *ctx)
 static int cp_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 {
 	struct tu_copy *cp = ctx;
+	if (cp_interrupted(cp))
+		return TU_WALK_STOP;
 	struct where w = { d, e->name };
 	bool dry = cp->o->dry_run;
 	int dfd = -1;
@@ -305,6 +309,27 @@ static int cp_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	return TU_WALK_NEXT;
 }
 
+/* The metadata META of the directory held by FD (at W), once all of its
+   contents are in place. */
+static void finish_dir_fd(struct tu_copy *cp, struct where *w, int fd, struct tu_meta *meta)
+{
+	struct cp_meta_fail_ctx mf = { cp, w };
+	if (cp->o->archive)
+		tu_meta_apply_fd(fd, meta, TU_META_ALL, cp_meta_fail, &mf);
+	else {
+		/* As cp -r (tu_meta_new_mode): the umask, or the default ACL
+		   instead, and a setgid bit the kernel gave is kept. The
+		   directory's own fd serves for its parent's: it inherited the
+		   parent's default ACL as its own, and its setgid bit. */
+		mode_t mode;
+		int r = tu_meta_new_mode(fd, meta->st.st_mode, cp->umask, &mode);
+		if (r == 0)
+			r = tu_chmod_fd(fd, mode);
+		if (r < 0)
+			cp_report(cp, w, false, "set mode", -r, NULL);
+	}
+}
+
 /* A directory's metadata, once all of its contents are in place. */
 static void finish_dir(struct tu_copy *cp, struct tu_walk_dir *d, struct dnode *n)
 {
@@ -314,21 +339,7 @@ static void finish_dir(struct tu_copy *cp, struct tu_walk_dir *d, struct dnode *
 		cp_report(cp, &w, false, "reopen directory", -fd, NULL);
 		return;
 	}
-	struct cp_meta_fail_ctx mf = { cp, &w };
-	if (cp->o->archive)
-		tu_meta_apply_fd(fd, &n->meta, TU_META_ALL, cp_meta_fail, &mf);
-	else {
-		/* As cp -r (tu_meta_new_mode): the umask, or the default ACL
-		   instead, and a setgid bit the kernel gave is kept. The
-		   directory's own fd serves for its parent's: it inherited the
-		   parent's default ACL as its own, and its setgid bit. */
-		mode_t mode;
-		int r = tu_meta_new_mode(fd, n->meta.st.st_mode, cp->umask, &mode);
-		if (r == 0)
-			r = tu_chmod_fd(fd, mode);
-		if (r < 0)
-			cp_report(cp, &w, false, "set mode", -r, NULL);
-	}
+	finish_dir_fd(cp, &w, fd, &n->meta);
 	cp_dn_unpin(cp, n);
 }
 
@@ -341,8 +352,13 @@ static int cp_leave(struct tu_walk_dir *d, void *ctx)
 	*tu_walk_dir_slot(d) = NULL;
 	if (!tu_walk_dir_aborted(d)) {
 		cp_dn_prepare_parent(cp, n);
-		if (n->have_meta)
+		if (n->have_meta && n == cp->root && cp->o->atomic) {
+			cp->root_meta = n->meta;	/* run() applies it */
+			cp->root_meta_deferred = true;
+			n->have_meta = false;
+		} else if (n->have_meta) {
 			finish_dir(cp, d, n);
+		}
 		if (cp->policy->dir_done)
 			cp->policy->dir_done(cp, d);
 	}
@@ -417,11 +433,14 @@ static int open_dest_root(struct tu_copy *cp, const struct start *s, const char 
 
 struct count {
 	_Atomic uint64_t entries, bytes;
+	const volatile sig_atomic_t *interrupted;
 };
 
 static int count_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 {
 	struct count *c = ctx;
+	if (c->interrupted && *c->interrupted)
+		return TU_WALK_STOP;
 	atomic_fetch_add(&c->entries, 1);
 	if (e->is_dir)
 		return TU_WALK_DESCEND;
@@ -441,7 +460,7 @@ static int count_error(struct tu_walk_dir *d, const struct tu_err *e, void *ctx)
 
 static void count_tree(struct tu_copy *cp, struct start *s, const struct tu_walk_opts *wo)
 {
-	struct count c = { 1, 0 };	/* SOURCE itself */
+	struct count c = { 1, 0, cp->o->interrupted };	/* 1: SOURCE itself */
 	struct tu_walk_ops ops = { .entry = count_entry, .error = count_error };
 	tu_walk(s->sfd, cp->src_display, wo, &ops, &c);
 	tu_dir_rewind(s->sfd);	/* the copy reads SOURCE again */
@@ -478,11 +497,15 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 		int r = tu_walk(s->sfd, cp->src_display, &wo, &ops, cp);
 		if (r < 0 && r != -ECANCELED)
 			cp_report(cp, &root, true, "walk", -r, NULL);
+		if (cp_interrupted(cp))
+			return -EINTR;
 		return tu_rep_result(&cp->rep);
 	}
 
 	if (o->total)
 		count_tree(cp, s, &wo);
+	if (cp_interrupted(cp))
+		return -EINTR;		/* nothing made yet */
 
 	char hidden[TU_TMP_NAME_MAX];
 	const char *name;
@@ -519,14 +542,29 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 	if (r < 0 && r != -ECANCELED)
 		cp_report(cp, &root, true, "walk", -r, NULL);
 	cp_links_apply_flags(cp);
-	close(rn->dc.fd);
+	struct tu_ident made_id = rn->dc.id;
+	int root_fd = rn->dc.fd;
 	free(rn);
 	cp->root = NULL;
 	cp->born = NULL;
 
-	bool ok = tu_rep_first(&cp->rep) == 0 && r == 0;
-	ok = cp_dest_commit(cp, s, hidden, ok);
-	return ok ? 0 : TU_PARTIAL;	/* each failure was reported */
+	/* Interrupted: nothing more is placed; with --atomic the hidden
+	   tree goes, as after a failure. */
+	bool stopped = cp_interrupted(cp);
+	bool ok = tu_rep_first(&cp->rep) == 0 && r == 0 && !stopped;
+	ok = cp_dest_commit(cp, s, hidden, &made_id, ok);
+	if (cp->root_meta_deferred) {
+		/* In place (or gone): DEST's own metadata, through the
+		   handle held since it was made. */
+		if (ok)
+			finish_dir_fd(cp, &root, root_fd, &cp->root_meta);
+		tu_meta_free(&cp->root_meta);
+		cp->root_meta_deferred = false;
+	}
+	close(root_fd);
+	if (ok && tu_rep_first(&cp->rep))
+		return TU_PARTIAL;	/* reported: DEST's own metadata */
+	return ok ? 0 : stopped ? -EINTR : TU_PARTIAL;	/* each failure was reported */
 }
 
 int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts *o)
@@ -541,6 +579,7 @@ int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts 
 	tu_bufpool_init(&cp.data.pool);
 	cp.data.reflink = o->reflink;
 	cp.data.timeout = o->timeout;
+	cp.data.interrupted = o->interrupted;
 	cp.data.stats = o->stats;
 	pthread_mutex_init(&cp.out_lock, NULL);
 	tu_rep_init(&cp.rep, o->error, o->warning, o->ctx, o->stats, &cp.out_lock);

@@ -111,9 +111,15 @@ int tu_xfer_fail(struct tu_xfer *x, const char *op, bool dst, int err)
    ETXTBSY: a FUSE or network filesystem, a busy device) is waited out and
    the call tried again at the same offset, until --timeout seconds pass
    with no byte copied: true means try again. */
+/* The caller asked us to stop (a signal): the data calls end the file. */
+static bool interrupted(const struct tu_xfer *x)
+{
+	return x->dc->interrupted && *x->dc->interrupted;
+}
+
 static bool retry_transient(struct tu_xfer *x, int err)
 {
-	if (!tu_is_transient(err))
+	if (!tu_is_transient(err) || interrupted(x))
 		return false;
 	double now = tu_now();
 	if (x->since == 0) {
@@ -159,6 +165,10 @@ static int copy_rw(struct tu_xfer *x, off_t off, off_t len)
 		return tu_xfer_fail(x, "copy", false, ENOMEM);
 	int r = 0;
 	while (len > 0) {
+		if (interrupted(x)) {
+			r = tu_xfer_fail(x, "copy", true, EINTR);
+			break;
+		}
 		size_t want = len < TU_COPY_BUF ? (size_t)len : TU_COPY_BUF;
 		ssize_t n = pread(x->in, buf, want, off);
 		if (n < 0) {
@@ -192,6 +202,8 @@ static int copy_range(struct tu_xfer *x, off_t off, off_t len)
 {
 	off_t oin = off, oout = off;
 	while (len > 0) {
+		if (interrupted(x))
+			return tu_xfer_fail(x, "copy", true, EINTR);
 		size_t want = len > COPY_CALL ? (size_t)COPY_CALL : (size_t)len;
 		ssize_t n = copy_file_range(x->in, &oin, x->out, &oout, want, 0);
 		if (n < 0) {

@@ -13,6 +13,7 @@
 
 #include "treeutils.h"
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -50,6 +51,8 @@ struct tu_data {
 	struct tu_stats *stats;		/* bytes counted here; may be NULL */
 	struct tu_bufpool pool;
 	_Atomic bool no_reflink;	/* FICLONE refused: stop asking (auto) */
+	const volatile sig_atomic_t *interrupted;	/* non-zero: stop copying
+							   (EINTR); may be NULL */
 };
 
 /* The data of one file going from IN to OUT, and where it failed. */

@@ -713,3 +713,79 @@ int tu_replace_name(int dirfd, const char *tmp, const char *name, const struct t
 		*left = true;
 	return -ESTALE;
 }
+
+/* ---- place a directory we made ------------------------------------------------ */
+
+int tu_dir_place(int dirfd, const char *tmp, const char *name, const struct tu_ident *ours,
+		 const struct tu_ident *old)
+{
+	if (!old) {
+		int r = tu_rename_noreplace(dirfd, tmp, dirfd, name);
+		if (r < 0)
+			return r;
+		if (name_holds(dirfd, name, ours))
+			return 0;
+		/* Someone exchanged TMP before the rename: what moved is
+		   not ours, and goes back where it was found. */
+		tu_rename_noreplace(dirfd, name, dirfd, tmp);
+		return -ESTALE;
+	}
+	if (renameat2(dirfd, tmp, dirfd, name, RENAME_EXCHANGE) < 0) {
+		int err = errno;
+		if (err != EINVAL && err != ENOSYS && err != EOPNOTSUPP)
+			return -err;
+		/* No RENAME_EXCHANGE on this filesystem: rename over, which
+		   the kernel does only while NAME is an empty directory. */
+		if (!name_holds(dirfd, name, old))
+			return -ESTALE;
+		if (renameat(dirfd, tmp, dirfd, name) < 0)
+			return -errno;
+		if (name_holds(dirfd, name, ours))
+			return 0;
+		tu_rename_noreplace(dirfd, name, dirfd, tmp);
+		return -ESTALE;
+	}
+	/* Nothing was destroyed: NAME holds what TMP held, and TMP what NAME
+	   held. Done if that is ours in place of the empty OLD, which goes;
+	   anything else (TMP or NAME exchanged by someone, or OLD filled
+	   since it was checked) is exchanged back, both names as found. */
+	int r = -ESTALE;
+	if (name_holds(dirfd, name, ours) && name_holds(dirfd, tmp, old)) {
+		if (unlinkat(dirfd, tmp, AT_REMOVEDIR) == 0)
+			return 0;
+		r = -errno;
+	}
+	if (renameat2(dirfd, tmp, dirfd, name, RENAME_EXCHANGE) < 0 && r == -ESTALE)
+		r = -errno;
+	return r;
+}
+
+int tu_dir_find_ident(int dirfd, const struct tu_ident *id, char *out, size_t len)
+{
+	/* A descriptor of its own: DIRFD's offset is not ours to move. */
+	int fd = openat(dirfd, ".", TU_DIR_FLAGS);
+	if (fd < 0)
+		return -errno;
+	DIR *dir = fdopendir(fd);
+	if (!dir) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	int r = -ENOENT;
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		if (de->d_ino != id->ino || strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 || !name_holds(dirfd, de->d_name, id))
+			continue;
+		if (strlen(de->d_name) >= len) {
+			r = -ENAMETOOLONG;
+			break;
+		}
+		strcpy(out, de->d_name);
+		r = 0;
+		break;
+	}
+	closedir(dir);
+	return r;
+}

@@ -242,4 +242,20 @@ int tu_unlink_if(int dirfd, const char *name, dev_t dev, ino_t ino);
    Anything else under that name is kept: false then. */
 bool tu_replace_drop_tmp(int dirfd, const char *tmp, dev_t dev, ino_t ino);
 
+/* ---- place a directory we made ------------------------------------------------ */
+
+/* Give the directory TMP in DIRFD, which holds OURS, the name NAME in DIRFD:
+   a new name (OLD NULL: NAME must not exist, -EEXIST), or in place of the
+   empty directory OLD found there (exchanged, then OLD removed; -ENOTEMPTY
+   if it was filled since). What the rename moved is checked: if it was not
+   OURS (someone exchanged TMP meanwhile), it is moved back under TMP and
+   -ESTALE returned; so NAME never ends up holding something we did not
+   make, and nothing is destroyed but the empty OLD. 0 or -errno. */
+int tu_dir_place(int dirfd, const char *tmp, const char *name, const struct tu_ident *ours,
+		 const struct tu_ident *old);
+/* The name (at most LEN bytes with its NUL, into OUT) under which DIRFD
+   holds the entry ID now, found by reading DIRFD: 0, -ENOENT, or -errno.
+   For finding what we made after someone renamed it. */
+int tu_dir_find_ident(int dirfd, const struct tu_ident *id, char *out, size_t len);
+
 #endif

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* operands.c: SOURCE and DEST: every check before anything is written
  * (SOURCE a readable directory, DEST absent or an empty directory, not
- * SOURCE itself, not inside it), the strings link targets are made from,
- * and DEST's making and, with --atomic, its hidden stand-in renamed into
- * place or removed.
+ * SOURCE itself, not inside it, not writable by other users unless forced,
+ * on SOURCE's filesystem when hard links or reflinks must be made), the
+ * strings link targets are made from, and DEST's making and, with
+ * --atomic, its hidden stand-in renamed into place or removed.
  *
- * This file must never write anything before every check has passed, and
- * never replace a DEST that is not an empty directory.
+ * This file must never write anything before every check has passed,
+ * never replace a DEST that is not an empty directory, and never remove
+ * anything but the hidden tree it made, known by its identity and reached
+ * through DEST's held parent, never by a path.
  */
 #define TU_INTERNAL
 #include "copy.h"
@@ -17,9 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
-
-#define PROC_FD_MAX 64
 
 char *cp_display_of(const char *arg)
 {
@@ -30,6 +32,95 @@ char *cp_display_of(const char *arg)
 	while (n > 1 && s[n - 1] == '/')
 		s[--n] = '\0';
 	return s;
+}
+
+/* ---- a DEST other users can write (man cptree: DEST AND OTHER USERS) ---- */
+
+/* May a user other than us (and root) write into the directory ID? Its
+   owner can; so can group and others with a write bit, and with an ACL
+   named users and groups, whose write shows in the group bits (the mask). */
+static bool others_can_write(const struct tu_copy *cp, const struct tu_ident *id)
+{
+	return (id->uid != cp->euid && id->uid != 0) || (id->mode & (S_IWGRP | S_IWOTH));
+}
+
+/* May someone other than us (and root) rename an entry of ours in ID: its
+   owner, or anyone with write permission there unless the sticky bit
+   reserves that to an entry's owner. */
+static bool others_can_rename(const struct tu_copy *cp, const struct tu_ident *id)
+{
+	if (id->uid != cp->euid && id->uid != 0)
+		return true;
+	return (id->mode & (S_IWGRP | S_IWOTH)) && !(id->mode & S_ISVTX);
+}
+
+/* The rule, unless force_dest: an existing DEST, the one directory of the
+   copy we do not make, must be writable by no one but us, or that user
+   could swap, add or take entries while root fills it. A hard-link farm
+   hands over a link to every SOURCE file to whoever can take entries from
+   DEST, which bypasses fs.protected_hardlinks: so with --link=hard,
+   DEST's parent must not let anyone else rename DEST either. */
+static int check_dest_others(struct tu_copy *cp, struct start *s)
+{
+	if (cp->o->force_dest)
+		return 0;
+	char detail[160];
+	if (s->dest_exists && others_can_write(cp, &s->did)) {
+		if (s->did.uid != cp->euid && s->did.uid != 0)
+			snprintf(detail, sizeof detail,
+				 "DEST is owned by user %lu; nothing written; "
+				 "--force-dest copies into it anyway",
+				 (unsigned long)s->did.uid);
+		else
+			snprintf(detail, sizeof detail,
+				 "DEST is writable by %s; nothing written; "
+				 "--force-dest copies into it anyway",
+				 s->did.mode & S_IWOTH ? "others" : "its group");
+		cp_refuse(cp, cp->dst_display, "copy into", EPERM, detail);
+		return -EPERM;
+	}
+	if (cp->o->link != TU_CPLINK_HARD)
+		return 0;
+	struct tu_ident pid;
+	int r = tu_ident_fd(s->dpfd, &pid);
+	if (r < 0) {
+		cp_refuse(cp, cp->dst_display, "stat", -r, "its parent directory");
+		return r;
+	}
+	if (others_can_rename(cp, &pid)) {
+		cp_refuse(cp, cp->dst_display, "link into", EPERM,
+			  "another user can rename entries in DEST's parent, and take the "
+			  "links to SOURCE's files; nothing written; --force-dest links anyway");
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* --link=hard and --reflink=always cannot work across filesystems (a hard
+   link not even across two mounts of one): one refusal before anything is
+   made, rather than one failure per file. */
+static int check_one_filesystem(struct tu_copy *cp, struct start *s)
+{
+	bool hard = cp->o->link == TU_CPLINK_HARD;
+	if (!hard && !(cp->o->reflink == TU_REFLINK_ALWAYS && cp->o->link == TU_CPLINK_NONE))
+		return 0;
+	struct tu_ident dst = s->did;
+	if (!s->dest_exists) {
+		int r = tu_ident_fd(s->dpfd, &dst);
+		if (r < 0) {
+			cp_refuse(cp, cp->dst_display, "stat", -r, "its parent directory");
+			return r;
+		}
+	}
+	bool apart = dst.dev != s->sid.dev;
+	if (hard && dst.mnt_id && s->sid.mnt_id)
+		apart = dst.mnt_id != s->sid.mnt_id;
+	if (!apart)
+		return 0;
+	cp_refuse(cp, cp->dst_display, hard ? "link into" : "reflink into", EXDEV,
+		  hard ? "--link=hard needs SOURCE and DEST on one mount; nothing written"
+		       : "--reflink=always needs SOURCE and DEST on one filesystem; nothing written");
+	return -EXDEV;
 }
 
 /* Every check before anything is written: SOURCE readable, DEST absent or
@@ -122,7 +213,10 @@ int cp_preflight(struct tu_copy *cp, const char *source, const char *dest, struc
 		cp_refuse(cp, cp->dst_display, "stat", -r, NULL);
 		return r;
 	}
-	return 0;
+	r = check_dest_others(cp, s);
+	if (r == 0)
+		r = check_one_filesystem(cp, s);
+	return r;
 }
 
 /* The strings link targets are made from (symbolic farm, fix_symlinks):
@@ -161,33 +255,77 @@ int cp_dest_create(struct tu_copy *cp, struct start *s, char *hidden, const char
 	return 1;
 }
 
-/* Remove the hidden tree of a failed --atomic copy. */
-static void remove_hidden(struct tu_copy *cp, int pfd, const char *name)
+/* How the name NAME beside DEST is shown: DEST as given, its last
+   component replaced. Malloc'd. */
+static char *beside_dest(const struct tu_copy *cp, const char *name)
 {
-	char path[PROC_FD_MAX + TU_TMP_NAME_MAX];
-	snprintf(path, sizeof path, "/proc/self/fd/%d/%s", pfd, name);
+	const char *d = cp->dst_display, *slash = strrchr(d, '/');
+	char *p = NULL;
+	int n = slash ? (int)(slash - d + 1) : 0;
+	if (asprintf(&p, "%.*s%s", n, d, name) < 0)
+		return NULL;
+	return p;
+}
+
+/* Remove the hidden tree of a failed --atomic copy, and nothing else: NAME
+   in DEST's held parent, only while it is still MADE, the directory we
+   made. Someone who can write that parent may have renamed it: then it is
+   looked for there by identity, and whatever holds its old name is left
+   alone. Never a path string: tu_rmtree_at works on the held fds. */
+static void remove_hidden(struct tu_copy *cp, struct start *s, const char *name,
+			  const struct tu_ident *made)
+{
+	char found[NAME_MAX + 1];
+	struct tu_ident now;
+	if (tu_ident_at(s->dpfd, name, &now) < 0 || !tu_ident_same(&now, made)) {
+		int r = tu_dir_find_ident(s->dpfd, made, found, sizeof found);
+		if (r < 0) {
+			char *shown = beside_dest(cp, name);
+			cp_note_failure(cp, r == -ENOENT ? ESTALE : -r);
+			cp_refuse(cp, shown ? shown : name, "remove", r == -ENOENT ? ESTALE : -r,
+				  "the hidden copy was moved away by someone else; not removed");
+			free(shown);
+			return;
+		}
+		name = found;
+	}
+	char *shown = beside_dest(cp, name);
 	struct tu_rmtree_opts ro;
 	tu_rmtree_opts_init(&ro);
 	ro.jobs = cp->o->jobs;
-	tu_rmtree(path, &ro);
+	ro.expect_id = true;
+	ro.expect_dev = made->dev;
+	ro.expect_ino = made->ino;
+	ro.display = shown;
+	ro.error = cp->o->error;	/* no copy thread runs any more */
+	ro.ctx = cp->o->ctx;
+	int r = tu_rmtree_at(s->dpfd, name, &ro);
+	if (r < 0)
+		cp_note_failure(cp, -r);
+	free(shown);
 }
 
-bool cp_dest_commit(struct tu_copy *cp, struct start *s, const char *hidden, bool ok)
+bool cp_dest_commit(struct tu_copy *cp, struct start *s, const char *hidden,
+		    const struct tu_ident *made, bool ok)
 {
 	if (!cp->o->atomic)
 		return ok;
 	if (ok) {
 		/* An empty DEST that exists is replaced in the same step;
-		   otherwise nothing may be replaced. */
-		int rr = s->dest_exists ? tu_rename_at(s->dpfd, hidden, s->dpfd, s->dlast)
-					: tu_rename_noreplace(s->dpfd, hidden, s->dpfd, s->dlast);
+		   otherwise nothing may be replaced. Either way what lands
+		   on DEST must be the directory we made. */
+		int rr = tu_dir_place(s->dpfd, hidden, s->dlast, made,
+				      s->dest_exists ? &s->did : NULL);
 		if (rr < 0) {
 			cp_note_failure(cp, -rr);
-			cp_refuse(cp, cp->dst_display, "rename into place", -rr, NULL);
+			cp_refuse(cp, cp->dst_display, "rename into place", -rr,
+				  rr == -ESTALE ? "the hidden copy or DEST was replaced by "
+						  "someone else; DEST not made"
+						: NULL);
 			ok = false;
 		}
 	}
 	if (!ok)
-		remove_hidden(cp, s->dpfd, hidden);
+		remove_hidden(cp, s, hidden, made);
 	return ok;
 }

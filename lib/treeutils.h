@@ -34,6 +34,7 @@
 #ifndef TREEUTILS_H
 #define TREEUTILS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -604,6 +605,16 @@ struct tu_cptree_opts {
 				   bytes of regular files; symlinks not
 				   followed); entries is stored last, so once it
 				   is non-zero both are final. For an ETA. */
+	const volatile sig_atomic_t *interrupted;	/* non-NULL: polled; once
+				   non-zero (a signal handler sets it), no new
+				   entry is started, files being copied are
+				   dropped, with atomic the hidden tree is
+				   removed, and tu_cptree returns -EINTR */
+	bool force_dest;	/* take an existing DEST that another user owns
+				   or can write, and (link hard) a DEST whose
+				   parent lets others rename it; refused with
+				   -EPERM otherwise (cptree(1): DEST AND OTHER
+				   USERS) */
 	void *ctx;		/* passed to the callbacks */
 };
 
@@ -612,11 +623,14 @@ struct tu_cptree_opts {
 TU_API void tu_cptree_opts_init(struct tu_cptree_opts *o);
 
 /* Copy SOURCE to DEST. DEST must not exist or be an empty directory; DEST
-   inside SOURCE and DEST = SOURCE are refused. Returns 0 when everything was
-   copied; TU_PARTIAL when the copy ran but some entries failed (each
-   reported; also when O->error answered TU_STOP; with atomic, DEST was then
-   not made); -errno when nothing could start (reported; nothing was
-   written). */
+   inside SOURCE and DEST = SOURCE are refused, and so are a DEST others can
+   write (unless force_dest) and link hard or reflink always across
+   filesystems (-EXDEV). Returns 0 when everything was copied; TU_PARTIAL
+   when the copy ran but some entries failed (each reported; also when
+   O->error answered TU_STOP; with atomic, DEST was then not made); -EINTR
+   when *interrupted stopped it (with atomic, DEST was not made and the
+   hidden tree was removed); another -errno when nothing could start
+   (reported; nothing was written). */
 TU_API int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts *o);
 
 /* ---- mvtree ------------------------------------------------------------------ */

@@ -649,3 +649,33 @@ PY
 	[ "$(inode_partition d)" = "$(inode_partition s)" ]
 	[ "$(cd d && find . -type f -links 3 | wc -l)" = 6 ]
 }
+
+@test "--link=hard and --reflink=always across filesystems: one refusal, nothing written" {
+	need_root "mount"
+	mkdir s m
+	local i
+	for i in 1 2 3 4 5; do echo "$i" >"s/f$i"; done
+	mount -t tmpfs -o size=4m none m
+	run cptree --link=hard s m/d
+	assert_failure 2
+	[ "${#lines[@]}" -eq 1 ] || { echo "$output"; return 1; }
+	assert_output --partial "one mount; nothing written"
+	[ ! -e m/d ]
+	mkdir m/e
+	run cptree --reflink=always s m/e
+	assert_failure 2
+	[ "${#lines[@]}" -eq 1 ] || { echo "$output"; return 1; }
+	assert_output --partial "one filesystem; nothing written"
+	[ -z "$(ls -A m/e)" ]
+	# Two mounts of one filesystem: no hard link between them either.
+	mkdir b
+	mount --bind m b
+	mkdir m/src
+	echo x >m/src/f
+	run cptree --link=hard b/src m/d2
+	assert_failure 2
+	[ ! -e m/d2 ]
+	run cptree --link=hard m/src m/d3
+	assert_success
+	[ "$(stat -c %i m/d3/f)" = "$(stat -c %i m/src/f)" ]
+}

@@ -115,6 +115,7 @@ setup() {
 	# With --force-dest (if the engine adds it), a DEST others can write
 	# is taken on purpose, which is what the race tests need.
 	FORCE=()
+	CP_WRAP=()
 	if cptree --help | grep -q -- --force-dest; then FORCE=(--force-dest); fi
 	# A directory the attacker owns, beside the trees.
 	mkdir "$S/P"
@@ -129,13 +130,14 @@ teardown() {
 
 # paused_cptree PAUSE ARG...: start cptree ARG... in the background, to stop
 # at PAUSE (see the shim); CP_PID is its pid. Output goes to $S/cp.out.
+# CP_WRAP, if set, is a command cptree is run through (env ...).
 paused_cptree() {
 	local spec=$1
 	shift
 	rm -f "$PD/paused" "$PD/go"
 	# shellcheck disable=SC2097,SC2098
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
-		LD_PRELOAD=$SHIM TU_PAUSE=$spec TU_PAUSE_DIR=$PD cptree "$@" >"$S/cp.out" 2>&1 &
+		LD_PRELOAD=$SHIM TU_PAUSE=$spec TU_PAUSE_DIR=$PD "${CP_WRAP[@]}" cptree "$@" >"$S/cp.out" 2>&1 &
 	CP_PID=$!
 }
 
@@ -289,7 +291,6 @@ atomic_paused() {
 
 @test "item 3: a failed --atomic copy removes only the hidden tree it made" {
 	need_root "chown"
-	hole 3
 	atomic_paused
 	# Make the final rename fail (DEST is now a non-empty directory),
 	# and put root's directory under the hidden name.
@@ -298,11 +299,13 @@ atomic_paused() {
 	finish_cptree
 	assert_failure
 	assert_precious
+	# The hidden tree, under whatever name it was moved to, is gone.
+	run find P -name f0000000
+	assert_output ""
 }
 
 @test "item 3: the final rename of --atomic moves the directory it made, or fails" {
 	need_root "chown"
-	hole 3
 	atomic_paused
 	as_nobody swapper -n 1 -t 2 "P/$HIDDEN" P/precious
 	finish_cptree
@@ -310,7 +313,35 @@ atomic_paused() {
 	if [ "$status" -eq 0 ]; then
 		[ "$(stat -c %i P/d)" != "$PINO" ]
 		cmp s/f0000000 P/d/f0000000
+	else
+		run find P -name f0000000
+		assert_output ""
 	fi
+}
+
+@test "item 3: a failed --atomic copy never removes what someone moved into its hidden tree" {
+	need_root "chown"
+	# SOURCE's top directory is the attacker's: with -a the copy's top
+	# becomes theirs too, but only once it is in place.
+	mktree sized s 10 4k
+	chown nobody:nogroup s
+	chmod 0777 s
+	# Root's file in the attacker's directory (a directory would need
+	# write permission on itself to move to another parent; a file not).
+	echo precious >P/rootfile
+	local fino
+	fino=$(stat -c %i P/rootfile)
+	paused_cptree 'before:renameat*:.tu-*' -a --atomic s P/d
+	wait_paused || true
+	HIDDEN=$(cd P && echo .tu-*)
+	as_nobody mv P/rootfile "P/$HIDDEN/" 2>/dev/null || true
+	as_nobody sh -c 'mkdir P/d && touch P/d/x'
+	finish_cptree
+	assert_failure
+	local f
+	f=$(find P -xdev -inum "$fino" -print -quit)
+	[ -n "$f" ] || { echo "root's file is gone: $output"; return 1; }
+	[ "$(cat "$f")" = precious ]
 }
 
 # ---- item 4 ---------------------------------------------------------------
@@ -348,19 +379,56 @@ atomic_paused() {
 
 @test "item 5: an empty DEST that another user owns is refused (unless forced)" {
 	need_root "chown"
-	hole 5
 	mkdir s
 	echo data >s/f
+	echo secret >s/secret
+	chmod 0600 s/secret
 	nobody_dest d
 	run cptree s d
 	assert_failure 2
 	assert_output --partial "'d'"
+	assert_output --partial "--force-dest"
 	[ -z "$(ls -A d)" ]
-	if [ ${#FORCE[@]} -gt 0 ]; then
-		run cptree "${FORCE[@]}" s d
-		assert_success
-		cmp s/f d/f
-	fi
+	run cptree -a -n s d
+	assert_failure 2
+	# Forced, the copy is made, and nothing in it is more open than
+	# its source: the owner of DEST cannot read root's 0600 file.
+	run cptree --force-dest s d
+	assert_success
+	cmp s/f d/f
+	[ "$(stat -c '%u %a' d/secret)" = "0 600" ]
+	run as_nobody cat d/secret
+	assert_failure
+}
+
+@test "item 5: an empty DEST writable by group or others is refused (unless forced); one of ours is not" {
+	need_root "chown"
+	mkdir s
+	echo data >s/f
+	mkdir g o mine
+	chmod 0775 g
+	chmod 1777 o
+	run cptree s g
+	assert_failure 2
+	assert_output --partial "writable by its group"
+	run cptree s o
+	assert_failure 2
+	assert_output --partial "writable by others"
+	# A named user's write, through an ACL, shows in the mask.
+	mkdir acl
+	setfacl -m u:nobody:rwx acl
+	run cptree s acl
+	assert_failure 2
+	[ -z "$(find g o acl -mindepth 1)" ]
+	run cptree s mine
+	assert_success
+	run cptree --force-dest s o
+	assert_success
+	cmp s/f o/f
+	# A DEST cptree makes may lie where others can write.
+	run cptree s P/new
+	assert_success
+	cmp s/f P/new/f
 }
 
 # ---- item 6 ---------------------------------------------------------------
@@ -401,16 +469,31 @@ atomic_paused() {
 
 @test "item 7: --link=hard never hands SOURCE's files to a DEST others can write" {
 	need_root "chown"
-	hole 7
 	mkdir s
 	echo secret >s/secret
 	chmod 0600 s/secret
 	nobody_dest d
 	run cptree --link=hard s d
-	assert_failure
+	assert_failure 2
+	assert_output --partial "--force-dest"
 	# Nothing of SOURCE is reachable through the attacker's directory.
 	run find d -samefile s/secret
 	assert_output ""
+	# Nor through a DEST made where the attacker can rename it away.
+	run cptree --link=hard s P/farm
+	assert_failure 2
+	assert_output --partial "rename entries in DEST's parent"
+	[ ! -e P/farm ]
+	# A sticky directory others write (as /tmp) keeps our entries ours.
+	mkdir t
+	chmod 1777 t
+	run cptree --link=hard s t/farm
+	assert_success
+	[ "$(stat -c %i t/farm/secret)" = "$(stat -c %i s/secret)" ]
+	# Asked for, it is done.
+	run cptree --link=hard --force-dest s d
+	assert_success
+	[ "$(stat -c %i d/secret)" = "$(stat -c %i s/secret)" ]
 }
 
 # ---- item 8 ---------------------------------------------------------------
@@ -490,4 +573,30 @@ modes_of() {
 	cp -a -L s cp
 	[ "$(stat -c %i cp/f)" = "$(stat -c %i cp/l)" ] || skip "cp -a -L here makes two inodes"
 	[ "$(stat -c %i d/f)" = "$(stat -c %i d/l)" ]
+}
+
+# ---- signals (issue 13) ---------------------------------------------------
+
+@test "SIGTERM or SIGINT mid --atomic copy: the hidden tree is removed, DEST is not made, cptree dies of the signal" {
+	local sig num
+	mkdir -p s/sub
+	mktree sized s/sub 20 4k
+	mktree sized s 20 4k
+	for sig in TERM INT; do
+		num=$(kill -l "$sig")
+		# env: a background job starts with SIGINT ignored, and an
+		# ignored signal is left ignored; a terminal's is not.
+		CP_WRAP=(env --default-signal=INT)
+		paused_cptree after:mkdirat:sub --atomic s d
+		wait_paused || { finish_cptree; echo "$output"; return 1; }
+		kill -s "$sig" "$CP_PID"
+		finish_cptree
+		CP_WRAP=()
+		[ "$status" -eq $((128 + num)) ] || { echo "SIG$sig: status $status: $output"; return 1; }
+		[ ! -e d ]
+		local left
+		left=$(find . -maxdepth 1 -name '.tu-*')
+		[ -z "$left" ] || { echo "SIG$sig left $left: $output"; return 1; }
+		assert_output --partial "interrupted"
+	done
 }

@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -315,6 +316,66 @@ static void test_open_forced(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+static void ident_of(const char *name, struct tu_ident *id)
+{
+	assert_int_equal(tu_ident_at(tmpfd, name, id), 0);
+}
+
+/* tu_dir_place: what lands on NAME is the directory we made, or nothing
+   changes (but the empty old DEST), whatever someone exchanged. */
+static void test_dir_place(void **state)
+{
+	(void)state;
+	struct tu_ident ours, old, other, now;
+	char found[NAME_MAX + 1];
+	/* A new name. */
+	assert_int_equal(mkdirat(tmpfd, "p-tmp", 0700), 0);
+	ident_of("p-tmp", &ours);
+	assert_int_equal(tu_dir_place(tmpfd, "p-tmp", "p-new", &ours, NULL), 0);
+	ident_of("p-new", &now);
+	assert_true(tu_ident_same(&now, &ours));
+	/* In place of an empty directory, which goes. */
+	assert_int_equal(mkdirat(tmpfd, "p-tmp", 0700), 0);
+	ident_of("p-tmp", &ours);
+	assert_int_equal(mkdirat(tmpfd, "p-old", 0700), 0);
+	ident_of("p-old", &old);
+	assert_int_equal(tu_dir_place(tmpfd, "p-tmp", "p-old", &ours, &old), 0);
+	ident_of("p-old", &now);
+	assert_true(tu_ident_same(&now, &ours));
+	assert_int_equal(faccessat(tmpfd, "p-tmp", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+	/* The old one was filled since it was checked: both as found. */
+	assert_int_equal(mkdirat(tmpfd, "p-tmp", 0700), 0);
+	ident_of("p-tmp", &ours);
+	ident_of("p-old", &old);
+	assert_int_equal(mkdirat(tmpfd, "p-old/x", 0700), 0);
+	assert_int_equal(tu_dir_place(tmpfd, "p-tmp", "p-old", &ours, &old), -ENOTEMPTY);
+	ident_of("p-old", &now);
+	assert_true(tu_ident_same(&now, &old));
+	ident_of("p-tmp", &now);
+	assert_true(tu_ident_same(&now, &ours));
+	/* Someone put another directory under TMP (ours moved to p-moved):
+	   it is not placed, and goes back under TMP; ours is found. */
+	assert_int_equal(renameat(tmpfd, "p-tmp", tmpfd, "p-moved"), 0);
+	assert_int_equal(mkdirat(tmpfd, "p-tmp", 0700), 0);
+	ident_of("p-tmp", &other);
+	assert_int_equal(tu_dir_place(tmpfd, "p-tmp", "p-new2", &ours, NULL), -ESTALE);
+	assert_int_equal(faccessat(tmpfd, "p-new2", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+	ident_of("p-tmp", &now);
+	assert_true(tu_ident_same(&now, &other));
+	assert_int_equal(mkdirat(tmpfd, "p-empty", 0700), 0);
+	ident_of("p-empty", &old);
+	assert_int_equal(tu_dir_place(tmpfd, "p-tmp", "p-empty", &ours, &old), -ESTALE);
+	ident_of("p-empty", &now);
+	assert_true(tu_ident_same(&now, &old));
+	ident_of("p-tmp", &now);
+	assert_true(tu_ident_same(&now, &other));
+	assert_int_equal(tu_dir_find_ident(tmpfd, &ours, found, sizeof found), 0);
+	assert_string_equal(found, "p-moved");
+	assert_int_equal(tu_dir_find_ident(tmpfd, &ours, found, 4), -ENAMETOOLONG);
+	assert_int_equal(unlinkat(tmpfd, "p-moved", AT_REMOVEDIR), 0);
+	assert_int_equal(tu_dir_find_ident(tmpfd, &ours, found, sizeof found), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_open_parent_splits),
 		cmocka_unit_test(test_rename_noreplace_and_tmp),
 		cmocka_unit_test(test_open_forced),
+		cmocka_unit_test(test_dir_place),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -357,3 +357,38 @@ void tu_print_copy_item(FILE *f, const struct tu_copy_item *it, bool nul)
 	}
 	fputc('\n', f);
 }
+
+/* ---- signals ---------------------------------------------------------------- */
+
+volatile sig_atomic_t tu_interrupted;
+
+static void on_signal(int sig)
+{
+	tu_interrupted = sig;
+}
+
+void tu_signals_catch(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		struct sigaction old;
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESETHAND | SA_RESTART };
+		sigemptyset(&sa.sa_mask);
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+void tu_signals_reraise(void)
+{
+	int sig = tu_interrupted;
+	fflush(stdout);
+	signal(sig, SIG_DFL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
+	_exit(128 + sig);	/* never reached: the default action ends us */
+}

@@ -7,6 +7,7 @@
 #define TU_COMMON_H
 
 #include "treeutils.h"
+#include <signal.h>
 #include <stdio.h>
 
 enum tu_exit {
@@ -83,5 +84,15 @@ void tu_progress_set_total(struct tu_progress *p, const struct tu_stats *total);
    'h'ard-linked to an earlier name), then "=> FIRST" or "-> TARGET". With
    NUL, the raw path and a NUL; otherwise quoted names and a newline. */
 void tu_print_copy_item(FILE *f, const struct tu_copy_item *it, bool nul);
+
+/* SIGINT, SIGTERM and SIGHUP (each one not ignored when the tool started,
+   so a background job's ignored SIGINT stays ignored) set tu_interrupted
+   to the signal's number: a library call given &tu_interrupted stops
+   cleanly and removes what it must. The handler runs once; a second
+   signal has its default effect at once. tu_signals_reraise() then ends
+   the process by that signal, so its parent sees it (a shell: 128+N). */
+extern volatile sig_atomic_t tu_interrupted;
+void tu_signals_catch(void);
+void tu_signals_reraise(void) __attribute__((noreturn));
 
 #endif

@@ -29,6 +29,7 @@ enum {
 	OPT_ABSOLUTE,
 	OPT_FIX_SYMLINKS,
 	OPT_DEREFERENCE,
+	OPT_FORCE_DEST,
 };
 
 static const struct argp_option options[] = {
@@ -53,6 +54,9 @@ static const struct argp_option options[] = {
 	{ "reflink", OPT_REFLINK, "WHEN", 0,
 	  "share file extents: auto (default: where the filesystem can), always (fail "
 	  "a file that cannot), never", 0 },
+	{ "force-dest", OPT_FORCE_DEST, 0, 0,
+	  "copy into an existing DEST that another user owns or can write (with "
+	  "--link=hard: beside which others can rename), refused by default", 0 },
 	{ "one-file-system", 'x', 0, 0,
 	  "do not copy other mounts; their mount points become empty directories", 0 },
 	{ "timeout", OPT_TIMEOUT, "SECONDS", 0,
@@ -91,6 +95,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case 'a': c->o.archive = true; break;
 	case OPT_ATOMIC: c->o.atomic = true; break;
+	case OPT_FORCE_DEST: c->o.force_dest = true; break;
 	case OPT_LINK:
 		if (strcmp(arg, "hard") == 0)
 			c->o.link = TU_CPLINK_HARD;
@@ -215,6 +220,10 @@ int main(int argc, char **argv)
 	c.o.warning = tu_report_warning;
 	c.o.ctx = &c;
 	c.o.stats = &stats;
+	/* SIGINT, SIGTERM, SIGHUP: the copy stops, --atomic's hidden tree
+	   is removed, then we die of the signal. */
+	tu_signals_catch();
+	c.o.interrupted = &tu_interrupted;
 	if (c.verbose || c.itemize || c.o.dry_run)
 		c.o.copied = on_copied;
 	if (c.nul && !c.o.copied)
@@ -230,6 +239,16 @@ int main(int argc, char **argv)
 	}
 	int r = tu_cptree(c.args[0], c.args[1], &c.o);
 	tu_progress_stop(p);
+	if (r == -EINTR && tu_interrupted) {
+		char *d = tu_quote(c.args[1]);
+		if (c.o.dry_run)
+			tu_warn("interrupted by %s", strsignal(tu_interrupted));
+		else
+			tu_warn("interrupted by %s: %s %s", strsignal(tu_interrupted), d,
+				c.o.atomic ? "was not made" : "is incomplete");
+		tu_quote_free(d);
+		tu_signals_reraise();
+	}
 	int status = tu_exit_status(r, c.rep.errors > 0);
 	if (fflush(stdout) != 0) {
 		tu_warn("write error on standard output: %s", strerror(errno));
