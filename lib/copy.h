@@ -121,6 +121,8 @@ struct job {
 	int sfd, dfd;
 	const char *name, *dname;
 	struct stat st;
+	int sheld;			/* -a: a symlink or special held (O_PATH)
+					   as ST says, or -1 */
 	bool follow;			/* -L: NAME is a symlink, ST its target's */
 	bool defer_lock;		/* hard-linked: +i/+a come after the walk */
 	unsigned long lock_flags;	/* out: what was deferred */

@@ -595,6 +595,19 @@ int tu_file_open_at(int dirfd, const char *name, bool follow)
 	return fd >= 0 ? fd : -errno;
 }
 
+int tu_entry_hold_at(int dirfd, const char *name, struct stat *st)
+{
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) < 0) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
 int tu_stat_fd(int fd, struct stat *st)
 {
 	return fstat(fd, st) == 0 ? 0 : -errno;

@@ -187,6 +187,11 @@ int tu_read_link_at(int dirfd, const char *name, size_t hint, char **out);
 
 /* Open the file NAME read-only, non-blocking, never as our terminal. */
 int tu_file_open_at(int dirfd, const char *name, bool follow);
+/* Hold the entry NAME (any type; a symlink itself, never followed) by an
+   O_PATH fd and fill ST with what that fd holds: its metadata is then read
+   from the inode stat'ed (tu_meta_read_held), never from what the name
+   means later. Returns the fd or -errno. */
+int tu_entry_hold_at(int dirfd, const char *name, struct stat *st);
 int tu_stat_fd(int fd, struct stat *st);
 int tu_stat_at(int dirfd, const char *name, struct stat *st, bool follow);
 int tu_chmod_fd(int fd, mode_t mode);

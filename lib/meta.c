@@ -4,10 +4,11 @@
  * libarchive's archive_read_disk_entry_from_file() is the reader and the
  * model: one entry holds the xattrs, POSIX ACLs and file flags. Its traps,
  * handled here:
- *  - a symlink (or anything we do not open) must be passed as fd -1 with its
- *    lstat data, and libarchive then reads it by path; the path we give is
- *    "/proc/self/fd/DIRFD/NAME", the held directory plus one name, which
- *    libarchive reads with l*xattr and readlink, never following NAME;
+ *  - a symlink (or anything we do not open) would have to be passed as fd
+ *    -1, and libarchive then reads it by path: whatever lies at the name at
+ *    that moment. So such an entry is held by an O_PATH fd checked against
+ *    what was stat'ed, and read here through that fd (tu_meta_read_held)
+ *    into the same kind of entry;
  *  - a directory's default ACL is read by path even when an fd is given, so
  *    the entry's source path is "/proc/self/fd/FD", the held directory.
  *
@@ -18,6 +19,7 @@
  */
 #define TU_INTERNAL
 #include "meta.h"
+#include "handle.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -144,14 +146,185 @@ int tu_meta_read_fd(struct tu_meta_reader *r, int fd, const struct stat *st, str
 	return read_entry(r, fd, path, st, m);
 }
 
+/* ---- reading through a held O_PATH fd ----------------------------------------- */
+
+/* An O_PATH fd refuses the f*xattr calls (EBADF). Its /proc magic link
+   leads to the inode held with no name looked up, and to a symlink itself,
+   never to its target (checked: getxattr through it lists the link's own
+   trusted.* names), so the path calls through it read exactly what was
+   stat'ed. */
+
+#define ACL_XATTR_ACCESS  "system.posix_acl_access"
+#define ACL_XATTR_DEFAULT "system.posix_acl_default"
+#define ACL_XATTR_VERSION 2u
+#define ACL_NO_ID         0xffffffffu
+
+static bool no_xattrs(int err)
+{
+	return err == ENOTSUP || err == EOPNOTSUPP || err == ENOSYS;
+}
+
+/* The value of NAME on PROC, malloc'd in *OUT (*LEN bytes). 0; -ENODATA
+   when it has none (or the filesystem has no xattrs); -errno. */
+static int held_get(const char *proc, const char *name, unsigned char **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	for (;;) {
+		ssize_t n = getxattr(proc, name, NULL, 0);
+		if (n < 0)
+			return no_xattrs(errno) ? -ENODATA : -errno;
+		unsigned char *v = malloc(n ? (size_t)n : 1);
+		if (!v)
+			return -ENOMEM;
+		ssize_t got = getxattr(proc, name, v, (size_t)n);
+		if (got >= 0) {
+			*out = v;
+			*len = (size_t)got;
+			return 0;
+		}
+		int err = errno;
+		free(v);
+		if (err != ERANGE)	/* grew in between: ask again */
+			return no_xattrs(err) ? -ENODATA : -err;
+	}
+}
+
+/* Every name of PROC's xattrs, malloc'd in *OUT (*LEN bytes, NUL after
+   each). 0 (*LEN 0 when none, or no xattrs on this filesystem) or -errno. */
+static int held_list(const char *proc, char **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	for (;;) {
+		ssize_t n = listxattr(proc, NULL, 0);
+		if (n <= 0)
+			return n == 0 || no_xattrs(errno) ? 0 : -errno;
+		char *list = malloc((size_t)n);
+		if (!list)
+			return -ENOMEM;
+		ssize_t got = listxattr(proc, list, (size_t)n);
+		if (got >= 0) {
+			*out = list;
+			*len = (size_t)got;
+			return 0;
+		}
+		int err = errno;
+		free(list);
+		if (err != ERANGE)
+			return no_xattrs(err) ? 0 : -err;
+	}
+}
+
+/* Names libarchive's reader leaves out of an entry's xattrs, as we do: the
+   POSIX ACLs (kept as ACL entries), XFS's old ACL names and its obsolete
+   xfsroot namespace. */
+static bool xattr_is_acl(const char *name)
+{
+	return strcmp(name, ACL_XATTR_ACCESS) == 0 || strcmp(name, ACL_XATTR_DEFAULT) == 0 ||
+	       strcmp(name, "trusted.SGI_ACL_FILE") == 0 ||
+	       strcmp(name, "trusted.SGI_ACL_DEFAULT") == 0 || strncmp(name, "xfsroot.", 8) == 0;
+}
+
+/* The POSIX ACL value V (the kernel's xattr format) into AE as entries of
+   TYPE (ARCHIVE_ENTRY_ACL_TYPE_ACCESS or _DEFAULT), as libarchive's own
+   reader adds what libacl reads: the access ACL's user::, group:: and
+   other:: become AE's mode bits, the rest entries. -EINVAL for a value not
+   in that format, or 0. */
+static int acl_entry_from_xattr(struct archive_entry *ae, int type, const unsigned char *v,
+				size_t len)
+{
+	if (len < 4 || (len - 4) % 8 ||
+	    (uint32_t)(v[0] | v[1] << 8 | v[2] << 16 | (uint32_t)v[3] << 24) != ACL_XATTR_VERSION)
+		return -EINVAL;
+	for (size_t at = 4; at < len; at += 8) {
+		int tag = v[at] | v[at + 1] << 8, perm = v[at + 2] & 7;
+		uint32_t id = v[at + 4] | v[at + 5] << 8 | v[at + 6] << 16 | (uint32_t)v[at + 7] << 24;
+		int atag;
+		switch (tag) {
+		case 0x01: atag = ARCHIVE_ENTRY_ACL_USER_OBJ; break;
+		case 0x02: atag = ARCHIVE_ENTRY_ACL_USER; break;
+		case 0x04: atag = ARCHIVE_ENTRY_ACL_GROUP_OBJ; break;
+		case 0x08: atag = ARCHIVE_ENTRY_ACL_GROUP; break;
+		case 0x10: atag = ARCHIVE_ENTRY_ACL_MASK; break;
+		case 0x20: atag = ARCHIVE_ENTRY_ACL_OTHER; break;
+		default: return -EINVAL;
+		}
+		bool named = atag == ARCHIVE_ENTRY_ACL_USER || atag == ARCHIVE_ENTRY_ACL_GROUP;
+		if (archive_entry_acl_add_entry(ae, type, perm, atag, named ? (int)id : -1, NULL) !=
+		    ARCHIVE_OK)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* The ACL XNAME of PROC into AE as TYPE entries; none is no error. */
+static int held_acl(const char *proc, const char *xname, int type, struct archive_entry *ae)
+{
+	unsigned char *v;
+	size_t len;
+	int r = held_get(proc, xname, &v, &len);
+	if (r == -ENODATA)
+		return 0;
+	if (r == 0)
+		r = acl_entry_from_xattr(ae, type, v, len);
+	free(v);
+	return r;
+}
+
+int tu_meta_read_held(int held, const struct stat *st, struct tu_meta *m)
+{
+	memset(m, 0, sizeof *m);
+	m->st = *st;
+	char proc[PROC_PATH_MAX];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", held);
+	struct archive_entry *ae = archive_entry_new();
+	if (!ae)
+		return -ENOMEM;
+	archive_entry_copy_stat(ae, st);
+	char *list;
+	size_t n;
+	int r = held_list(proc, &list, &n);
+	for (size_t i = 0; r == 0 && i < n; i += strlen(list + i) + 1) {
+		const char *name = list + i;
+		if (xattr_is_acl(name))
+			continue;
+		unsigned char *v;
+		size_t len;
+		r = held_get(proc, name, &v, &len);
+		if (r == 0)
+			archive_entry_xattr_add_entry(ae, name, v, len);
+		else if (r == -ENODATA)	/* removed since it was listed */
+			r = 0;
+		free(v);
+	}
+	free(list);
+	/* Symlinks have no ACLs; only directories have a default one. */
+	if (r == 0 && !S_ISLNK(st->st_mode))
+		r = held_acl(proc, ACL_XATTR_ACCESS, ARCHIVE_ENTRY_ACL_TYPE_ACCESS, ae);
+	if (r == 0 && S_ISDIR(st->st_mode))
+		r = held_acl(proc, ACL_XATTR_DEFAULT, ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, ae);
+	if (r < 0) {
+		archive_entry_free(ae);
+		return r;
+	}
+	m->ae = ae;
+	return 0;
+}
+
 int tu_meta_read_at(struct tu_meta_reader *r, int dirfd, const char *name,
 		    const struct stat *st, struct tu_meta *m)
 {
-	char *path;
-	if (asprintf(&path, "/proc/self/fd/%d/%s", dirfd, name) < 0)
-		return -ENOMEM;
-	int ret = read_entry(r, -1, path, st, m);
-	free(path);
+	(void)r;
+	struct stat now;
+	int held = tu_entry_hold_at(dirfd, name, &now);
+	if (held < 0)
+		return held;
+	int ret = -ESTALE;
+	if (now.st_dev == st->st_dev && now.st_ino == st->st_ino &&
+	    (now.st_mode & S_IFMT) == (st->st_mode & S_IFMT))
+		ret = tu_meta_read_held(held, st, m);
+	close(held);
 	return ret;
 }
 
@@ -301,11 +474,6 @@ static void set_xattrs(const struct target *t, struct archive_entry *ae,
    call on a name, sets or removes them for every type: libacl sets a
    default ACL and anything without an fd by path only, following
    symlinks. */
-#define ACL_XATTR_ACCESS  "system.posix_acl_access"
-#define ACL_XATTR_DEFAULT "system.posix_acl_default"
-#define ACL_XATTR_VERSION 2u
-#define ACL_NO_ID         0xffffffffu
-
 struct acl_ent {
 	uint16_t tag, perm;
 	uint32_t id;

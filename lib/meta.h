@@ -54,8 +54,16 @@ void tu_meta_reader_free(struct tu_meta_reader *r);
 /* Read the metadata of the open regular file or directory FD, whose fstat
    is ST. 0 or -errno. */
 int tu_meta_read_fd(struct tu_meta_reader *r, int fd, const struct stat *st, struct tu_meta *m);
-/* Read the metadata of NAME in DIRFD (a symlink, FIFO, socket or device:
-   nothing we open), whose lstat is ST. 0 or -errno. */
+/* Read the metadata of the entry held by the O_PATH fd HELD (see
+   tu_entry_hold_at: a symlink, FIFO, socket or device, nothing we open),
+   whose fstat is ST: its xattrs, and its POSIX ACLs (access, and default
+   for a directory), from that inode and no other. Not through libarchive,
+   which reads such an entry by path only; the entry is the same model.
+   0 or -errno. */
+int tu_meta_read_held(int held, const struct stat *st, struct tu_meta *m);
+/* The same for NAME in DIRFD, whose lstat was ST: held first, and refused
+   with -ESTALE unless it is still the entry ST describes (device, inode,
+   type). R is unused (kept for the callers). 0 or -errno. */
 int tu_meta_read_at(struct tu_meta_reader *r, int dirfd, const char *name,
 		    const struct stat *st, struct tu_meta *m);
 void tu_meta_free(struct tu_meta *m);
