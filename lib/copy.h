@@ -96,6 +96,9 @@ struct tu_copy {
 
 	pthread_mutex_t out_lock;	/* the caller's callbacks, one at a time */
 	_Atomic int failed;		/* first failure, positive errno */
+	_Atomic unsigned unsupported;	/* kinds of metadata DEST's filesystem
+					   cannot hold, already reported
+					   (cp_meta_fail): once per run each */
 	struct tu_fs_caps fs;		/* what DEST's filesystem refused */
 	int dst_root_fd;
 

@@ -413,11 +413,15 @@ static int open_stated(struct job *j, bool same_inode)
 	return fd;
 }
 
-/* Are hard links kept for this entry? With archive, unless dereferenced. */
+/* Are hard links kept for this entry? With archive, unless dereferenced.
+   With -L every non-directory is in the map, one name or more: a file
+   reached directly and through a followed symlink (or through two) is one
+   inode with two names in DEST, as cp -a -L makes it. */
 static bool keep_links(const struct tu_copy *cp, const struct stat *st)
 {
-	return cp->o->archive && st->st_nlink > 1 && !S_ISDIR(st->st_mode) &&
-	       !(cp->o->dereference & TU_DEREF_HARD);
+	if (!cp->o->archive || S_ISDIR(st->st_mode) || (cp->o->dereference & TU_DEREF_HARD))
+		return false;
+	return st->st_nlink > 1 || (cp->o->dereference & TU_DEREF_SYMBOLIC);
 }
 
 int cp_copy_nondir(struct tu_copy *cp, struct tu_walk_dir *d, int sfd, int dfd, const char *name,
