@@ -41,6 +41,10 @@ struct dnode {
 	struct tu_meta meta;		/* the source directory's, for leave() */
 	int bigs;			/* its large files in flight (qlock) */
 	mode_t file_allow;		/* without -a: mode bits its new files keep */
+	/* -a: what is made in it inherits no ACL (it is ours and has no
+	   default ACL), and it inherited none itself (its parent's was
+	   so): an absent ACL needs no removal (TU_META_UNINHERITED). */
+	bool kids_uninherited, self_uninherited;
 	char name[];
 };
 

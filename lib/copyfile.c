@@ -89,6 +89,14 @@ static int recheck(struct job *j, int fd, double start, long *delay)
 	return 1;
 }
 
+/* TU_META_UNINHERITED when J is made in a DEST directory known to pass
+   no ACL on (cptree.c's enter()), else 0. */
+static unsigned uninherited(const struct job *j)
+{
+	const struct dnode *dn = cp_slot_dn(j->w.d);
+	return dn && dn->dc.fd == j->dfd && dn->kids_uninherited ? TU_META_UNINHERITED : 0;
+}
+
 /* OUT (named TMP, or unnamed) holds the data: metadata, the final name,
    then the flags. OUT stays open; on failure (reported) it is discarded. */
 static int file_finish(struct job *j, int out, const char *tmp, struct tu_meta *meta)
@@ -96,12 +104,13 @@ static int file_finish(struct job *j, int out, const char *tmp, struct tu_meta *
 	struct tu_copy *cp = j->cp;
 	const struct tu_cptree_opts *o = cp->o;
 	struct cp_meta_fail_ctx mf = { cp, &j->w };
+	struct dnode *dn = cp_slot_dn(j->w.d);
 	if (o->archive) {
-		tu_meta_apply_fd(out, meta, TU_META_ALL & ~TU_META_FLAGS, cp_meta_fail, &mf);
+		tu_meta_apply_fd(out, meta, (TU_META_ALL & ~TU_META_FLAGS) | uninherited(j),
+				 cp_meta_fail, &mf);
 	} else {
 		/* As cp -r: the umask, or the directory's default ACL instead
 		   (found once per directory, in cptree.c's enter()). */
-		struct dnode *dn = cp_slot_dn(j->w.d);
 		mode_t allow = dn ? dn->file_allow : 0777 & ~cp->umask;
 		int r = tu_chmod_fd(out, j->st.st_mode & 0777 & allow);
 		if (r < 0)
@@ -344,8 +353,9 @@ static int copy_special(struct job *j)
 				  r == -ESTALE ? "changed while copied; its metadata not copied" : NULL);
 		} else {
 			struct cp_meta_fail_ctx mf = { cp, &j->w };
-			tu_meta_apply_held(held, &meta, TU_META_ALL & ~TU_META_FLAGS, cp_meta_fail,
-					   &mf);
+			tu_meta_apply_held(held, &meta,
+					   (TU_META_ALL & ~TU_META_FLAGS) | uninherited(j),
+					   cp_meta_fail, &mf);
 			tu_meta_free(&meta);
 		}
 		close(held);

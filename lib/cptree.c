@@ -221,6 +221,12 @@ static int cp_enter(struct tu_walk_dir *d, void *ctx)
 	} else {
 		cp_report(cp, &w, true, "stat", -sr, NULL);
 	}
+	/* -a: whether what is made here inherits an ACL, known once: only
+	   its owner (we) can give it a default ACL meanwhile. */
+	if (cp->o->archive && n->dc.id.uid == cp->euid)
+		n->kids_uninherited = !tu_meta_dir_inherits(n->dc.fd);
+	if (n != cp->root)
+		n->self_uninherited = cp_slot_dn(tu_walk_dir_parent(d))->kids_uninherited;
 	/* Without -a, the mode bits a file made here may keep: the umask,
 	   or this directory's default ACL instead (POSIX, as cp -r). */
 	n->file_allow = 0777 & ~cp->umask;
@@ -316,7 +322,9 @@ static void finish_dir(struct tu_copy *cp, struct tu_walk_dir *d, struct dnode *
 	}
 	struct cp_meta_fail_ctx mf = { cp, &w };
 	if (cp->o->archive)
-		tu_meta_apply_fd(fd, &n->meta, TU_META_ALL, cp_meta_fail, &mf);
+		tu_meta_apply_fd(fd, &n->meta,
+				 TU_META_ALL | (n->self_uninherited ? TU_META_UNINHERITED : 0),
+				 cp_meta_fail, &mf);
 	else {
 		/* As cp -r (tu_meta_new_mode): the umask, or the default ACL
 		   instead, and a setgid bit the kernel gave is kept. The

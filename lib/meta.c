@@ -556,7 +556,7 @@ static int acl_xattr_from_entry(struct archive_entry *ae, int want, unsigned cha
    the source has none, it is removed, so a copy is never more open than
    its source (before the mode is set, see apply()). */
 static void set_acls(const struct target *t, struct archive_entry *ae, mode_t type,
-		     tu_meta_fail_fn *fail, void *ctx, int *first)
+		     bool inherited, tu_meta_fail_fn *fail, void *ctx, int *first)
 {
 	static const struct {
 		int type;
@@ -572,6 +572,8 @@ static void set_acls(const struct target *t, struct archive_entry *ae, mode_t ty
 		size_t len;
 		int r = acl_xattr_from_entry(ae, kinds[i].type, &v, &len);
 		bool set = v != NULL;
+		if (r == 0 && !set && !inherited)
+			continue;	/* none in the source, none inherited */
 		if (r == 0)
 			r = set ? set_xattr(t, kinds[i].xattr, v, len) : remove_xattr(t, kinds[i].xattr);
 		free(v);
@@ -606,6 +608,15 @@ static int acl_default_perms(const unsigned char *v, size_t len, mode_t *out)
 		return -EINVAL;
 	*out = (mode_t)(u << 6 | (m >= 0 ? m : g) << 3 | o);
 	return 0;
+}
+
+bool tu_meta_dir_inherits(int dirfd)
+{
+	if (fgetxattr(dirfd, ACL_XATTR_DEFAULT, NULL, 0) >= 0)
+		return true;
+	/* No default ACL, or a filesystem without ACLs (nothing to
+	   inherit); anything else cannot tell. */
+	return !(errno == ENODATA || no_xattrs(errno));
 }
 
 int tu_meta_new_mode(int dirfd, mode_t src_mode, mode_t umask_bits, mode_t *out)
@@ -709,7 +720,8 @@ static int apply(struct target *t, const struct tu_meta *m, unsigned what,
 	   and the mode's group bits are then the ACL mask, which fchmod
 	   below sets to what the source had. */
 	if (what & TU_META_ACL)
-		set_acls(t, m->ae, st->st_mode & S_IFMT, fail, ctx, &first);
+		set_acls(t, m->ae, st->st_mode & S_IFMT, !(what & TU_META_UNINHERITED), fail, ctx,
+			 &first);
 	if ((what & TU_META_MODE) && !is_lnk) {
 		int r = set_mode(t, mode);
 		if (r < 0)

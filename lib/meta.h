@@ -37,6 +37,11 @@ enum {
 	TU_META_TIMES = 1u << 4,	/* atime and mtime, ns */
 	TU_META_FLAGS = 1u << 5,	/* chattr flags (FS_IOC_SETFLAGS) */
 	TU_META_ALL   = 0x3f,
+	/* Not a piece but a promise: the entry was made in a directory
+	   without a default ACL (tu_meta_dir_inherits() false), so it
+	   inherited no ACL, and an ACL the source lacks needs no removal
+	   (one call fewer per entry). */
+	TU_META_UNINHERITED = 1u << 6,
 };
 
 /* The metadata of one entry. */
@@ -96,6 +101,12 @@ int tu_meta_apply_held(int held, const struct tu_meta *m, unsigned what,
    mode: its inherited ACL then ends as the kernel would have made it.
    0 or -errno. */
 int tu_meta_new_mode(int dirfd, mode_t src_mode, mode_t umask_bits, mode_t *out);
+
+/* Does an entry made in the directory DIRFD inherit an ACL from it? True
+   when it has a default ACL, or when that cannot be told. One call; ask it
+   once per directory, and only of a directory no one else may give a
+   default ACL meanwhile (ours: only its owner can). */
+bool tu_meta_dir_inherits(int dirfd);
 
 /* Flags that forbid changes to an entry: apply them last. */
 bool tu_meta_flags_lock(unsigned long fflags);
