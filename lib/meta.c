@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -761,6 +762,57 @@ int tu_meta_apply_held(int held, const struct tu_meta *m, unsigned what,
 {
 	struct target t = { .fd = -1, .held = held, .dirfd = -1 };
 	return apply(&t, m, what, fail, ctx);
+}
+
+/* ---- one xattr, raw (the hash cache's record) ------------------------------------ */
+
+#ifndef __NR_getxattrat
+#define __NR_getxattrat 464
+#endif
+#ifndef __NR_removexattrat
+#define __NR_removexattrat 466
+#endif
+
+struct xattr_args_v0 {
+	uint64_t value;
+	uint32_t size;
+	uint32_t flags;
+};
+
+static int xattr_err(int err)
+{
+	return err == ENOTSUP ? -EOPNOTSUPP : -err;
+}
+
+ssize_t tu_meta_xattr_get_at(int dirfd, const char *name, const char *xname, void *buf,
+			     size_t len)
+{
+	struct xattr_args_v0 args = { .value = (uintptr_t)buf, .size = (uint32_t)len };
+	long n = syscall(__NR_getxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, xname, &args,
+			 sizeof args);
+	return n >= 0 ? (ssize_t)n : xattr_err(errno);
+}
+
+ssize_t tu_meta_xattr_get_fd(int fd, const char *xname, void *buf, size_t len)
+{
+	ssize_t n = fgetxattr(fd, xname, buf, len);
+	return n >= 0 ? n : xattr_err(errno);
+}
+
+int tu_meta_xattr_set_fd(int fd, const char *xname, const void *v, size_t len)
+{
+	return fsetxattr(fd, xname, v, len, 0) == 0 ? 0 : xattr_err(errno);
+}
+
+int tu_meta_xattr_remove_at(int dirfd, const char *name, const char *xname)
+{
+	long r = syscall(__NR_removexattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, xname);
+	return r == 0 ? 0 : xattr_err(errno);
+}
+
+int tu_meta_xattr_remove_fd(int fd, const char *xname)
+{
+	return fremovexattr(fd, xname) == 0 ? 0 : xattr_err(errno);
 }
 
 /* ---- the xattr blob that dedup compares ---------------------------------------- */

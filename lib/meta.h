@@ -111,6 +111,22 @@ bool tu_meta_dir_inherits(int dirfd);
 /* Flags that forbid changes to an entry: apply them last. */
 bool tu_meta_flags_lock(unsigned long fflags);
 
+/* ---- one xattr, raw (the hash cache's record) ------------------------------------ */
+
+/* The value of XNAME on NAME in DIRFD, never followed and without opening
+   it (getxattrat(2), Linux 6.13: -ENOSYS before), or on the open FD, into
+   BUF (LEN bytes): its length or -errno (-ENODATA: none; -EOPNOTSUPP: the
+   filesystem has no such xattrs; -ERANGE: longer than LEN). */
+ssize_t tu_meta_xattr_get_at(int dirfd, const char *name, const char *xname, void *buf,
+			     size_t len);
+ssize_t tu_meta_xattr_get_fd(int fd, const char *xname, void *buf, size_t len);
+/* Set XNAME on the open FD to V (LEN bytes). 0 or -errno. */
+int tu_meta_xattr_set_fd(int fd, const char *xname, const void *v, size_t len);
+/* Remove XNAME from NAME in DIRFD (removexattrat(2), never followed;
+   -ENOSYS before Linux 6.13) or from the open FD. 0 or -errno. */
+int tu_meta_xattr_remove_at(int dirfd, const char *name, const char *xname);
+int tu_meta_xattr_remove_fd(int fd, const char *xname);
+
 /* ---- the xattr blob that dedup compares ---------------------------------------- */
 
 /* The extended attributes of the open file FD but SKIP (dedup's hash
