@@ -193,7 +193,8 @@ static int run(struct lk *lk, const char *const *dirs, size_t ndirs)
 		}
 		free(display);
 	}
-	qsort(lk->recs, lk->n, sizeof *lk->recs, cmp_rec);
+	if (lk->n)	/* none found: recs is NULL, which qsort must not get */
+		qsort(lk->recs, lk->n, sizeof *lk->recs, cmp_rec);
 	/* Group by inode and hand each group over. */
 	const char **paths = lk->n ? malloc(lk->n * sizeof *paths) : NULL;
 	for (size_t i = 0; paths && i < lk->n;) {
