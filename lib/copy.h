@@ -42,6 +42,10 @@ struct dnode {
 	struct tu_meta meta;		/* the source directory's, for leave() */
 	int bigs;			/* its large files in flight (qlock) */
 	mode_t file_allow;		/* without -a: mode bits its new files keep */
+	/* -a: what is made in it inherits no ACL (it is ours and has no
+	   default ACL), and it inherited none itself (its parent's was
+	   so): an absent ACL needs no removal (TU_META_UNINHERITED). */
+	bool kids_uninherited, self_uninherited;
 	char name[];
 };
 
@@ -102,6 +106,9 @@ struct tu_copy {
 
 	pthread_mutex_t out_lock;	/* the caller's callbacks, one at a time */
 	struct tu_reporter rep;		/* failures, "some failed", "stop" */
+	_Atomic unsigned unsupported;	/* kinds of metadata DEST's filesystem
+					   cannot hold, already reported
+					   (cp_meta_fail): once per run each */
 	struct tu_fs_caps fs;		/* what DEST's filesystem refused */
 	int dst_root_fd;
 
@@ -127,6 +134,8 @@ struct job {
 	int sfd, dfd;
 	const char *name, *dname;
 	struct stat st;
+	int sheld;			/* -a: a symlink or special held (O_PATH)
+					   as ST says, or -1 */
 	bool follow;			/* -L: NAME is a symlink, ST its target's */
 	bool defer_lock;		/* hard-linked: +i/+a come after the walk */
 	unsigned long lock_flags;	/* out: what was deferred */

@@ -89,6 +89,14 @@ static int recheck(struct job *j, int fd, double start, long *delay)
 	return 1;
 }
 
+/* TU_META_UNINHERITED when J is made in a DEST directory known to pass
+   no ACL on (cptree.c's enter()), else 0. */
+static unsigned uninherited(const struct job *j)
+{
+	const struct dnode *dn = cp_slot_dn(j->w.d);
+	return dn && dn->dc.fd == j->dfd && dn->kids_uninherited ? TU_META_UNINHERITED : 0;
+}
+
 /* OUT (named TMP, or unnamed) holds the data: metadata, the final name,
    then the flags. OUT stays open; on failure (reported) it is discarded. */
 static int file_finish(struct job *j, int out, const char *tmp, struct tu_meta *meta)
@@ -96,12 +104,13 @@ static int file_finish(struct job *j, int out, const char *tmp, struct tu_meta *
 	struct tu_copy *cp = j->cp;
 	const struct tu_cptree_opts *o = cp->o;
 	struct cp_meta_fail_ctx mf = { cp, &j->w };
+	struct dnode *dn = cp_slot_dn(j->w.d);
 	if (o->archive) {
-		tu_meta_apply_fd(out, meta, TU_META_ALL & ~TU_META_FLAGS, cp_meta_fail, &mf);
+		tu_meta_apply_fd(out, meta, (TU_META_ALL & ~TU_META_FLAGS) | uninherited(j),
+				 cp_meta_fail, &mf);
 	} else {
 		/* As cp -r: the umask, or the directory's default ACL instead
 		   (found once per directory, in cptree.c's enter()). */
-		struct dnode *dn = cp_slot_dn(j->w.d);
 		mode_t allow = dn ? dn->file_allow : 0777 & ~cp->umask;
 		int r = tu_chmod_fd(out, j->st.st_mode & 0777 & allow);
 		if (r < 0)
@@ -239,11 +248,25 @@ static int hold_made(struct job *j, mode_t mode, dev_t rdev)
 	return fd;
 }
 
+/* The source metadata of J's symlink or special file, from the inode
+   stat'ed: the one held (J->sheld), else NAME held and checked against
+   J->st (-ESTALE when it changed). Never from whatever the name means
+   later. */
+static int read_meta_entry(struct job *j, struct tu_meta *m)
+{
+	if (j->sheld >= 0)
+		return tu_meta_read_held(j->sheld, &j->st, m);
+	return tu_meta_read_at(j->cp->mr, j->sfd, j->name, &j->st, m);
+}
+
 static int copy_symlink(struct job *j)
 {
 	struct tu_copy *cp = j->cp;
 	char *target = NULL;
-	int r = tu_read_link_at(j->sfd, j->name, (size_t)j->st.st_size, &target);
+	/* The target of the link held, when it is: the same inode as its
+	   metadata. */
+	int r = j->sheld >= 0 ? tu_read_link_at(j->sheld, "", (size_t)j->st.st_size, &target)
+			      : tu_read_link_at(j->sfd, j->name, (size_t)j->st.st_size, &target);
 	if (r < 0) {
 		cp_report(cp, &j->w, true, "read link", -r, NULL);
 		return r;
@@ -278,9 +301,10 @@ static int copy_symlink(struct job *j)
 			return held;
 		}
 		struct tu_meta meta;
-		r = tu_meta_read_at(cp->mr, j->sfd, j->name, &j->st, &meta);
+		r = read_meta_entry(j, &meta);
 		if (r < 0) {
-			cp_report(cp, &j->w, true, "read metadata", -r, NULL);
+			cp_report(cp, &j->w, true, "read metadata", -r,
+				  r == -ESTALE ? "changed while copied; its metadata not copied" : NULL);
 		} else {
 			struct cp_meta_fail_ctx mf = { cp, &j->w };
 			tu_meta_apply_held(held, &meta, TU_META_OWNER | TU_META_XATTR | TU_META_TIMES,
@@ -323,13 +347,15 @@ static int copy_special(struct job *j)
 		/* Reached through a symlink (-L), only what stat says is
 		   kept: xattrs and ACLs would be read from the link. */
 		struct tu_meta meta = { .st = j->st };
-		int r = j->follow ? 0 : tu_meta_read_at(cp->mr, j->sfd, j->name, &j->st, &meta);
+		int r = j->follow ? 0 : read_meta_entry(j, &meta);
 		if (r < 0) {
-			cp_report(cp, &j->w, true, "read metadata", -r, NULL);
+			cp_report(cp, &j->w, true, "read metadata", -r,
+				  r == -ESTALE ? "changed while copied; its metadata not copied" : NULL);
 		} else {
 			struct cp_meta_fail_ctx mf = { cp, &j->w };
-			tu_meta_apply_held(held, &meta, TU_META_ALL & ~TU_META_FLAGS, cp_meta_fail,
-					   &mf);
+			tu_meta_apply_held(held, &meta,
+					   (TU_META_ALL & ~TU_META_FLAGS) | uninherited(j),
+					   cp_meta_fail, &mf);
 			tu_meta_free(&meta);
 		}
 		close(held);
@@ -397,18 +423,22 @@ static int open_stated(struct job *j, bool same_inode)
 	return fd;
 }
 
-/* Are hard links kept for this entry? With archive, unless dereferenced. */
+/* Are hard links kept for this entry? With archive, unless dereferenced.
+   With -L every non-directory is in the map, one name or more: a file
+   reached directly and through a followed symlink (or through two) is one
+   inode with two names in DEST, as cp -a -L makes it. */
 static bool keep_links(const struct tu_copy *cp, const struct stat *st)
 {
-	return cp->o->archive && st->st_nlink > 1 && !S_ISDIR(st->st_mode) &&
-	       !(cp->o->dereference & TU_DEREF_HARD);
+	if (!cp->o->archive || S_ISDIR(st->st_mode) || (cp->o->dereference & TU_DEREF_HARD))
+		return false;
+	return st->st_nlink > 1 || (cp->o->dereference & TU_DEREF_SYMBOLIC);
 }
 
 int cp_copy_nondir(struct tu_copy *cp, struct tu_walk_dir *d, int sfd, int dfd, const char *name,
 		       const char *dname, unsigned char dtype)
 {
 	struct job j = { .cp = cp, .w = { d, name }, .sfd = sfd, .dfd = dfd, .name = name,
-			 .dname = dname };
+			 .dname = dname, .sheld = -1 };
 	int fd = -1;
 	bool dry = cp->o->dry_run;
 	/* A regular file is opened first and asked what it is (one call
@@ -434,10 +464,26 @@ int cp_copy_nondir(struct tu_copy *cp, struct tu_walk_dir *d, int sfd, int dfd, 
 		}
 	}
 	if (fd < 0) {
-		int r = tu_stat_at(sfd, name, &j.st, false);
+		/* With -a, a symlink or special file is held as it is stat'ed:
+		   its metadata (and a symlink's target) are read from that
+		   inode, whatever its name means by then. */
+		int r;
+		if (cp->o->archive && !dry) {
+			r = tu_entry_hold_at(sfd, name, &j.st);
+			if (r >= 0) {
+				j.sheld = r;
+				r = 0;
+			}
+		} else {
+			r = tu_stat_at(sfd, name, &j.st, false);
+		}
 		if (r < 0) {
 			cp_report(cp, &j.w, true, "stat", -r, NULL);
 			return r;
+		}
+		if (j.sheld >= 0 && S_ISREG(j.st.st_mode)) {
+			close(j.sheld);	/* opened for reading below */
+			j.sheld = -1;
 		}
 		if (S_ISREG(j.st.st_mode) && !dry) {
 			fd = open_stated(&j, false);
@@ -448,6 +494,8 @@ int cp_copy_nondir(struct tu_copy *cp, struct tu_walk_dir *d, int sfd, int dfd, 
 	int r = keep_links(cp, &j.st) ? cp_copy_linked(&j, fd) : cp_copy_by_type(&j, fd);
 	if (fd >= 0 && r != CP_DEFERRED)
 		close(fd);	/* a deferred file's, from now on */
+	if (j.sheld >= 0)
+		close(j.sheld);
 	return r;
 }
 
@@ -457,7 +505,7 @@ int cp_copy_followed(struct tu_copy *cp, struct tu_walk_dir *d, int sfd, int dfd
 			 const char *name, const struct stat *st)
 {
 	struct job j = { .cp = cp, .w = { d, name }, .sfd = sfd, .dfd = dfd, .name = name,
-			 .dname = name, .st = *st, .follow = true };
+			 .dname = name, .st = *st, .sheld = -1, .follow = true };
 	int fd = -1;
 	if (S_ISREG(st->st_mode) && !cp->o->dry_run) {
 		fd = open_stated(&j, true);

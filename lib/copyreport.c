@@ -133,11 +133,51 @@ void cp_item_rewritten(struct tu_copy *cp, const struct where *w, const char *ta
    a warning (cp -a keeps quiet about it; we say it once per entry);
    everything else is a failure. */
 
+/* The kind of metadata OP (with DETAIL, an xattr's name) is, for a
+   filesystem that cannot hold it: one bit per xattr namespace, and ACLs;
+   *WHAT names it. 0 for anything else. */
+static unsigned unsupported_kind(const char *op, const char *detail, const char **what)
+{
+	static const char *const ns[] = { "user.*", "trusted.*", "security.*", "system.*" };
+	if (strcmp(op, "set ACL") == 0) {
+		*what = "ACLs";
+		return 1u;
+	}
+	if (strcmp(op, "set xattr") != 0)
+		return 0;
+	for (unsigned i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+		if (detail && strncmp(detail, ns[i], strlen(ns[i]) - 1) == 0) {
+			*what = ns[i];
+			return 2u << i;
+		}
+	}
+	*what = "such";
+	return 2u << 4;
+}
+
 void cp_meta_fail(const char *op, int err, const char *detail, void *ctx)
 {
 	struct cp_meta_fail_ctx *m = ctx;
 	if (!m->cp->is_root && err == EPERM && strcmp(op, "set owner") == 0) {
 		cp_warn(m->cp, m->w, op, err, "kept ours; setuid and setgid bits dropped");
+		return;
+	}
+	/* DEST's filesystem cannot hold this kind at all (ramfs, vfat: no
+	   xattrs): every entry would get the same answer, so it is reported
+	   once per run and kind, and each still counts as a failure (exit 1,
+	   as rsync -aX's 23; cp -a says nothing and exits 0). */
+	const char *what = NULL;
+	unsigned kind = err == EOPNOTSUPP ? unsupported_kind(op, detail, &what) : 0;
+	if (kind) {
+		if (atomic_fetch_or(&m->cp->unsupported, kind) & kind) {
+			cp_note_failure(m->cp, err);
+			return;
+		}
+		char d[192];
+		snprintf(d, sizeof d, "%s%sDEST's filesystem holds no %s%s; none are kept, and this "
+			 "is not reported again", detail ? detail : "", detail ? ": " : "", what,
+			 kind == 1u ? "" : " xattrs");
+		cp_report(m->cp, m->w, false, op, err, d);
 		return;
 	}
 	cp_report(m->cp, m->w, false, op, err, detail);

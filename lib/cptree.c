@@ -223,6 +223,12 @@ static int cp_enter(struct tu_walk_dir *d, void *ctx)
 	} else {
 		cp_report(cp, &w, true, "stat", -sr, NULL);
 	}
+	/* -a: whether what is made here inherits an ACL, known once: only
+	   its owner (we) can give it a default ACL meanwhile. */
+	if (cp->o->archive && n->dc.id.uid == cp->euid)
+		n->kids_uninherited = !tu_meta_dir_inherits(n->dc.fd);
+	if (n != cp->root)
+		n->self_uninherited = cp_slot_dn(tu_walk_dir_parent(d))->kids_uninherited;
 	/* Without -a, the mode bits a file made here may keep: the umask,
 	   or this directory's default ACL instead (POSIX, as cp -r). */
 	n->file_allow = 0777 & ~cp->umask;
@@ -311,11 +317,12 @@ static int cp_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 
 /* The metadata META of the directory held by FD (at W), once all of its
    contents are in place. */
-static void finish_dir_fd(struct tu_copy *cp, struct where *w, int fd, struct tu_meta *meta)
+static void finish_dir_fd(struct tu_copy *cp, struct where *w, int fd, struct tu_meta *meta,
+			  unsigned extra)
 {
 	struct cp_meta_fail_ctx mf = { cp, w };
 	if (cp->o->archive)
-		tu_meta_apply_fd(fd, meta, TU_META_ALL, cp_meta_fail, &mf);
+		tu_meta_apply_fd(fd, meta, TU_META_ALL | extra, cp_meta_fail, &mf);
 	else {
 		/* As cp -r (tu_meta_new_mode): the umask, or the default ACL
 		   instead, and a setgid bit the kernel gave is kept. The
@@ -339,7 +346,7 @@ static void finish_dir(struct tu_copy *cp, struct tu_walk_dir *d, struct dnode *
 		cp_report(cp, &w, false, "reopen directory", -fd, NULL);
 		return;
 	}
-	finish_dir_fd(cp, &w, fd, &n->meta);
+	finish_dir_fd(cp, &w, fd, &n->meta, n->self_uninherited ? TU_META_UNINHERITED : 0);
 	cp_dn_unpin(cp, n);
 }
 
@@ -557,7 +564,7 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 		/* In place (or gone): DEST's own metadata, through the
 		   handle held since it was made. */
 		if (ok)
-			finish_dir_fd(cp, &root, root_fd, &cp->root_meta);
+			finish_dir_fd(cp, &root, root_fd, &cp->root_meta, 0);
 		tu_meta_free(&cp->root_meta);
 		cp->root_meta_deferred = false;
 	}

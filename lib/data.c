@@ -498,6 +498,32 @@ ssize_t tu_pread_nowait(int fd, void *buf, size_t len)
 	return n < 0 ? -errno : n;
 }
 
+ssize_t tu_read_some(int fd, void *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = read(fd, buf, len);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int tu_write_all(int fd, const void *p, size_t len)
+{
+	const char *c = p;
+	while (len > 0) {
+		ssize_t n = write(fd, c, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 void tu_will_need(int fd, uint64_t len)
 {
 	(void)posix_fadvise(fd, 0, (off_t)len, POSIX_FADV_WILLNEED);

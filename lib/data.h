@@ -139,6 +139,12 @@ int tu_pread_full(int fd, char *buf, size_t len, uint64_t off, size_t *got);
    (RWF_NOWAIT): the bytes read, -EAGAIN (they would wait), -EOPNOTSUPP
    (reads here never wait, e.g. tmpfs), or -errno. */
 ssize_t tu_pread_nowait(int fd, void *buf, size_t len);
+/* read(2) of at most LEN bytes at FD's offset, again on EINTR: the bytes
+   read (0 at the end) or -errno. */
+ssize_t tu_read_some(int fd, void *buf, size_t len);
+/* All LEN bytes of P written at FD's offset (again on EINTR and short
+   writes). 0 or -errno. */
+int tu_write_all(int fd, const void *p, size_t len);
 /* Ask the kernel to start reading the first LEN bytes (POSIX_FADV_WILLNEED). */
 void tu_will_need(int fd, uint64_t len);
 

@@ -97,8 +97,9 @@ static void state_from_statx(const struct statx *sx, struct fstate *s)
 int dd_state_fd(int fd, struct fstate *s)
 {
 	struct statx sx;
-	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATE_MASK, &sx) < 0)
-		return -errno;
+	int r = tu_statx_fd(fd, STATE_MASK, &sx);
+	if (r < 0)
+		return r;
 	state_from_statx(&sx, s);
 	return 0;
 }
@@ -229,8 +230,7 @@ static int open_root(struct dd *dd, size_t i)
 	size_t len = strlen(path);
 	int fd;
 	if (len > 1 && path[len - 1] == '/') {
-		fd = open(path, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
-		fd = fd >= 0 ? fd : -errno;
+		fd = tu_dir_open_path(path);
 	} else {
 		char *buf = malloc(len + 2);
 		const char *last;

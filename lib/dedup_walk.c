@@ -170,8 +170,7 @@ static void file_from_statx(struct dfile *f, const struct statx *sx, struct ddir
 int dd_add_file_operand(struct dd *dd, size_t i, int pfd, char *path, const char *name)
 {
 	struct statx sx;
-	if (statx(pfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, SCAN_MASK, &sx) < 0 ||
-	    !S_ISREG(sx.stx_mode))
+	if (tu_statx_at(pfd, name, SCAN_MASK, &sx) < 0 || !S_ISREG(sx.stx_mode))
 		return -ENOTDIR;	/* not a regular file either: said as before */
 	struct tu_ident pid;
 	int r = tu_ident_fd(pfd, &pid);
@@ -252,11 +251,11 @@ static int dd_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 		return TU_WALK_NEXT;
 	}
 	struct statx sx;
-	if (statx(tu_walk_dir_fd(d), e->name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
-		  SCAN_MASK, &sx) < 0) {
-		if (errno != ENOENT) {
-			tu_rep_mark(&dd->rep, errno);
-			tu_walk_report(d, e->name, "stat", errno, NULL);
+	int r = tu_statx_at(tu_walk_dir_fd(d), e->name, SCAN_MASK, &sx);
+	if (r < 0) {
+		if (r != -ENOENT) {
+			tu_rep_mark(&dd->rep, -r);
+			tu_walk_report(d, e->name, "stat", -r, NULL);
 		}
 		return TU_WALK_NEXT;
 	}

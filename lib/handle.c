@@ -294,6 +294,18 @@ int tu_open_parent(const char *path, char *buf, size_t len, const char **last)
 	return fd;
 }
 
+int tu_dir_open_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
+int tu_file_open_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
 int tu_rename_noreplace(int olddirfd, const char *oldname, int newdirfd, const char *newname)
 {
 	if (renameat2(olddirfd, oldname, newdirfd, newname, RENAME_NOREPLACE) == 0)
@@ -595,6 +607,31 @@ int tu_file_open_at(int dirfd, const char *name, bool follow)
 	return fd >= 0 ? fd : -errno;
 }
 
+int tu_file_open_noatime_at(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW |
+					 O_NOATIME);
+	return fd >= 0 ? fd : -errno;
+}
+
+int tu_file_rewind(int fd)
+{
+	return lseek(fd, 0, SEEK_SET) < 0 ? -errno : 0;
+}
+
+int tu_entry_hold_at(int dirfd, const char *name, struct stat *st)
+{
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) < 0) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
 int tu_stat_fd(int fd, struct stat *st)
 {
 	return fstat(fd, st) == 0 ? 0 : -errno;
@@ -605,9 +642,36 @@ int tu_stat_at(int dirfd, const char *name, struct stat *st, bool follow)
 	return fstatat(dirfd, name, st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
 }
 
+int tu_statx_at(int dirfd, const char *name, unsigned mask, struct statx *sx)
+{
+	return statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, mask, sx) == 0
+		       ? 0
+		       : -errno;
+}
+
+int tu_statx_fd(int fd, unsigned mask, struct statx *sx)
+{
+	return statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, mask, sx) == 0 ? 0 : -errno;
+}
+
 int tu_chmod_fd(int fd, mode_t mode)
 {
 	return fchmod(fd, mode) == 0 ? 0 : -errno;
+}
+
+int tu_chown_fd(int fd, uid_t uid, gid_t gid)
+{
+	return fchown(fd, uid, gid) == 0 ? 0 : -errno;
+}
+
+int tu_sync_fd(int fd)
+{
+	return fsync(fd) == 0 ? 0 : -errno;
+}
+
+int tu_unlink_at(int dirfd, const char *name)
+{
+	return unlinkat(dirfd, name, 0) == 0 ? 0 : -errno;
 }
 
 int tu_make_dir_at(int dirfd, const char *name, mode_t mode)

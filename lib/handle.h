@@ -119,6 +119,13 @@ int tu_dir_access_write(int fd);
    check. */
 int tu_open_parent(const char *path, char *buf, size_t len, const char **last);
 
+/* Operands, as the user wrote them: the directory PATH (a DIR operand
+   written with a trailing slash) or the file PATH (one to read, as md5sum
+   opens it), every symlink on the way followed as any tool does. Never for
+   an entry inside a tree. The fd or -errno. */
+int tu_dir_open_path(const char *path);
+int tu_file_open_path(const char *path);
+
 /* renameat2 with RENAME_NOREPLACE, falling back to link-free checks when the
    filesystem lacks it. */
 int tu_rename_noreplace(int olddirfd, const char *oldname, int newdirfd, const char *newname);
@@ -187,9 +194,28 @@ int tu_read_link_at(int dirfd, const char *name, size_t hint, char **out);
 
 /* Open the file NAME read-only, non-blocking, never as our terminal. */
 int tu_file_open_at(int dirfd, const char *name, bool follow);
+/* The same (never followed) without updating its atime (O_NOATIME: ours,
+   or CAP_FOWNER; -EPERM otherwise). */
+int tu_file_open_noatime_at(int dirfd, const char *name);
+/* Read the open file FD from its start again. 0 or -errno. */
+int tu_file_rewind(int fd);
+/* Hold the entry NAME (any type; a symlink itself, never followed) by an
+   O_PATH fd and fill ST with what that fd holds: its metadata is then read
+   from the inode stat'ed (tu_meta_read_held), never from what the name
+   means later. Returns the fd or -errno. */
+int tu_entry_hold_at(int dirfd, const char *name, struct stat *st);
 int tu_stat_fd(int fd, struct stat *st);
 int tu_stat_at(int dirfd, const char *name, struct stat *st, bool follow);
+/* statx of NAME in DIRFD (never followed) or of the open FD, asking for
+   MASK, synced as stat is, for callers that keep statx's fields. */
+int tu_statx_at(int dirfd, const char *name, unsigned mask, struct statx *sx);
+int tu_statx_fd(int fd, unsigned mask, struct statx *sx);
 int tu_chmod_fd(int fd, mode_t mode);
+int tu_chown_fd(int fd, uid_t uid, gid_t gid);
+/* The data and metadata of the open FD on disk. */
+int tu_sync_fd(int fd);
+/* Remove the non-directory NAME in DIRFD (unlinkat, never followed). */
+int tu_unlink_at(int dirfd, const char *name);
 int tu_make_dir_at(int dirfd, const char *name, mode_t mode);
 int tu_make_node_at(int dirfd, const char *name, mode_t mode, dev_t rdev);
 int tu_make_symlink_at(const char *target, int dirfd, const char *name);

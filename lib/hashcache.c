@@ -34,6 +34,7 @@
  * data, mtime or atime, and never print.
  */
 #define TU_INTERNAL
+#include "data.h"
 #include "hashcache.h"
 #include "hashdir.h"
 #include "hashstore.h"
@@ -97,8 +98,9 @@ static void meta_from_statx(const struct statx *sx, struct fmeta *m)
 int tu_hc_meta_at(int dirfd, const char *name, struct fmeta *m)
 {
 	struct statx sx;
-	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, META_MASK, &sx) < 0)
-		return -errno;
+	int r = tu_statx_at(dirfd, name, META_MASK, &sx);
+	if (r < 0)
+		return r;
 	meta_from_statx(&sx, m);
 	return 0;
 }
@@ -106,8 +108,9 @@ int tu_hc_meta_at(int dirfd, const char *name, struct fmeta *m)
 static int meta_fd(int fd, struct fmeta *m)
 {
 	struct statx sx;
-	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, META_MASK, &sx) < 0)
-		return -errno;
+	int r = tu_statx_fd(fd, META_MASK, &sx);
+	if (r < 0)
+		return r;
 	meta_from_statx(&sx, m);
 	return 0;
 }
@@ -204,16 +207,12 @@ static void buf_put(struct tu_hashcache *hc, void *b)
    CAP_FOWNER; EPERM otherwise). */
 static int open_file(struct tu_hashcache *hc, int dirfd, const char *name, const struct fmeta *m)
 {
-	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
 	if (hc->euid == 0 || m->uid == hc->euid) {
-		int fd = openat(dirfd, name, flags | O_NOATIME);
-		if (fd >= 0)
+		int fd = tu_file_open_noatime_at(dirfd, name);
+		if (fd != -EPERM)
 			return fd;
-		if (errno != EPERM)
-			return -errno;
 	}
-	int fd = openat(dirfd, name, flags);
-	return fd >= 0 ? fd : -errno;
+	return tu_file_open_at(dirfd, name, false);
 }
 
 /* Hash everything FD holds. SIZE (from statx) says where the data ends, so
@@ -226,17 +225,15 @@ static int hash_data(struct tu_hashcache *hc, int fd, uint64_t size, unsigned ch
 	if (!buf)
 		return -ENOMEM;
 	if (size > HASH_BUF)
-		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		tu_data_advise_sequential(fd);
 	struct tu_spooky s;
 	tu_spooky_init(&s, 0, 0);
 	*done = 0;
 	int r = 0;
 	for (;;) {
-		ssize_t n = read(fd, buf, HASH_BUF);
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = tu_read_some(fd, buf, HASH_BUF);
 		if (n < 0) {
-			r = -errno;
+			r = (int)n;
 			break;
 		}
 		if (n == 0)
@@ -281,9 +278,10 @@ static int compute(struct tu_hashcache *hc, int fd, struct fmeta *pre, struct tu
 		   of at least this (less the granularity). */
 		rec->hashed_ns = now_coarse_ns();
 		uint64_t done;
-		if (tries > 0 && lseek(fd, 0, SEEK_SET) < 0)
-			return -errno;
-		int r = hash_data(hc, fd, pre->size, rec->digest, &done);
+		int r = tries > 0 ? tu_file_rewind(fd) : 0;
+		if (r < 0)
+			return r;
+		r = hash_data(hc, fd, pre->size, rec->digest, &done);
 		if (tries == 0)
 			COUNT(hc, hashed, 1);	/* files read, not reads */
 		if (r < 0)
@@ -445,7 +443,7 @@ static bool root_may_set_xattr(struct job *j)
 		return false;
 	if (!hd->dir_known) {
 		struct stat st;
-		if (fstat(hd->fd, &st) < 0)
+		if (tu_stat_fd(hd->fd, &st) < 0)
 			return false;
 		hd->dir_uid = st.st_uid;
 		hd->dir_mode = st.st_mode;
@@ -725,11 +723,11 @@ void tu_hc_dir_tmp_name(struct tu_hashdir *hd, const char *name)
 	if (tu_hc_meta_at(hd->fd, name, &m) < 0 || !S_ISREG(m.mode) || m.uid != hc->euid ||
 	    now_coarse_ns() - m.mtime < TU_HC_STALE_TMP_AGE)
 		return;
-	int fd = openat(hd->fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int fd = tu_file_open_at(hd->fd, name, false);
 	if (fd < 0)
 		return;
 	char head[16];
-	ssize_t n = read(fd, head, sizeof head);
+	ssize_t n = tu_read_some(fd, head, sizeof head);
 	struct fmeta again;
 	/* Ours: it starts as a sidecar does, or it is empty and 0600, as a
 	   run killed right after making it leaves it (nothing to lose). */
@@ -738,7 +736,7 @@ void tu_hc_dir_tmp_name(struct tu_hashdir *hd, const char *name)
 	bool ours = looks_ours && meta_fd(fd, &again) == 0 && again.ino == m.ino;
 	close(fd);
 	if (ours)
-		unlinkat(hd->fd, name, 0);
+		tu_unlink_at(hd->fd, name);
 }
 
 /* ---- entry points ------------------------------------------------------------------------------- */
@@ -906,9 +904,9 @@ int tu_hashcache_digest_path(struct tu_hashcache *hc, const char *path,
 			     struct tu_hash_info *out)
 {
 	memset(out, 0, sizeof *out);
-	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : 0;
+	int fd = path ? tu_file_open_path(path) : 0;
 	if (fd < 0)
-		return -errno;
+		return fd;
 	unsigned char digest[16];
 	uint64_t done;
 	int r = hash_data(hc, fd, 0, digest, &done);

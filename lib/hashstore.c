@@ -9,6 +9,8 @@
 #define TU_INTERNAL
 #include "hashstore.h"
 #include "handle.h"
+#include "meta.h"
+#include "data.h"
 #include "spooky.h"
 
 #include <errno.h>
@@ -26,12 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef __NR_getxattrat
-#define __NR_getxattrat 464
-#endif
-#ifndef __NR_removexattrat
-#define __NR_removexattrat 466
-#endif
 
 /* ---- xattr records ---------------------------------------------------------- */
 
@@ -89,22 +85,13 @@ void tu_xattr_use_at_calls(bool use)
 	atomic_store(&use_at_calls, use ? 1 : 0);
 }
 
-struct xattr_args_v0 {
-	uint64_t value;
-	uint32_t size;
-	uint32_t flags;
-};
-
+/* N: a length read into BUF, or -errno. */
 static int decode_result(ssize_t n, const unsigned char *buf, struct tu_hashrec *r)
 {
-	if (n < 0) {
-		int err = errno;
-		if (err == ERANGE)	/* longer than any record of ours */
-			return -EBADMSG;
-		if (err == ENOTSUP)
-			return -EOPNOTSUPP;
-		return -err;
-	}
+	if (n == -ERANGE)	/* longer than any record of ours */
+		return -EBADMSG;
+	if (n < 0)
+		return (int)n;
 	return tu_xattr_decode(buf, (size_t)n, r);
 }
 
@@ -113,20 +100,18 @@ int tu_xattr_get_at(int dirfd, const char *name, struct tu_hashrec *r)
 	if (!atomic_load(&use_at_calls))
 		return -ENOSYS;
 	unsigned char buf[64];
-	struct xattr_args_v0 args = { .value = (uintptr_t)buf, .size = sizeof buf };
-	long n = syscall(__NR_getxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, TU_XATTR_NAME,
-			 &args, sizeof args);
-	if (n < 0 && errno == ENOSYS) {
+	ssize_t n = tu_meta_xattr_get_at(dirfd, name, TU_XATTR_NAME, buf, sizeof buf);
+	if (n == -ENOSYS) {
 		atomic_store(&use_at_calls, 0);
 		return -ENOSYS;
 	}
-	return decode_result((ssize_t)n, buf, r);
+	return decode_result(n, buf, r);
 }
 
 int tu_xattr_get_fd(int fd, struct tu_hashrec *r)
 {
 	unsigned char buf[64];
-	ssize_t n = fgetxattr(fd, TU_XATTR_NAME, buf, sizeof buf);
+	ssize_t n = tu_meta_xattr_get_fd(fd, TU_XATTR_NAME, buf, sizeof buf);
 	return decode_result(n, buf, r);
 }
 
@@ -148,12 +133,13 @@ int tu_xattr_set_fd(int fd, struct tu_hashrec *r)
 		r->written_ns = coarse_now_ns();
 		unsigned char buf[TU_XATTR_LEN];
 		size_t len = tu_xattr_encode(r, buf);
-		if (fsetxattr(fd, TU_XATTR_NAME, buf, len, 0) < 0)
-			return errno == ENOTSUP ? -EOPNOTSUPP : -errno;
+		int e = tu_meta_xattr_set_fd(fd, TU_XATTR_NAME, buf, len);
+		if (e < 0)
+			return e;
 		if (coarse_now_ns() == r->written_ns || tries == 3)
 			return 0;
 		struct statx sx;
-		if (statx(fd, "", AT_EMPTY_PATH, STATX_CTIME, &sx) < 0)
+		if (tu_statx_fd(fd, STATX_CTIME, &sx) < 0)
 			return 0;
 		int64_t c = (int64_t)sx.stx_ctime.tv_sec * 1000000000LL + sx.stx_ctime.tv_nsec;
 		if (c <= r->written_ns + TU_XATTR_STAMP_SLACK)
@@ -165,19 +151,15 @@ int tu_xattr_remove_at(int dirfd, const char *name)
 {
 	if (!atomic_load(&use_at_calls))
 		return -ENOSYS;
-	if (syscall(__NR_removexattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, TU_XATTR_NAME) == 0)
-		return 0;
-	int err = errno;
-	if (err == ENOSYS)
+	int r = tu_meta_xattr_remove_at(dirfd, name, TU_XATTR_NAME);
+	if (r == -ENOSYS)
 		atomic_store(&use_at_calls, 0);
-	return err == ENOTSUP ? -EOPNOTSUPP : -err;
+	return r;
 }
 
 int tu_xattr_remove_fd(int fd)
 {
-	if (fremovexattr(fd, TU_XATTR_NAME) == 0)
-		return 0;
-	return errno == ENOTSUP ? -EOPNOTSUPP : -errno;
+	return tu_meta_xattr_remove_fd(fd, TU_XATTR_NAME);
 }
 
 /* ---- the sidecar in memory ---------------------------------------------------- */
@@ -787,13 +769,10 @@ static int read_bounded(int fd, size_t limit, char **bufp, size_t *lenp)
 			buf = nb;
 			cap *= 2;
 		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = tu_read_some(fd, buf + len, cap - len);
 		if (n < 0) {
-			int err = errno;
 			free(buf);
-			return -err;
+			return (int)n;
 		}
 		if (n == 0)
 			break;
@@ -808,29 +787,27 @@ int tu_sidecar_load(int dirfd, struct tu_sidecar **out, tu_sidecar_warn_fn *warn
 {
 	*out = NULL;
 	struct stat dir;
-	if (fstat(dirfd, &dir) < 0)
-		return -errno;
+	int r = tu_stat_fd(dirfd, &dir);
+	if (r < 0)
+		return r;
 	struct tu_sidecar *s = tu_sidecar_new();
 	if (!s)
 		return -ENOMEM;
-	/* O_NONBLOCK: a FIFO planted under our name must not hang us; it is
+	/* Non-blocking: a FIFO planted under our name must not hang us; it is
 	   refused by the S_ISREG check before anything is read. */
-	int fd = openat(dirfd, TU_SIDECAR_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int fd = tu_file_open_at(dirfd, TU_SIDECAR_NAME, false);
 	if (fd < 0) {
-		int err = errno;
-		if (err == ENOENT) {
+		if (fd == -ENOENT) {
 			plan_write(s, &dir);
 			*out = s;
 			return 0;
 		}
 		tu_sidecar_free(s);
-		return -err;
+		return fd;
 	}
 	struct stat st;
-	int r = 0;
-	if (fstat(fd, &st) < 0)
-		r = -errno;
-	else if (!S_ISREG(st.st_mode))
+	r = tu_stat_fd(fd, &st);
+	if (r == 0 && !S_ISREG(st.st_mode))
 		r = -EINVAL;
 	if (r < 0) {
 		close(fd);
@@ -876,25 +853,12 @@ int tu_sidecar_load(int dirfd, struct tu_sidecar **out, tu_sidecar_warn_fn *warn
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int tu_sidecar_write(int dirfd, struct tu_sidecar *s)
 {
 	if (s->live == 0) {
-		if (unlinkat(dirfd, TU_SIDECAR_NAME, 0) < 0 && errno != ENOENT)
-			return -errno;
+		int r = tu_unlink_at(dirfd, TU_SIDECAR_NAME);
+		if (r < 0 && r != -ENOENT)
+			return r;
 		s->dirty = false;
 		s->exists = false;
 		return 0;
@@ -908,45 +872,33 @@ int tu_sidecar_write(int dirfd, struct tu_sidecar *s)
 	if (!text)
 		return -ENOMEM;
 	char tmp[TU_TMP_NAME_MAX];
-	int fd = -EEXIST;
-	for (int tries = 0; tries < 4 && fd == -EEXIST; tries++) {
-		char hex[TU_TMP_HEX + 1];
-		int r = tu_random_hex(hex, TU_TMP_HEX);
-		if (r < 0) {
-			free(text);
-			return r;
-		}
-		snprintf(tmp, sizeof tmp, "%s%s", TU_TMP_PREFIX, hex);
-		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0)
-			fd = -errno;
-	}
+	int fd = tu_file_create_tmp(dirfd, tmp);	/* 0600, a fresh name */
 	if (fd < 0) {
 		free(text);
 		return fd;
 	}
 	/* Made 0600 and written at once (a kill leaves as little as it can),
 	   then given its owner and then its mode: a chown may clear mode bits. */
-	int r = write_all(fd, text, len);
+	int r = tu_write_all(fd, text, len);
 	mode_t mode = s->wmode;
 	struct stat made;
-	if (r == 0 && fstat(fd, &made) < 0)
-		r = -errno;
+	if (r == 0)
+		r = tu_stat_fd(fd, &made);
 	if (r == 0 && (made.st_uid != s->wuid || made.st_gid != s->wgid) &&
-	    fchown(fd, s->wuid, s->wgid) < 0)
+	    tu_chown_fd(fd, s->wuid, s->wgid) < 0)
 		mode &= 0600;	/* FAT and friends keep one owner: ours, 0600 */
-	if (r == 0 && mode != 0600 && fchmod(fd, mode) < 0)
-		r = -errno;
+	if (r == 0 && mode != 0600)
+		r = tu_chmod_fd(fd, mode);
 	/* The data must be on disk before the name points at it, or a crash
 	   could leave an empty .spookyhashes. */
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
+	if (r == 0)
+		r = tu_sync_fd(fd);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
-	if (r == 0 && renameat(dirfd, tmp, dirfd, TU_SIDECAR_NAME) < 0)
-		r = -errno;
+	if (r == 0)
+		r = tu_rename_at(dirfd, tmp, dirfd, TU_SIDECAR_NAME);
 	if (r < 0)
-		unlinkat(dirfd, tmp, 0);
+		tu_unlink_at(dirfd, tmp);
 	free(text);
 	if (r == 0) {
 		s->dirty = false;

@@ -178,9 +178,10 @@ int tu_hashcache_tree(const char *path, const struct tu_hashcache_opts *o)
 	struct fmeta m = { 0 };
 	r = tu_hc_meta_at(pfd, last, &m);
 	if (r == 0 && S_ISLNK(m.mode) && follow) {
-		int dfd = openat(pfd, last, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
+		struct tu_ident did;
+		int dfd = tu_dir_open_follow(pfd, last, &did);
 		if (dfd < 0) {
-			r = -errno;
+			r = dfd;
 		} else {
 			tree_walk(hc, dfd, display);
 			close(dfd);

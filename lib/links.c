@@ -94,11 +94,11 @@ static int lk_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	if (lk->paths_of && e->ino != lk->want_ino)
 		return TU_WALK_NEXT;
 	struct statx sx;
-	if (statx(tu_walk_dir_fd(d), e->name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
-		  STATX_TYPE | STATX_INO | STATX_NLINK, &sx) < 0) {
-		if (errno != ENOENT) {
-			tu_rep_mark(&lk->rep, errno);
-			tu_walk_report(d, e->name, "stat", errno, NULL);
+	int r = tu_statx_at(tu_walk_dir_fd(d), e->name, STATX_TYPE | STATX_INO | STATX_NLINK, &sx);
+	if (r < 0) {
+		if (r != -ENOENT) {
+			tu_rep_mark(&lk->rep, -r);
+			tu_walk_report(d, e->name, "stat", -r, NULL);
 		}
 		return TU_WALK_NEXT;
 	}
@@ -145,8 +145,7 @@ static int open_dir(struct lk *lk, const char *path, char **display)
 	if (len == 0) {
 		fd = -ENOENT;
 	} else if (len > 1 && path[len - 1] == '/') {
-		fd = open(path, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
-		fd = fd >= 0 ? fd : -errno;
+		fd = tu_dir_open_path(path);
 	} else {
 		char *buf = malloc(len + 2);
 		const char *last;
@@ -235,9 +234,9 @@ int tu_paths_of(const char *file, const char *const *dirs, size_t ndirs,
 	tu_rep_init(&lk.rep, o->error, NULL, o->ctx, o->stats, &lk.lock);
 	struct stat st;
 	int r;
-	if (fstatat(AT_FDCWD, file, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		r = -errno;
-		call_error(&lk, file, "stat", errno);
+	r = tu_stat_at(AT_FDCWD, file, &st, false);
+	if (r < 0) {
+		call_error(&lk, file, "stat", -r);
 	} else if (S_ISDIR(st.st_mode)) {
 		r = -EISDIR;
 		call_error(&lk, file, "find the paths of", EISDIR);

@@ -4,10 +4,11 @@
  * libarchive's archive_read_disk_entry_from_file() is the reader and the
  * model: one entry holds the xattrs, POSIX ACLs and file flags. Its traps,
  * handled here:
- *  - a symlink (or anything we do not open) must be passed as fd -1 with its
- *    lstat data, and libarchive then reads it by path; the path we give is
- *    "/proc/self/fd/DIRFD/NAME", the held directory plus one name, which
- *    libarchive reads with l*xattr and readlink, never following NAME;
+ *  - a symlink (or anything we do not open) would have to be passed as fd
+ *    -1, and libarchive then reads it by path: whatever lies at the name at
+ *    that moment. So such an entry is held by an O_PATH fd checked against
+ *    what was stat'ed, and read here through that fd (tu_meta_read_held)
+ *    into the same kind of entry;
  *  - a directory's default ACL is read by path even when an fd is given, so
  *    the entry's source path is "/proc/self/fd/FD", the held directory.
  *
@@ -18,6 +19,7 @@
  */
 #define TU_INTERNAL
 #include "meta.h"
+#include "handle.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -30,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -144,14 +147,185 @@ int tu_meta_read_fd(struct tu_meta_reader *r, int fd, const struct stat *st, str
 	return read_entry(r, fd, path, st, m);
 }
 
+/* ---- reading through a held O_PATH fd ----------------------------------------- */
+
+/* An O_PATH fd refuses the f*xattr calls (EBADF). Its /proc magic link
+   leads to the inode held with no name looked up, and to a symlink itself,
+   never to its target (checked: getxattr through it lists the link's own
+   trusted.* names), so the path calls through it read exactly what was
+   stat'ed. */
+
+#define ACL_XATTR_ACCESS  "system.posix_acl_access"
+#define ACL_XATTR_DEFAULT "system.posix_acl_default"
+#define ACL_XATTR_VERSION 2u
+#define ACL_NO_ID         0xffffffffu
+
+static bool no_xattrs(int err)
+{
+	return err == ENOTSUP || err == EOPNOTSUPP || err == ENOSYS;
+}
+
+/* The value of NAME on PROC, malloc'd in *OUT (*LEN bytes). 0; -ENODATA
+   when it has none (or the filesystem has no xattrs); -errno. */
+static int held_get(const char *proc, const char *name, unsigned char **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	for (;;) {
+		ssize_t n = getxattr(proc, name, NULL, 0);
+		if (n < 0)
+			return no_xattrs(errno) ? -ENODATA : -errno;
+		unsigned char *v = malloc(n ? (size_t)n : 1);
+		if (!v)
+			return -ENOMEM;
+		ssize_t got = getxattr(proc, name, v, (size_t)n);
+		if (got >= 0) {
+			*out = v;
+			*len = (size_t)got;
+			return 0;
+		}
+		int err = errno;
+		free(v);
+		if (err != ERANGE)	/* grew in between: ask again */
+			return no_xattrs(err) ? -ENODATA : -err;
+	}
+}
+
+/* Every name of PROC's xattrs, malloc'd in *OUT (*LEN bytes, NUL after
+   each). 0 (*LEN 0 when none, or no xattrs on this filesystem) or -errno. */
+static int held_list(const char *proc, char **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	for (;;) {
+		ssize_t n = listxattr(proc, NULL, 0);
+		if (n <= 0)
+			return n == 0 || no_xattrs(errno) ? 0 : -errno;
+		char *list = malloc((size_t)n);
+		if (!list)
+			return -ENOMEM;
+		ssize_t got = listxattr(proc, list, (size_t)n);
+		if (got >= 0) {
+			*out = list;
+			*len = (size_t)got;
+			return 0;
+		}
+		int err = errno;
+		free(list);
+		if (err != ERANGE)
+			return no_xattrs(err) ? 0 : -err;
+	}
+}
+
+/* Names libarchive's reader leaves out of an entry's xattrs, as we do: the
+   POSIX ACLs (kept as ACL entries), XFS's old ACL names and its obsolete
+   xfsroot namespace. */
+static bool xattr_is_acl(const char *name)
+{
+	return strcmp(name, ACL_XATTR_ACCESS) == 0 || strcmp(name, ACL_XATTR_DEFAULT) == 0 ||
+	       strcmp(name, "trusted.SGI_ACL_FILE") == 0 ||
+	       strcmp(name, "trusted.SGI_ACL_DEFAULT") == 0 || strncmp(name, "xfsroot.", 8) == 0;
+}
+
+/* The POSIX ACL value V (the kernel's xattr format) into AE as entries of
+   TYPE (ARCHIVE_ENTRY_ACL_TYPE_ACCESS or _DEFAULT), as libarchive's own
+   reader adds what libacl reads: the access ACL's user::, group:: and
+   other:: become AE's mode bits, the rest entries. -EINVAL for a value not
+   in that format, or 0. */
+static int acl_entry_from_xattr(struct archive_entry *ae, int type, const unsigned char *v,
+				size_t len)
+{
+	if (len < 4 || (len - 4) % 8 ||
+	    (uint32_t)(v[0] | v[1] << 8 | v[2] << 16 | (uint32_t)v[3] << 24) != ACL_XATTR_VERSION)
+		return -EINVAL;
+	for (size_t at = 4; at < len; at += 8) {
+		int tag = v[at] | v[at + 1] << 8, perm = v[at + 2] & 7;
+		uint32_t id = v[at + 4] | v[at + 5] << 8 | v[at + 6] << 16 | (uint32_t)v[at + 7] << 24;
+		int atag;
+		switch (tag) {
+		case 0x01: atag = ARCHIVE_ENTRY_ACL_USER_OBJ; break;
+		case 0x02: atag = ARCHIVE_ENTRY_ACL_USER; break;
+		case 0x04: atag = ARCHIVE_ENTRY_ACL_GROUP_OBJ; break;
+		case 0x08: atag = ARCHIVE_ENTRY_ACL_GROUP; break;
+		case 0x10: atag = ARCHIVE_ENTRY_ACL_MASK; break;
+		case 0x20: atag = ARCHIVE_ENTRY_ACL_OTHER; break;
+		default: return -EINVAL;
+		}
+		bool named = atag == ARCHIVE_ENTRY_ACL_USER || atag == ARCHIVE_ENTRY_ACL_GROUP;
+		if (archive_entry_acl_add_entry(ae, type, perm, atag, named ? (int)id : -1, NULL) !=
+		    ARCHIVE_OK)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* The ACL XNAME of PROC into AE as TYPE entries; none is no error. */
+static int held_acl(const char *proc, const char *xname, int type, struct archive_entry *ae)
+{
+	unsigned char *v;
+	size_t len;
+	int r = held_get(proc, xname, &v, &len);
+	if (r == -ENODATA)
+		return 0;
+	if (r == 0)
+		r = acl_entry_from_xattr(ae, type, v, len);
+	free(v);
+	return r;
+}
+
+int tu_meta_read_held(int held, const struct stat *st, struct tu_meta *m)
+{
+	memset(m, 0, sizeof *m);
+	m->st = *st;
+	char proc[PROC_PATH_MAX];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", held);
+	struct archive_entry *ae = archive_entry_new();
+	if (!ae)
+		return -ENOMEM;
+	archive_entry_copy_stat(ae, st);
+	char *list;
+	size_t n;
+	int r = held_list(proc, &list, &n);
+	for (size_t i = 0; r == 0 && i < n; i += strlen(list + i) + 1) {
+		const char *name = list + i;
+		if (xattr_is_acl(name))
+			continue;
+		unsigned char *v;
+		size_t len;
+		r = held_get(proc, name, &v, &len);
+		if (r == 0)
+			archive_entry_xattr_add_entry(ae, name, v, len);
+		else if (r == -ENODATA)	/* removed since it was listed */
+			r = 0;
+		free(v);
+	}
+	free(list);
+	/* Symlinks have no ACLs; only directories have a default one. */
+	if (r == 0 && !S_ISLNK(st->st_mode))
+		r = held_acl(proc, ACL_XATTR_ACCESS, ARCHIVE_ENTRY_ACL_TYPE_ACCESS, ae);
+	if (r == 0 && S_ISDIR(st->st_mode))
+		r = held_acl(proc, ACL_XATTR_DEFAULT, ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, ae);
+	if (r < 0) {
+		archive_entry_free(ae);
+		return r;
+	}
+	m->ae = ae;
+	return 0;
+}
+
 int tu_meta_read_at(struct tu_meta_reader *r, int dirfd, const char *name,
 		    const struct stat *st, struct tu_meta *m)
 {
-	char *path;
-	if (asprintf(&path, "/proc/self/fd/%d/%s", dirfd, name) < 0)
-		return -ENOMEM;
-	int ret = read_entry(r, -1, path, st, m);
-	free(path);
+	(void)r;
+	struct stat now;
+	int held = tu_entry_hold_at(dirfd, name, &now);
+	if (held < 0)
+		return held;
+	int ret = -ESTALE;
+	if (now.st_dev == st->st_dev && now.st_ino == st->st_ino &&
+	    (now.st_mode & S_IFMT) == (st->st_mode & S_IFMT))
+		ret = tu_meta_read_held(held, st, m);
+	close(held);
 	return ret;
 }
 
@@ -301,11 +475,6 @@ static void set_xattrs(const struct target *t, struct archive_entry *ae,
    call on a name, sets or removes them for every type: libacl sets a
    default ACL and anything without an fd by path only, following
    symlinks. */
-#define ACL_XATTR_ACCESS  "system.posix_acl_access"
-#define ACL_XATTR_DEFAULT "system.posix_acl_default"
-#define ACL_XATTR_VERSION 2u
-#define ACL_NO_ID         0xffffffffu
-
 struct acl_ent {
 	uint16_t tag, perm;
 	uint32_t id;
@@ -388,7 +557,7 @@ static int acl_xattr_from_entry(struct archive_entry *ae, int want, unsigned cha
    the source has none, it is removed, so a copy is never more open than
    its source (before the mode is set, see apply()). */
 static void set_acls(const struct target *t, struct archive_entry *ae, mode_t type,
-		     tu_meta_fail_fn *fail, void *ctx, int *first)
+		     bool inherited, tu_meta_fail_fn *fail, void *ctx, int *first)
 {
 	static const struct {
 		int type;
@@ -404,6 +573,8 @@ static void set_acls(const struct target *t, struct archive_entry *ae, mode_t ty
 		size_t len;
 		int r = acl_xattr_from_entry(ae, kinds[i].type, &v, &len);
 		bool set = v != NULL;
+		if (r == 0 && !set && !inherited)
+			continue;	/* none in the source, none inherited */
 		if (r == 0)
 			r = set ? set_xattr(t, kinds[i].xattr, v, len) : remove_xattr(t, kinds[i].xattr);
 		free(v);
@@ -438,6 +609,15 @@ static int acl_default_perms(const unsigned char *v, size_t len, mode_t *out)
 		return -EINVAL;
 	*out = (mode_t)(u << 6 | (m >= 0 ? m : g) << 3 | o);
 	return 0;
+}
+
+bool tu_meta_dir_inherits(int dirfd)
+{
+	if (fgetxattr(dirfd, ACL_XATTR_DEFAULT, NULL, 0) >= 0)
+		return true;
+	/* No default ACL, or a filesystem without ACLs (nothing to
+	   inherit); anything else cannot tell. */
+	return !(errno == ENODATA || no_xattrs(errno));
 }
 
 int tu_meta_new_mode(int dirfd, mode_t src_mode, mode_t umask_bits, mode_t *out)
@@ -541,7 +721,8 @@ static int apply(struct target *t, const struct tu_meta *m, unsigned what,
 	   and the mode's group bits are then the ACL mask, which fchmod
 	   below sets to what the source had. */
 	if (what & TU_META_ACL)
-		set_acls(t, m->ae, st->st_mode & S_IFMT, fail, ctx, &first);
+		set_acls(t, m->ae, st->st_mode & S_IFMT, !(what & TU_META_UNINHERITED), fail, ctx,
+			 &first);
 	if ((what & TU_META_MODE) && !is_lnk) {
 		int r = set_mode(t, mode);
 		if (r < 0)
@@ -581,6 +762,57 @@ int tu_meta_apply_held(int held, const struct tu_meta *m, unsigned what,
 {
 	struct target t = { .fd = -1, .held = held, .dirfd = -1 };
 	return apply(&t, m, what, fail, ctx);
+}
+
+/* ---- one xattr, raw (the hash cache's record) ------------------------------------ */
+
+#ifndef __NR_getxattrat
+#define __NR_getxattrat 464
+#endif
+#ifndef __NR_removexattrat
+#define __NR_removexattrat 466
+#endif
+
+struct xattr_args_v0 {
+	uint64_t value;
+	uint32_t size;
+	uint32_t flags;
+};
+
+static int xattr_err(int err)
+{
+	return err == ENOTSUP ? -EOPNOTSUPP : -err;
+}
+
+ssize_t tu_meta_xattr_get_at(int dirfd, const char *name, const char *xname, void *buf,
+			     size_t len)
+{
+	struct xattr_args_v0 args = { .value = (uintptr_t)buf, .size = (uint32_t)len };
+	long n = syscall(__NR_getxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, xname, &args,
+			 sizeof args);
+	return n >= 0 ? (ssize_t)n : xattr_err(errno);
+}
+
+ssize_t tu_meta_xattr_get_fd(int fd, const char *xname, void *buf, size_t len)
+{
+	ssize_t n = fgetxattr(fd, xname, buf, len);
+	return n >= 0 ? n : xattr_err(errno);
+}
+
+int tu_meta_xattr_set_fd(int fd, const char *xname, const void *v, size_t len)
+{
+	return fsetxattr(fd, xname, v, len, 0) == 0 ? 0 : xattr_err(errno);
+}
+
+int tu_meta_xattr_remove_at(int dirfd, const char *name, const char *xname)
+{
+	long r = syscall(__NR_removexattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, xname);
+	return r == 0 ? 0 : xattr_err(errno);
+}
+
+int tu_meta_xattr_remove_fd(int fd, const char *xname)
+{
+	return fremovexattr(fd, xname) == 0 ? 0 : xattr_err(errno);
 }
 
 /* ---- the xattr blob that dedup compares ---------------------------------------- */

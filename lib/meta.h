@@ -37,6 +37,11 @@ enum {
 	TU_META_TIMES = 1u << 4,	/* atime and mtime, ns */
 	TU_META_FLAGS = 1u << 5,	/* chattr flags (FS_IOC_SETFLAGS) */
 	TU_META_ALL   = 0x3f,
+	/* Not a piece but a promise: the entry was made in a directory
+	   without a default ACL (tu_meta_dir_inherits() false), so it
+	   inherited no ACL, and an ACL the source lacks needs no removal
+	   (one call fewer per entry). */
+	TU_META_UNINHERITED = 1u << 6,
 };
 
 /* The metadata of one entry. */
@@ -54,8 +59,16 @@ void tu_meta_reader_free(struct tu_meta_reader *r);
 /* Read the metadata of the open regular file or directory FD, whose fstat
    is ST. 0 or -errno. */
 int tu_meta_read_fd(struct tu_meta_reader *r, int fd, const struct stat *st, struct tu_meta *m);
-/* Read the metadata of NAME in DIRFD (a symlink, FIFO, socket or device:
-   nothing we open), whose lstat is ST. 0 or -errno. */
+/* Read the metadata of the entry held by the O_PATH fd HELD (see
+   tu_entry_hold_at: a symlink, FIFO, socket or device, nothing we open),
+   whose fstat is ST: its xattrs, and its POSIX ACLs (access, and default
+   for a directory), from that inode and no other. Not through libarchive,
+   which reads such an entry by path only; the entry is the same model.
+   0 or -errno. */
+int tu_meta_read_held(int held, const struct stat *st, struct tu_meta *m);
+/* The same for NAME in DIRFD, whose lstat was ST: held first, and refused
+   with -ESTALE unless it is still the entry ST describes (device, inode,
+   type). R is unused (kept for the callers). 0 or -errno. */
 int tu_meta_read_at(struct tu_meta_reader *r, int dirfd, const char *name,
 		    const struct stat *st, struct tu_meta *m);
 void tu_meta_free(struct tu_meta *m);
@@ -89,8 +102,30 @@ int tu_meta_apply_held(int held, const struct tu_meta *m, unsigned what,
    0 or -errno. */
 int tu_meta_new_mode(int dirfd, mode_t src_mode, mode_t umask_bits, mode_t *out);
 
+/* Does an entry made in the directory DIRFD inherit an ACL from it? True
+   when it has a default ACL, or when that cannot be told. One call; ask it
+   once per directory, and only of a directory no one else may give a
+   default ACL meanwhile (ours: only its owner can). */
+bool tu_meta_dir_inherits(int dirfd);
+
 /* Flags that forbid changes to an entry: apply them last. */
 bool tu_meta_flags_lock(unsigned long fflags);
+
+/* ---- one xattr, raw (the hash cache's record) ------------------------------------ */
+
+/* The value of XNAME on NAME in DIRFD, never followed and without opening
+   it (getxattrat(2), Linux 6.13: -ENOSYS before), or on the open FD, into
+   BUF (LEN bytes): its length or -errno (-ENODATA: none; -EOPNOTSUPP: the
+   filesystem has no such xattrs; -ERANGE: longer than LEN). */
+ssize_t tu_meta_xattr_get_at(int dirfd, const char *name, const char *xname, void *buf,
+			     size_t len);
+ssize_t tu_meta_xattr_get_fd(int fd, const char *xname, void *buf, size_t len);
+/* Set XNAME on the open FD to V (LEN bytes). 0 or -errno. */
+int tu_meta_xattr_set_fd(int fd, const char *xname, const void *v, size_t len);
+/* Remove XNAME from NAME in DIRFD (removexattrat(2), never followed;
+   -ENOSYS before Linux 6.13) or from the open FD. 0 or -errno. */
+int tu_meta_xattr_remove_at(int dirfd, const char *name, const char *xname);
+int tu_meta_xattr_remove_fd(int fd, const char *xname);
 
 /* ---- the xattr blob that dedup compares ---------------------------------------- */
 
