@@ -24,8 +24,7 @@
  * copies, the rmtree engine removes.
  */
 #define TU_INTERNAL
-#include "walk.h"
-#include "move.h"
+#include "move_state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,77 +42,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MV_PREFIX TU_TMP_PREFIX "mv-"
-#define MV_MARK_SUFFIX ".ok"
-#define MV_MARK_MAGIC "tu-mvtree-marker 1"
-/* The one entry of the hidden directory that carries a non-directory
-   SOURCE (tu_cptree copies directories only; see stage_nondir()). */
-#define MV_ENTRY "e"
-
-/* Every SOURCE entry found equal to its copy, by (dev, ino), with the ctime,
-   mtime and size it had then: the removal takes nothing else. Open
-   addressing; grows by doubling; about 48 bytes an entry. */
-struct vkey {
-	uint64_t dev, ino;	/* ino 0: free slot */
-	int64_t ctime, mtime;
-	uint64_t size;
-	mode_t mode;
-	uid_t uid;
-	bool taken;		/* a name of it was let go */
-};
-
-struct vset {
-	pthread_mutex_t lock;
-	struct vkey *keys;
-	size_t cap, count;
-};
-
-/* Where a path from tu_cptree or tu_rmtree starts, and what to show instead. */
-struct mapping {
-	char from[192];
-	const char *to;
-};
-
-struct mv {
-	const struct tu_mvtree_opts *o;
-	const char *src_disp, *dst_disp;
-	char *sbuf, *dbuf;
-	int spfd, dpfd;
-	const char *slast, *dlast;
-	struct tu_ident sid;		/* SOURCE as we found it */
-	bool src_is_dir;
-	char hid[sizeof MV_PREFIX + 32];		/* the hidden copy, in dpfd */
-	char mark[sizeof MV_PREFIX + 32 + sizeof MV_MARK_SUFFIX];	/* in dpfd */
-	struct mapping map[4];
-	int nmap;
-	pthread_mutex_t lock;		/* one callback at a time */
-	bool enospc;			/* a copy failure said ENOSPC */
-	long copy_errors;
-	long kept;			/* SOURCE entries kept: changed */
-	int64_t t0;			/* the copy began after this */
-	bool removing;			/* the first SOURCE entry went */
-	struct vset set;		/* what was verified */
-	char *swhere, *dwhere;		/* SOURCE's and DEST's directories, as
-					   given ("" or ending in '/') */
-};
-
-/* What the marker records. */
-struct marker {
-	bool dir;
-	uint64_t sdev, sino;	/* SOURCE */
-	uint64_t cdev, cino;	/* the copy (non-directory: its entry) */
-	int64_t t0;		/* the copy began after this (ns, realtime) */
-};
-
 #ifdef TU_TEST_HOOKS
 void (*tu_move_hook)(enum tu_move_point p);
 #endif
-
-static void hook(enum tu_move_point p)
-{
-	if (tu_move_hook)
-		tu_move_hook(p);
-}
 
 void tu_mvtree_opts_init(struct tu_mvtree_opts *o)
 {
@@ -123,19 +54,19 @@ void tu_mvtree_opts_init(struct tu_mvtree_opts *o)
 
 /* ---- messages ------------------------------------------------------------ */
 
-static int say(struct mv *m, tu_error_fn *fn, const char *path, const char *op, int err,
-	       const char *detail)
+int mv_say(struct mv *m, tu_error_fn *fn, const char *path, const char *op, int err,
+	   const char *detail)
 {
 	struct tu_err e = { .op = op, .err = err, .path = path, .detail = detail };
 	return tu_call_locked(fn, m->o->ctx, &m->lock, &e);
 }
 
-static int fail(struct mv *m, const char *path, const char *op, int err, const char *detail)
+int mv_fail(struct mv *m, const char *path, const char *op, int err, const char *detail)
 {
-	return say(m, m->o->error, path, op, err, detail);
+	return mv_say(m, m->o->error, path, op, err, detail);
 }
 
-static void add_map(struct mv *m, const char *from, const char *to)
+void mv_add_map(struct mv *m, const char *from, const char *to)
 {
 	if (m->nmap < (int)(sizeof m->map / sizeof m->map[0])) {
 		snprintf(m->map[m->nmap].from, sizeof m->map[0].from, "%s", from);
@@ -147,7 +78,7 @@ static void add_map(struct mv *m, const char *from, const char *to)
    tu_cptree and tu_rmtree replaced by SOURCE and DEST as given. Longest
    prefix first (the non-directory entry before its hidden directory).
    malloc'd, or NULL. */
-static char *shown(const struct mv *m, const char *path)
+char *mv_shown(const struct mv *m, const char *path)
 {
 	for (int i = 0; i < m->nmap; i++) {
 		size_t n = strlen(m->map[i].from);
@@ -162,11 +93,11 @@ static char *shown(const struct mv *m, const char *path)
 }
 
 /* Forward a report from tu_cptree or tu_rmtree (already under their lock). */
-static int forward(struct mv *m, tu_error_fn *fn, const struct tu_err *e)
+int mv_forward(struct mv *m, tu_error_fn *fn, const struct tu_err *e)
 {
 	if (!fn)
 		return TU_CONTINUE;
-	char *p = shown(m, e->path);
+	char *p = mv_shown(m, e->path);
 	struct tu_err f = *e;
 	f.path = p ? p : e->path;
 	int r = fn(&f, m->o->ctx);
@@ -180,13 +111,13 @@ static int copy_error(const struct tu_err *e, void *ctx)
 	m->copy_errors++;
 	if (e->err == ENOSPC || e->err == EDQUOT)
 		m->enospc = true;
-	return forward(m, m->o->error, e);
+	return mv_forward(m, m->o->error, e);
 }
 
 static int copy_warning(const struct tu_err *e, void *ctx)
 {
 	struct mv *m = ctx;
-	return forward(m, m->o->warning, e);
+	return mv_forward(m, m->o->warning, e);
 }
 
 static void copy_item(const struct tu_copy_item *it, void *ctx)
@@ -201,7 +132,7 @@ static void copy_item(const struct tu_copy_item *it, void *ctx)
 			return;
 		path = ".";
 	}
-	char *s = shown(m, it->src), *d = shown(m, it->dst);
+	char *s = mv_shown(m, it->src), *d = mv_shown(m, it->dst);
 	c.path = path;
 	c.src = s ? s : it->src;
 	c.dst = d ? d : it->dst;
@@ -213,7 +144,7 @@ static void copy_item(const struct tu_copy_item *it, void *ctx)
 static int remove_error(const struct tu_err *e, void *ctx)
 {
 	struct mv *m = ctx;
-	return forward(m, m->o->error, e);
+	return mv_forward(m, m->o->error, e);
 }
 
 static void remove_entry(const char *path, bool is_dir, void *ctx)
@@ -221,21 +152,16 @@ static void remove_entry(const char *path, bool is_dir, void *ctx)
 	struct mv *m = ctx;
 	if (!m->removing) {
 		m->removing = true;
-		hook(TU_MOVE_REMOVING);
+		mv_hook(TU_MOVE_REMOVING);
 	}
 	if (!m->o->removed)
 		return;
-	char *p = shown(m, path);
+	char *p = mv_shown(m, path);
 	m->o->removed(p ? p : path, is_dir, m->o->ctx);
 	free(p);
 }
 
 /* ---- small system pieces ------------------------------------------------- */
-
-static int64_t ts_ns(struct timespec t)
-{
-	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
 
 /* The moment after which any change to SOURCE counts as made after its
    copy began. Returned only once the kernel's coarse clock, which stamps
@@ -245,11 +171,11 @@ static int64_t copy_clock(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_REALTIME, &t);
-	int64_t t0 = ts_ns(t);
+	int64_t t0 = mv_ts_ns(t);
 	for (;;) {
 		struct timespec c;
 		clock_gettime(CLOCK_REALTIME_COARSE, &c);
-		if (ts_ns(c) > t0)
+		if (mv_ts_ns(c) > t0)
 			return t0;
 		struct timespec nap = { 0, 1000000 };
 		nanosleep(&nap, NULL);
@@ -262,119 +188,24 @@ static int64_t copy_clock(void)
    directory). */
 static bool changed_since(const struct stat *st, int64_t t0)
 {
-	return !S_ISDIR(st->st_mode) && ts_ns(st->st_ctim) > t0;
+	return !S_ISDIR(st->st_mode) && mv_ts_ns(st->st_ctim) > t0;
 }
 
 /* "/proc/self/fd/FD/NAME": how tu_cptree and tu_rmtree, which take paths,
    reach NAME in a directory we hold, whatever happens to the path the user
    gave. */
-static void proc_path(char *out, size_t len, int fd, const char *name)
+void mv_proc_path(char *out, size_t len, int fd, const char *name)
 {
 	snprintf(out, len, "/proc/self/fd/%d/%s", fd, name);
 }
 
-static int fsync_dir(int dirfd)
+int mv_fsync_dir(int dirfd)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	int r = fsync(fd) < 0 ? -errno : 0;
 	close(fd);
-	return r;
-}
-
-/* ---- the marker ------------------------------------------------------------ */
-
-static int marker_write(struct mv *m, const struct marker *k)
-{
-	char buf[256];
-	int n = snprintf(buf, sizeof buf,
-			 MV_MARK_MAGIC "\nkind %s\nsource %" PRIu64 " %" PRIu64
-			 "\ncopy %" PRIu64 " %" PRIu64 "\nt0 %" PRId64 "\nend\n",
-			 k->dir ? "dir" : "entry", k->sdev, k->sino, k->cdev, k->cino, k->t0);
-	int fd = openat(m->dpfd, m->mark, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			0600);
-	if (fd < 0)
-		return -errno;
-	int r = 0;
-	if (write(fd, buf, (size_t)n) != n)
-		r = errno ? -errno : -EIO;
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	if (r == 0)
-		r = fsync_dir(m->dpfd);
-	if (r < 0)
-		unlinkat(m->dpfd, m->mark, 0);
-	return r;
-}
-
-/* Read the marker NAME in DIRFD. 0, -ENOENT, or -EINVAL when it is not a
-   whole marker of ours (a crash while it was written: it was then never
-   acted on, since the rename comes after its fsync). */
-static int marker_read(int dirfd, const char *name, struct marker *k)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	char buf[512];
-	ssize_t n = -1;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (off_t)sizeof buf &&
-	    (st.st_uid == geteuid() || st.st_uid == 0))
-		n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -EINVAL;
-	buf[n] = '\0';
-	char kind[16];
-	memset(k, 0, sizeof *k);
-	if (sscanf(buf, MV_MARK_MAGIC "\nkind %15s\nsource %" SCNu64 " %" SCNu64 "\ncopy %" SCNu64
-		   " %" SCNu64 "\nt0 %" SCNd64 "\nend\n",
-		   kind, &k->sdev, &k->sino, &k->cdev, &k->cino, &k->t0) != 6 ||
-	    !strstr(buf, "\nend\n"))
-		return -EINVAL;
-	k->dir = strcmp(kind, "dir") == 0;
-	return 0;
-}
-
-static void marker_remove(struct mv *m)
-{
-	if (unlinkat(m->dpfd, m->mark, 0) == 0)
-		fsync_dir(m->dpfd);
-}
-
-/* With SOURCE gone, the marker that names DEST's identity as its copy, if
-   any: a run that removed all of SOURCE but was stopped before the marker. */
-static int marker_find(struct mv *m, const struct tu_ident *dest, struct marker *k)
-{
-	int fd = openat(m->dpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	DIR *dir = fdopendir(fd);
-	if (!dir) {
-		close(fd);
-		return -errno;
-	}
-	int r = -ENOENT;
-	struct dirent *de;
-	size_t pl = strlen(MV_PREFIX), sl = strlen(MV_MARK_SUFFIX);
-	while ((de = readdir(dir))) {
-		size_t n = strlen(de->d_name);
-		if (n != pl + 32 + sl || strncmp(de->d_name, MV_PREFIX, pl) != 0 ||
-		    strcmp(de->d_name + pl + 32, MV_MARK_SUFFIX) != 0)
-			continue;
-		struct marker c;
-		if (marker_read(m->dpfd, de->d_name, &c) == 0 && c.cdev == (uint64_t)dest->dev &&
-		    c.cino == (uint64_t)dest->ino) {
-			*k = c;
-			snprintf(m->mark, sizeof m->mark, "%s", de->d_name);
-			snprintf(m->hid, sizeof m->hid, "%.*s", (int)(pl + 32), de->d_name);
-			r = 0;
-			break;
-		}
-	}
-	closedir(dir);
 	return r;
 }
 
@@ -432,7 +263,7 @@ static int vset_add(struct vset *v, const struct stat *st)
 		k = &v->keys[i];
 		v->count++;
 	}
-	*k = (struct vkey){ dev, ino, ts_ns(st->st_ctim), ts_ns(st->st_mtim),
+	*k = (struct vkey){ dev, ino, mv_ts_ns(st->st_ctim), mv_ts_ns(st->st_mtim),
 			    (uint64_t)st->st_size, st->st_mode, st->st_uid, false };
 	pthread_mutex_unlock(&v->lock);
 	return 0;
@@ -551,11 +382,11 @@ static void mismatch(struct verify *v, struct tu_walk_dir *d, const char *name, 
 {
 	atomic_fetch_add(&v->bad, 1);
 	char *p = tu_walk_path(d, name);
-	char *s = p ? shown(v->m, p) : NULL;
+	char *s = p ? mv_shown(v->m, p) : NULL;
 	char *w = NULL;
 	if (!v->strict && asprintf(&w, "%s; kept in SOURCE", what) < 0)
 		w = NULL;
-	say(v->m, v->m->o->error, s ? s : "?", v->strict ? "verify the copy of" : "remove", err,
+	mv_say(v->m, v->m->o->error, s ? s : "?", v->strict ? "verify the copy of" : "remove", err,
 	    w ? w : what);
 	free(w);
 	free(s);
@@ -701,7 +532,7 @@ static void compare_entry(struct verify *v, struct tu_walk_dir *d, struct vdir *
 	}
 	const char *what = NULL;
 	mode_t type = ss.st_mode & S_IFMT;
-	bool later = ts_ns(ss.st_ctim) > v->m->t0;
+	bool later = mv_ts_ns(ss.st_ctim) > v->m->t0;
 	if (later && type != S_IFDIR)
 		return;	/* changed since the copy began: kept in SOURCE, reported then */
 	/* A directory's ctime and mtime move when entries come and go (ours
@@ -716,7 +547,7 @@ static void compare_entry(struct verify *v, struct tu_walk_dir *d, struct vdir *
 		what = "owner differs in the copy";
 	else if (type != S_IFDIR && ss.st_size != ds.st_size)
 		what = "size differs in the copy";
-	else if (!loose && ts_ns(ss.st_mtim) != ts_ns(ds.st_mtim))
+	else if (!loose && mv_ts_ns(ss.st_mtim) != mv_ts_ns(ds.st_mtim))
 		what = "modification time differs in the copy";
 	else if ((type == S_IFCHR || type == S_IFBLK) && ss.st_rdev != ds.st_rdev)
 		what = "device number differs in the copy";
@@ -881,7 +712,7 @@ static int v_error(struct tu_walk_dir *d, const struct tu_err *e, void *ctx)
 	if (v->m->o->one_file_system && tu_walk_err_skipped_mount(e))
 		return TU_CONTINUE;
 	atomic_fetch_add(&v->bad, 1);
-	return forward(v->m, v->m->o->error, e);
+	return mv_forward(v->m, v->m->o->error, e);
 }
 
 static int hash_error(const struct tu_err *e, void *ctx)
@@ -926,10 +757,10 @@ static long verify_copy(struct mv *m, int sfd, int dfd, const char *disp, bool s
 	if (fstat(sfd, &ss) < 0 || fstat(dfd, &ds) < 0)
 		atomic_fetch_add(&v.bad, 1);
 	else if ((ss.st_mode & 07777) != (ds.st_mode & 07777) ||
-		 (strict && ts_ns(ss.st_ctim) <= m->t0 && ts_ns(ss.st_mtim) != ts_ns(ds.st_mtim)) ||
+		 (strict && mv_ts_ns(ss.st_ctim) <= m->t0 && mv_ts_ns(ss.st_mtim) != mv_ts_ns(ds.st_mtim)) ||
 		 (v.owners && (ss.st_uid != ds.st_uid || ss.st_gid != ds.st_gid))) {
 		atomic_fetch_add(&v.bad, 1);
-		fail(m, disp, strict ? "verify the copy of" : "remove", EIO,
+		mv_fail(m, disp, strict ? "verify the copy of" : "remove", EIO,
 		     strict ? "mode, owner or time differs in the copy" :
 			      "mode, owner or time differs from DEST; kept in SOURCE");
 	} else if (vset_add(&m->set, &ss) < 0) {
@@ -1000,7 +831,7 @@ static void report_room(struct mv *m, int sfd, uint64_t free_before)
 	snprintf(detail, sizeof detail,
 		 "not enough room: the copy needs about %s, DEST's filesystem had %s free; "
 		 "the partial copy was removed and SOURCE is untouched", need, have);
-	fail(m, m->dst_disp, "move", ENOSPC, detail);
+	mv_fail(m, m->dst_disp, "move", ENOSPC, detail);
 }
 
 /* ---- across filesystems ------------------------------------------------------ */
@@ -1082,7 +913,7 @@ static int remove_source(struct mv *m, const struct marker *k, bool have_src)
 			struct stat st;
 			if (fstatat(m->spfd, m->slast, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			    changed_since(&st, k->t0)) {
-				fail(m, m->src_disp, "remove", EBUSY,
+				mv_fail(m, m->src_disp, "remove", EBUSY,
 				     "changed after it was copied; kept in SOURCE");
 				m->kept++;
 				close(sfd);
@@ -1094,7 +925,7 @@ static int remove_source(struct mv *m, const struct marker *k, bool have_src)
 				    id.ino != (ino_t)k->sino) {
 					/* Not ours after all: put it back. */
 					renameat2(sfd, "s", m->spfd, m->slast, RENAME_NOREPLACE);
-					fail(m, m->src_disp, "remove", ESTALE,
+					mv_fail(m, m->src_disp, "remove", ESTALE,
 					     "SOURCE was replaced during the move; left alone");
 					close(sfd);
 					return 1;
@@ -1103,7 +934,7 @@ static int remove_source(struct mv *m, const struct marker *k, bool have_src)
 					m->o->removed(m->src_disp, false, m->o->ctx);
 			} else {
 				r = -errno;
-				fail(m, m->src_disp, "remove", -r, "SOURCE could not be removed");
+				mv_fail(m, m->src_disp, "remove", -r, "SOURCE could not be removed");
 				close(sfd);
 				return 1;
 			}
@@ -1112,7 +943,7 @@ static int remove_source(struct mv *m, const struct marker *k, bool have_src)
 			close(sfd);
 		r = remove_ours(m, m->spfd, m->hid, m->swhere);
 		if (r != 0)
-			fail(m, m->src_disp, "remove", r < 0 ? -r : ENOTEMPTY,
+			mv_fail(m, m->src_disp, "remove", r < 0 ? -r : ENOTEMPTY,
 			     "the staging directory beside SOURCE could not be removed");
 		return r == 0 ? 0 : 1;
 	}
@@ -1120,10 +951,10 @@ static int remove_source(struct mv *m, const struct marker *k, bool have_src)
 		return 0;
 	r = remove_tree(m, m->spfd, m->slast, &m->sid, m->src_disp, true);
 	if (r > 0 && m->kept == 0) {
-		fail(m, m->src_disp, "remove", ENOTEMPTY,
+		mv_fail(m, m->src_disp, "remove", ENOTEMPTY,
 		     "SOURCE could not be removed completely; DEST is the complete copy");
 	} else if (r < 0) {
-		fail(m, m->src_disp, "remove", -r,
+		mv_fail(m, m->src_disp, "remove", -r,
 		     "SOURCE could not be removed; DEST is the complete copy");
 		r = 1;
 	}
@@ -1138,8 +969,8 @@ static int finish(struct mv *m, const struct marker *k, bool have_src)
 	if (!k->dir)
 		unlinkat(m->dpfd, m->hid, AT_REMOVEDIR);	/* empty now; ENOENT is fine */
 	if (r == 0) {
-		hook(TU_MOVE_SOURCE_REMOVED);
-		marker_remove(m);
+		mv_hook(TU_MOVE_SOURCE_REMOVED);
+		mv_marker_remove(m);
 	}
 	return r == 0 ? 0 : TU_MVTREE_INCOMPLETE;
 }
@@ -1179,7 +1010,7 @@ static int place(struct mv *m, const struct marker *k)
 	if (tu_ident_at(m->dpfd, m->dlast, &id) < 0 || id.dev != (dev_t)k->cdev ||
 	    id.ino != (ino_t)k->cino)
 		return -ESTALE;	/* what was renamed is not our copy */
-	return fsync_dir(m->dpfd);
+	return mv_fsync_dir(m->dpfd);
 }
 
 static int copy_across(struct mv *m)
@@ -1196,29 +1027,29 @@ static int copy_across(struct mv *m)
 			sfd = -ESTALE;	/* SOURCE was replaced since we looked */
 		}
 		if (sfd < 0) {
-			fail(m, m->src_disp, "open", -sfd, NULL);
+			mv_fail(m, m->src_disp, "open", -sfd, NULL);
 			return sfd;
 		}
-		proc_path(spath, sizeof spath, m->spfd, m->slast);
+		mv_proc_path(spath, sizeof spath, m->spfd, m->slast);
 	} else if (!o->dry_run) {
 		int r = stage_nondir(m, &stage);
 		if (r < 0) {
-			fail(m, m->src_disp, "move", -r,
+			mv_fail(m, m->src_disp, "move", -r,
 			     "cannot stage it for the copy (a hard link beside it)");
 			return r;
 		}
 		sfd = stage;
-		proc_path(spath, sizeof spath, m->spfd, m->hid);
+		mv_proc_path(spath, sizeof spath, m->spfd, m->hid);
 	}
-	proc_path(dpath, sizeof dpath, m->dpfd, m->hid);
+	mv_proc_path(dpath, sizeof dpath, m->dpfd, m->hid);
 	if (!m->src_is_dir) {
 		snprintf(mapped, sizeof mapped, "%s/" MV_ENTRY, spath);
-		add_map(m, mapped, m->src_disp);
+		mv_add_map(m, mapped, m->src_disp);
 		snprintf(mapped, sizeof mapped, "%s/" MV_ENTRY, dpath);
-		add_map(m, mapped, m->dst_disp);
+		mv_add_map(m, mapped, m->dst_disp);
 	}
-	add_map(m, dpath, m->dst_disp);
-	add_map(m, spath, m->src_disp);	/* last: verify_copy walks under it */
+	mv_add_map(m, dpath, m->dst_disp);
+	mv_add_map(m, spath, m->src_disp);	/* last: verify_copy walks under it */
 
 	if (o->dry_run && !m->src_is_dir) {
 		if (o->copied) {
@@ -1267,10 +1098,10 @@ static int copy_across(struct mv *m)
 	struct marker k = { .dir = m->src_is_dir, .sdev = m->sid.dev, .sino = m->sid.ino, .t0 = t0 };
 	struct tu_ident hident = { 0 };	/* the copy we verify, once opened */
 	if (ok) {
-		hook(TU_MOVE_COPIED_HIDDEN);
+		mv_hook(TU_MOVE_COPIED_HIDDEN);
 		hfd = tu_dir_open_at(m->dpfd, m->hid, &hident);
 		if (hfd < 0) {
-			fail(m, m->dst_disp, "open the copy", -hfd, NULL);
+			mv_fail(m, m->dst_disp, "open the copy", -hfd, NULL);
 			ok = false;
 		}
 	}
@@ -1278,12 +1109,12 @@ static int copy_across(struct mv *m)
 		long bad = verify_copy(m, sfd, hfd, m->dst_disp, true);
 		if (bad != 0) {
 			if (bad < 0)
-				fail(m, m->dst_disp, "verify the copy", (int)-bad, NULL);
+				mv_fail(m, m->dst_disp, "verify the copy", (int)-bad, NULL);
 			ok = false;
 		}
 	}
 	if (ok && syncfs(hfd) < 0) {
-		fail(m, m->dst_disp, "sync the copy", errno, NULL);
+		mv_fail(m, m->dst_disp, "sync the copy", errno, NULL);
 		ok = false;
 	}
 	struct tu_ident cid;
@@ -1292,9 +1123,9 @@ static int copy_across(struct mv *m)
 	if (ok) {
 		k.cdev = cid.dev;
 		k.cino = cid.ino;
-		r = marker_write(m, &k);
+		r = mv_marker_write(m, &k);
 		if (r < 0) {
-			fail(m, m->dst_disp, "write the marker of the move", -r, NULL);
+			mv_fail(m, m->dst_disp, "write the marker of the move", -r, NULL);
 			ok = false;
 		}
 	}
@@ -1307,19 +1138,19 @@ static int copy_across(struct mv *m)
 		ret = TU_MVTREE_INCOMPLETE;
 		goto out;
 	}
-	hook(TU_MOVE_MARKED);
+	mv_hook(TU_MOVE_MARKED);
 	r = place(m, &k);
 	if (r < 0) {
-		fail(m, m->dst_disp, "rename into place", -r,
+		mv_fail(m, m->dst_disp, "rename into place", -r,
 		     r == -EEXIST ? "DEST appeared during the move; the copy was removed" : NULL);
-		marker_remove(m);
+		mv_marker_remove(m);
 		remove_copy(m, hfd >= 0 ? &hident : NULL);
 		if (stage >= 0)
 			remove_ours(m, m->spfd, m->hid, m->swhere);
 		ret = TU_MVTREE_INCOMPLETE;
 		goto out;
 	}
-	hook(TU_MOVE_PLACED);
+	mv_hook(TU_MOVE_PLACED);
 	if (stage >= 0) {
 		close(stage);
 		stage = -1;
@@ -1355,9 +1186,9 @@ static int resume(struct mv *m, bool have_src, bool have_dest, const struct tu_i
 	struct marker k;
 	int r;
 	if (have_src)
-		r = marker_read(m->dpfd, m->mark, &k);
+		r = mv_marker_read(m->dpfd, m->mark, &k);
 	else
-		r = have_dest ? marker_find(m, did, &k) : -ENOENT;
+		r = have_dest ? mv_marker_find(m, did, &k) : -ENOENT;
 	if (r == -EINVAL && have_src) {
 		/* Torn by a crash before its fsync: never acted on. */
 		unlinkat(m->dpfd, m->mark, 0);
@@ -1369,8 +1200,8 @@ static int resume(struct mv *m, bool have_src, bool have_dest, const struct tu_i
 		return NOT_OURS;
 	m->src_is_dir = k.dir;
 	char spath[128];
-	proc_path(spath, sizeof spath, m->spfd, k.dir ? m->slast : m->hid);
-	add_map(m, spath, m->src_disp);
+	mv_proc_path(spath, sizeof spath, m->spfd, k.dir ? m->slast : m->hid);
+	mv_add_map(m, spath, m->src_disp);
 	if (m->o->dry_run) {
 		if (m->o->moved)
 			m->o->moved(m->src_disp, m->dst_disp, TU_MOVE_FINISHED, m->o->ctx);
@@ -1383,7 +1214,7 @@ static int resume(struct mv *m, bool have_src, bool have_dest, const struct tu_i
 		r = place(m, &k);
 		if (r < 0) {
 			/* The marker names no copy that is still there: stale. */
-			marker_remove(m);
+			mv_marker_remove(m);
 			return NOT_OURS;
 		}
 	}
@@ -1422,7 +1253,7 @@ static int move_one(struct mv *m)
 	const struct tu_mvtree_opts *o = m->o;
 	size_t sl = strlen(m->src_disp), dl = strlen(m->dst_disp);
 	if (sl == 0 || dl == 0) {
-		fail(m, sl ? m->dst_disp : m->src_disp, "move", EINVAL, "refusing an empty name");
+		mv_fail(m, sl ? m->dst_disp : m->src_disp, "move", EINVAL, "refusing an empty name");
 		return -EINVAL;
 	}
 	m->sbuf = malloc(sl + 2);
@@ -1435,17 +1266,17 @@ static int move_one(struct mv *m)
 	if (r >= 0)
 		m->spfd = r;
 	if (r >= 0 && bad_last(m->slast)) {
-		fail(m, m->src_disp, "move", EINVAL, "refusing to move '/', '.' or '..'");
+		mv_fail(m, m->src_disp, "move", EINVAL, "refusing to move '/', '.' or '..'");
 		return -EINVAL;
 	}
 	int d = tu_open_parent(m->dst_disp, m->dbuf, dl + 2, &m->dlast);
 	if (d < 0) {
-		fail(m, m->dst_disp, "open the directory of", -d, NULL);
+		mv_fail(m, m->dst_disp, "open the directory of", -d, NULL);
 		return d;
 	}
 	m->dpfd = d;
 	if (bad_last(m->dlast)) {
-		fail(m, m->dst_disp, "move", EINVAL, "refusing '/', '.' or '..' as DEST");
+		mv_fail(m, m->dst_disp, "move", EINVAL, "refusing '/', '.' or '..' as DEST");
 		return -EINVAL;
 	}
 	bool have_src = false;
@@ -1456,7 +1287,7 @@ static int move_one(struct mv *m)
 	struct tu_ident did;
 	int dr = tu_ident_at(m->dpfd, m->dlast, &did);
 	if (dr < 0 && dr != -ENOENT) {
-		fail(m, m->dst_disp, "stat", -dr, NULL);
+		mv_fail(m, m->dst_disp, "stat", -dr, NULL);
 		return dr;
 	}
 	bool have_dest = dr == 0;
@@ -1472,32 +1303,32 @@ static int move_one(struct mv *m)
 			return f;
 	}
 	if (!have_src) {
-		fail(m, m->src_disp, "stat", r == -ENOENT || m->spfd < 0 ? ENOENT : -r, NULL);
+		mv_fail(m, m->src_disp, "stat", r == -ENOENT || m->spfd < 0 ? ENOENT : -r, NULL);
 		return r < 0 ? r : -ENOENT;
 	}
 	m->src_is_dir = S_ISDIR(m->sid.mode);
 	if (have_dest && tu_ident_same(&did, &m->sid)) {
-		fail(m, m->dst_disp, "move", EINVAL, "SOURCE and DEST are the same");
+		mv_fail(m, m->dst_disp, "move", EINVAL, "SOURCE and DEST are the same");
 		return -EINVAL;
 	}
 	if (m->src_is_dir) {
 		int in = tu_dir_is_below(m->dpfd, &m->sid);
 		if (in != 0) {
-			fail(m, m->dst_disp, "move", in > 0 ? EINVAL : -in,
+			mv_fail(m, m->dst_disp, "move", in > 0 ? EINVAL : -in,
 			     in > 0 ? "cannot move a directory into itself or below it" : NULL);
 			return in > 0 ? -EINVAL : in;
 		}
 	}
 	if (m->sid.mount_root) {
-		fail(m, m->src_disp, "move", EBUSY, "SOURCE is a mount point; nothing moved");
+		mv_fail(m, m->src_disp, "move", EBUSY, "SOURCE is a mount point; nothing moved");
 		return -EBUSY;
 	}
 	if (o->exchange && !have_dest) {
-		fail(m, m->dst_disp, "exchange with", ENOENT, "--exchange needs an existing DEST");
+		mv_fail(m, m->dst_disp, "exchange with", ENOENT, "--exchange needs an existing DEST");
 		return -ENOENT;
 	}
 	if (!o->exchange && have_dest) {
-		fail(m, m->dst_disp, "move", EEXIST,
+		mv_fail(m, m->dst_disp, "move", EEXIST,
 		     "DEST exists; mvtree never replaces or merges into it (nothing moved)");
 		return -EEXIST;
 	}
@@ -1505,13 +1336,13 @@ static int move_one(struct mv *m)
 	struct tu_ident dpid;
 	r = tu_ident_fd(m->dpfd, &dpid);
 	if (r < 0) {
-		fail(m, m->dst_disp, "stat the directory of", -r, NULL);
+		mv_fail(m, m->dst_disp, "stat the directory of", -r, NULL);
 		return r;
 	}
 	bool same_fs = dpid.dev == m->sid.dev && dpid.mnt_id == m->sid.mnt_id;
 	if (o->dry_run && (same_fs || o->exchange)) {
 		if (o->exchange && !same_fs) {
-			fail(m, m->dst_disp, "exchange with", EXDEV,
+			mv_fail(m, m->dst_disp, "exchange with", EXDEV,
 			     "SOURCE and DEST are on different filesystems");
 			return -EXDEV;
 		}
@@ -1525,9 +1356,9 @@ static int move_one(struct mv *m)
 		   the long way. */
 		int fl = o->exchange ? RENAME_EXCHANGE : RENAME_NOREPLACE;
 		if (renameat2(m->spfd, m->slast, m->dpfd, m->dlast, fl) == 0) {
-			fsync_dir(m->dpfd);
+			mv_fsync_dir(m->dpfd);
 			if (!o->exchange && m->spfd != m->dpfd)
-				fsync_dir(m->spfd);
+				mv_fsync_dir(m->spfd);
 			if (o->moved)
 				o->moved(m->src_disp, m->dst_disp,
 					 o->exchange ? TU_MOVE_EXCHANGED : TU_MOVE_RENAMED, o->ctx);
@@ -1544,7 +1375,7 @@ static int move_one(struct mv *m)
 			}
 		}
 		if (r != -EXDEV || o->exchange) {
-			fail(m, m->dst_disp, o->exchange ? "exchange with" : "move", -r,
+			mv_fail(m, m->dst_disp, o->exchange ? "exchange with" : "move", -r,
 			     r == -EXDEV ? "SOURCE and DEST are on different filesystems" : NULL);
 			return r;
 		}
@@ -1557,7 +1388,7 @@ static int move_one(struct mv *m)
 			char *where = NULL;
 			if (asprintf(&where, "%s%s", m->dwhere, m->hid) < 0)
 				where = NULL;
-			fail(m, where ? where : m->dst_disp, "remove", -r,
+			mv_fail(m, where ? where : m->dst_disp, "remove", -r,
 			     r == -EPERM ? "it has our hidden name but is not ours; nothing moved" :
 					   "an unfinished copy of an earlier run; nothing moved");
 			free(where);
