@@ -117,4 +117,15 @@ int mv_marker_read(int dirfd, const char *name, struct marker *k);
 void mv_marker_remove(struct mv *m);
 int mv_marker_find(struct mv *m, const struct tu_ident *dest, struct marker *k);
 
+/* ---- move_verify.c: the check of the copy, and what was found equal ---- */
+
+/* The entry of the verified set for (DEV, INO), or NULL; under set.lock. */
+struct vkey *mv_vset_find_locked(struct vset *v, uint64_t dev, uint64_t ino);
+/* Compare the tree held by SFD (SOURCE, or the stage of a non-directory)
+   with its copy held by DFD, adding each entry found equal to m->set. With
+   STRICT a difference fails the move (reported as such), else it keeps the
+   entry in SOURCE. Returns the number of differences (reported), or
+   -errno. */
+long mv_verify_copy(struct mv *m, int sfd, int dfd, const char *disp, bool strict);
+
 #endif
