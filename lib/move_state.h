@@ -128,4 +128,19 @@ struct vkey *mv_vset_find_locked(struct vset *v, uint64_t dev, uint64_t ino);
    -errno. */
 long mv_verify_copy(struct mv *m, int sfd, int dfd, const char *disp, bool strict);
 
+/* ---- move_across.c: copy, verify, place, remove SOURCE ---- */
+
+/* Remove a hidden copy an interrupted run left (no marker: never complete);
+   -EPERM when the name holds something not ours. */
+int mv_remove_hidden(struct mv *m);
+/* The copy, its check, the marker, the rename into place, and SOURCE's
+   removal. 0, TU_MVTREE_INCOMPLETE, or -errno (reported). */
+int mv_copy_across(struct mv *m);
+/* Put the verified hidden copy the marker K names in place; never
+   replaces. */
+int mv_place(struct mv *m, const struct marker *k);
+/* DEST is in place: remove SOURCE, then the marker (kept while any of
+   SOURCE is left). 0 or TU_MVTREE_INCOMPLETE. */
+int mv_finish(struct mv *m, const struct marker *k, bool have_src);
+
 #endif
