@@ -270,6 +270,18 @@ static void compare_entry(struct verify *v, struct tu_walk_dir *d, struct vdir *
 	   too, when a rerun finishes a removal): then only its type, mode and
 	   owner are compared, and each entry in it is checked on its own. */
 	bool loose = type == S_IFDIR && (later || !v->strict);
+	if (type == S_IFDIR && v->m->o->one_file_system && S_ISDIR(ds.st_mode)) {
+		/* With -x a mount below SOURCE is copied as an empty directory,
+		   which is not the mount's root: nothing more to compare. It is
+		   never removed (the removal does not enter mounts then); it is
+		   remembered so that the removal reports it as a mount. */
+		struct tu_ident id;
+		if (tu_ident_at(sfd, name, &id) == 0 && id.mount_root) {
+			if (vset_add(&v->m->set, &ss) < 0)
+				mismatch(v, d, name, ENOMEM, "cannot remember it");
+			return;
+		}
+	}
 	if (type != (ds.st_mode & S_IFMT))
 		what = "type differs in the copy";
 	else if (type != S_IFLNK && (ss.st_mode & 07777) != (ds.st_mode & 07777))
