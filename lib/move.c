@@ -275,8 +275,18 @@ static int move_one(struct mv *m)
 			return in > 0 ? -EINVAL : in;
 		}
 	}
-	if (m->sid.mount_root) {
-		mv_fail(m, m->src_disp, "move", EBUSY, "SOURCE is a mount point; nothing moved");
+	if (m->sid.mount_root && !o->mounts) {
+		mv_fail(m, m->src_disp, "move", EBUSY,
+			"SOURCE is a mount point (--mounts moves its content); nothing moved");
+		return -EBUSY;
+	}
+	if (m->sid.mount_root && !m->src_is_dir) {
+		mv_fail(m, m->src_disp, "move", EBUSY,
+			"SOURCE is a mounted file (--mounts moves directories); nothing moved");
+		return -EBUSY;
+	}
+	if (m->sid.mount_root && o->exchange) {
+		mv_fail(m, m->src_disp, "exchange", EBUSY, "SOURCE is a mount point; nothing moved");
 		return -EBUSY;
 	}
 	if (o->exchange && !have_dest) {
@@ -295,7 +305,9 @@ static int move_one(struct mv *m)
 		mv_fail(m, m->dst_disp, "stat the directory of", -r, NULL);
 		return r;
 	}
-	bool same_fs = dpid.dev == m->sid.dev && dpid.mnt_id == m->sid.mnt_id;
+	/* A mount point cannot be renamed: with mounts, its content is copied
+	   whatever DEST's filesystem. */
+	bool same_fs = dpid.dev == m->sid.dev && dpid.mnt_id == m->sid.mnt_id && !m->sid.mount_root;
 	if (o->dry_run && (same_fs || o->exchange)) {
 		if (o->exchange && !same_fs) {
 			mv_fail(m, m->dst_disp, "exchange with", EXDEV,
@@ -307,7 +319,7 @@ static int move_one(struct mv *m)
 				 o->exchange ? TU_MOVE_EXCHANGED : TU_MOVE_RENAMED, o->ctx);
 		return 0;
 	}
-	if (!o->dry_run) {
+	if (!o->dry_run && !m->sid.mount_root) {
 		/* The one call that moves within a filesystem; EXDEV sends us
 		   the long way. */
 		int fl = o->exchange ? RENAME_EXCHANGE : RENAME_NOREPLACE;
@@ -369,6 +381,9 @@ int tu_mvtree(const char *source, const char *dest, const struct tu_mvtree_opts 
 	free(m.swhere);
 	free(m.dwhere);
 	free(m.set.keys);
+	for (size_t i = 0; i < m.nmpaths; i++)
+		free(m.mpaths[i]);
+	free(m.mpaths);
 	pthread_mutex_destroy(&m.set.lock);
 	pthread_mutex_destroy(&m.lock);
 	return r;

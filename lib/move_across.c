@@ -67,10 +67,57 @@ static void copy_item(const struct tu_copy_item *it, void *ctx)
 	free(d);
 }
 
+/* Was PATH (as the rmtree engine shows it) a mount point when it was let
+   into? Under set.lock. */
+static bool is_mount_path_locked(const struct mv *m, const char *path)
+{
+	for (size_t i = 0; i < m->nmpaths; i++)
+		if (strcmp(m->mpaths[i], path) == 0)
+			return true;
+	return false;
+}
+
+static void note_mount_path(struct mv *m, const char *path)
+{
+	pthread_mutex_lock(&m->set.lock);
+	char **n = realloc(m->mpaths, (m->nmpaths + 1) * sizeof *n);
+	if (n) {
+		m->mpaths = n;
+		n[m->nmpaths] = strdup(path);
+		if (n[m->nmpaths])
+			m->nmpaths++;
+	}
+	pthread_mutex_unlock(&m->set.lock);
+}
+
+/* A mount point stays busy whatever we do. With mounts (and not
+   one_file_system) its content was moved, and that it stays is what was
+   asked: a warning. Otherwise it stays with its content: an error, worded
+   for mvtree's options rather than rmtree's. */
 static int remove_error(const struct tu_err *e, void *ctx)
 {
 	struct mv *m = ctx;
-	return mv_forward(m, m->o->error, e);
+	bool mount = false;
+	if (e->err == EBUSY && e->path) {
+		pthread_mutex_lock(&m->set.lock);
+		mount = is_mount_path_locked(m, e->path);
+		pthread_mutex_unlock(&m->set.lock);
+	}
+	if (!mount) {
+		m->remove_errors++;
+		return mv_forward(m, m->o->error, e);
+	}
+	struct tu_err f = *e;
+	if (m->o->mounts && !m->o->one_file_system) {
+		m->mounts_left++;
+		f.detail = "a mount point: its content was moved, the mount stays";
+		return mv_forward(m, m->o->warning, &f);
+	}
+	m->remove_errors++;
+	f.detail = m->o->one_file_system ?
+		   "a mount point, copied as an empty directory (-x): left in place with its content" :
+		   "a mount point: left in place with its content (--mounts moves it)";
+	return mv_forward(m, m->o->error, &f);
 }
 
 static void remove_entry(const char *path, bool is_dir, void *ctx)
@@ -146,6 +193,9 @@ static bool source_may_remove(const struct tu_rmtree_entry *e, void *ctx)
 	if (ok)
 		k->taken = true;
 	pthread_mutex_unlock(&m->set.lock);
+	struct tu_ident id;
+	if (ok && e->is_dir && tu_ident_at(e->dirfd, e->name, &id) == 0 && id.mount_root)
+		note_mount_path(m, e->path);
 	if (!ok)
 		kept_report(m, e, k || ctime > m->t0 ? "changed after it was copied; kept in SOURCE" :
 				   "not in the copy (it appeared during the move); kept in SOURCE");
@@ -153,7 +203,8 @@ static bool source_may_remove(const struct tu_rmtree_entry *e, void *ctx)
 }
 
 /* Remove NAME in DIRFD with the rmtree engine, only if it is still EXPECT:
-   never into another mount; with CHECKED, only the entries verified (see
+   never into another mount (with CHECKED and mounts, into the mounts the
+   copy crossed); with CHECKED, only the entries verified (see
    source_may_remove). 0 when it is gone, 1 when some of it stays (reported:
    kept, or could not be removed), -errno. */
 static int remove_tree(struct mv *m, int dirfd, const char *name, const struct tu_ident *expect,
@@ -175,11 +226,15 @@ static int remove_tree(struct mv *m, int dirfd, const char *name, const struct t
 	if (checked) {
 		ro.error = remove_error;
 		ro.removed = remove_entry;
+		/* The copy crossed the mounts the verification saw, and only
+		   what it found equal goes. */
+		ro.cross_mounts = m->o->mounts && !m->o->one_file_system;
 	}
 	int r = tu_rmtree_at(dirfd, name, &ro);
 	if (r == -ENOENT)
 		return 0;
-	return r == 0 ? 0 : r == TU_RMTREE_KEPT || r == -ENOTEMPTY ? 1 : r;
+	/* Kept entries, or some failed (-ENOTEMPTY, or a positive code). */
+	return r == 0 ? 0 : r > 0 || r == -ENOTEMPTY ? 1 : r;
 }
 
 /* Remove one of our hidden directories (a copy, a stage) in DIRFD, if it is
@@ -371,6 +426,8 @@ static int remove_source(struct mv *m, const struct marker *k, bool have_src)
 	if (!have_src)
 		return 0;
 	r = remove_tree(m, m->spfd, m->slast, &m->sid, m->src_disp, true);
+	if (r != 0 && m->mounts_left > 0 && m->kept == 0 && m->remove_errors == 0)
+		return 0;	/* only mount points stay, emptied, as asked (warned) */
 	if (r > 0 && m->kept == 0) {
 		mv_fail(m, m->src_disp, "remove", ENOTEMPTY,
 		     "SOURCE could not be removed completely; DEST is the complete copy");

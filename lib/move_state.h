@@ -73,6 +73,11 @@ struct mv {
 	struct vset set;		/* what was verified */
 	char *swhere, *dwhere;		/* SOURCE's and DEST's directories, as
 					   given ("" or ending in '/') */
+	char **mpaths;			/* mount points the removal was let
+					   into or met (under set.lock) */
+	size_t nmpaths;
+	long mounts_left;		/* mount points that stayed, reported */
+	long remove_errors;		/* other failures of SOURCE's removal */
 };
 
 /* What the marker records. */

@@ -44,7 +44,8 @@ static const struct argp_option options[] = {
 	  "mounts below SOURCE are copied as empty directories (they are never removed "
 	  "from SOURCE either way)", 0 },
 	{ "mounts", OPT_MOUNTS, 0, 0,
-	  "move the content of a SOURCE that is a mount point (not built yet: refused)", 0 },
+	  "move the content of mounts: of a SOURCE that is a mount point, and (unless -x) "
+	  "of mounts below SOURCE; the mount points stay, each reported", 0 },
 	{ "reflink", OPT_REFLINK, "WHEN", 0,
 	  "across filesystems, share file extents: auto (default: where the filesystem "
 	  "can, e.g. between btrfs subvolumes), always (fail a file that cannot), never", 0 },
@@ -72,10 +73,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_VERIFY:
 	case 'c': c->o.verify = true; break;
 	case 'x': c->o.one_file_system = true; break;
-	case OPT_MOUNTS:
-		argp_failure(state, TU_EXIT_USAGE, 0,
-			     "--mounts is not built yet: a mount point cannot be moved");
-		break;
+	case OPT_MOUNTS: c->o.mounts = true; break;
 	case OPT_REFLINK:
 		if (strcmp(arg, "auto") == 0)
 			c->o.reflink = TU_REFLINK_AUTO;
