@@ -125,6 +125,20 @@ assert_no_hidden() {
 	[ -p p2 ]
 }
 
+@test "-i for a same-filesystem rename: one *renamed line (and *exchanged), -0 too" {
+	make_tree s
+	run mvtree -i s d
+	assert_success
+	assert_output "*renamed    's' -> 'd'"
+	mkdir e
+	run mvtree -i --exchange d e
+	assert_success
+	assert_output "*exchanged  'd' <-> 'e'"
+	run bash -c "mvtree -i -0 e f | tr '\\0' '|'"
+	assert_output "*renamed    e -> f|"
+	[ -f f/a/f1 ] && [ -d d ] && [ ! -e e ]
+}
+
 @test "an existing DEST is refused, even an empty directory: exit 2, nothing changed" {
 	make_tree s
 	mkdir e

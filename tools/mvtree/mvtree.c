@@ -145,9 +145,32 @@ static void on_removed(const char *path, bool is_dir, void *ctx)
 	tu_print_path(stdout, is_dir ? "removed directory " : "removed ", path, c->nul);
 }
 
+/* -i for a move that is one rename (or exchange): nothing is copied, so one
+   line, rsync's message form ("*deleting" style: the word in the 11-column
+   field), naming both ends. */
+static void itemize_rename(const struct cli *c, const char *source, const char *dest,
+			   enum tu_move_how how)
+{
+	bool x = how == TU_MOVE_EXCHANGED;
+	const char *code = x ? "*exchanged " : "*renamed   ";
+	const char *arrow = x ? "<->" : "->";
+	if (c->nul) {
+		fprintf(stdout, "%s %s %s %s%c", code, source, arrow, dest, '\0');
+		return;
+	}
+	char *s = tu_quote(source), *d = tu_quote(dest);
+	fprintf(stdout, "%s %s %s %s\n", code, s, arrow, d);
+	tu_quote_free(s);
+	tu_quote_free(d);
+}
+
 static void on_moved(const char *source, const char *dest, enum tu_move_how how, void *ctx)
 {
 	struct cli *c = ctx;
+	if (c->itemize && (how == TU_MOVE_RENAMED || how == TU_MOVE_EXCHANGED))
+		itemize_rename(c, source, dest, how);
+	if (!c->verbose && !c->o.dry_run)
+		return;
 	const char *verb;
 	switch (how) {
 	case TU_MOVE_RENAMED: verb = c->o.dry_run ? "would rename" : "renamed"; break;
@@ -212,7 +235,7 @@ int main(int argc, char **argv)
 		c.o.copied = on_copied;
 	if (c.verbose)
 		c.o.removed = on_removed;
-	if (c.verbose || c.o.dry_run)
+	if (c.verbose || c.itemize || c.o.dry_run)
 		c.o.moved = on_moved;
 	if (c.nul && !(c.verbose || c.itemize || c.o.dry_run))
 		tu_warn("--null only changes -v, -i and -n output");
