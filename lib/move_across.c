@@ -233,8 +233,8 @@ static int remove_tree(struct mv *m, int dirfd, const char *name, const struct t
 	int r = tu_rmtree_at(dirfd, name, &ro);
 	if (r == -ENOENT)
 		return 0;
-	/* Kept entries, or some failed (-ENOTEMPTY, or a positive code). */
-	return r == 0 ? 0 : r > 0 || r == -ENOTEMPTY ? 1 : r;
+	/* TU_RMTREE_KEPT: kept entries; TU_PARTIAL: some failed (reported). */
+	return r == 0 ? 0 : r > 0 ? 1 : r;
 }
 
 /* Remove one of our hidden directories (a copy, a stage) in DIRFD, if it is

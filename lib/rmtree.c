@@ -893,21 +893,18 @@ static int rmtree_dir(struct rm *rm)
 			run_walk(rm, true, true);	/* nothing blocks: list it */
 		if (o->dry_run) {
 			close(rm->base_fd);
-			int failed = atomic_load(&rm->failed);
-			if (failed)
-				return -failed;
+			if (atomic_load(&rm->failed))
+				return TU_PARTIAL;
 			return atomic_load(&rm->kept) ? TU_RMTREE_KEPT : 0;
 		}
 	}
 	r = run_walk(rm, false, false);
 	close(rm->base_fd);
+	/* -ECANCELED: the error callback answered TU_STOP, after a report. */
 	if (r < 0 && r != -ECANCELED)
 		report_path(rm, rm->display, "walk", -r, NULL);
-	if (r == -ECANCELED)
-		return r;
-	int failed = atomic_load(&rm->failed);
-	if (failed)
-		return -failed;
+	if (r < 0 || atomic_load(&rm->failed))
+		return TU_PARTIAL;
 	return atomic_load(&rm->kept) ? TU_RMTREE_KEPT : 0;
 }
 

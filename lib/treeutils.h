@@ -1,10 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* treeutils.h: the public API of libtreeutils, the whole of what a tool may use.
  *
- * The library never prints and never exits. A call returns 0 or a negative
- * errno. Problems with single entries of a tree go to the caller's error
- * callback, which answers TU_CONTINUE or TU_STOP; the front end turns them
- * into messages and, at the end, into exit status 1.
+ * The library never prints and never exits. Problems with single entries of
+ * a tree go to the caller's error callback, which answers TU_CONTINUE or
+ * TU_STOP; the front end turns them into messages.
+ *
+ * One return convention for every tu_<tool>() entry point (tu_rmtree,
+ * tu_rmtree_at, tu_cptree, tu_mvtree, tu_dedup, tu_hashcache_tree, the link
+ * listings):
+ *	0		all was done;
+ *	TU_PARTIAL	some entries failed, each already reported (also when
+ *			the error callback answered TU_STOP: the run stopped
+ *			there);
+ *	-errno		nothing could start (reported too, where an error
+ *			callback was given).
+ * tu_rmtree and tu_rmtree_at also return TU_RMTREE_KEPT: all went but what
+ * may_remove kept, which is no failure. The front end maps these to exit
+ * status 0, 1 and 2 (tools/common: tu_exit_status).
  *
  * Typical use (what tools/rmtree/rmtree.c does):
  *
@@ -54,6 +66,10 @@ extern "C" {
 
 #define TU_CONTINUE 0
 #define TU_STOP     1
+
+/* Returned by a tu_<tool>() entry point when some entries failed, each
+   already reported (see the convention above). */
+#define TU_PARTIAL  2
 
 /* One problem with one entry. Every string is valid only during the call. */
 struct tu_err {
@@ -174,10 +190,11 @@ TU_API void tu_rmtree_opts_init(struct tu_rmtree_opts *o);
 /* Remove PATH and everything below it. A symlink is removed as a link, never
    followed. Returns 0 when PATH is gone (or, with force, was never there),
    TU_RMTREE_KEPT when only entries may_remove kept (and their directories)
-   remain, -ENOTEMPTY when some entries could not be removed (each was
-   reported), another -errno when nothing could be done (also reported), and
-   with all_or_nothing -ECANCELED when blockers were found and nothing was
-   removed. */
+   remain, TU_PARTIAL when some entries could not be removed (each was
+   reported; also when the error callback answered TU_STOP), -errno when
+   nothing could be done (also reported: PATH itself could not be reached,
+   opened or removed, or was refused), and with all_or_nothing -ECANCELED
+   when blockers were found and nothing was removed. */
 TU_API int tu_rmtree(const char *path, const struct tu_rmtree_opts *o);
 
 /* As tu_rmtree, for the entry NAME (one component: no '/', not "." or "..")

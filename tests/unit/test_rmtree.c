@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "treeutils.h"
+#include "unit.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -469,6 +470,32 @@ static void test_rmtree_is_a_wrapper_that_also_asks(void **state)
 	assert_string_equal(k.rels[0], "top");
 }
 
+/* Some entries cannot go (an immutable file, as root): TU_PARTIAL, the
+   failure reported, the rest removed; never -errno, which means nothing
+   could start. */
+static void test_some_entries_fail_is_partial(void **state)
+{
+	(void)state;
+	make_small_tree("t6");
+	if (unit_set_immutable("t6/sub/f1", 1) < 0)
+		skip();		/* needs root and a filesystem with chattr +i */
+	struct tu_rmtree_opts o;
+	struct seen s;
+	struct tu_stats st = { 0 };
+	init(&o, &s, &st);
+	int r = tu_rmtree("t6", &o);
+	unit_set_immutable("t6/sub/f1", 0);
+	assert_int_equal(r, TU_PARTIAL);
+	assert_true(s.errors >= 1);
+	assert_int_equal(access("t6/sub/f1", F_OK), 0);
+	assert_int_equal(access("t6/sub/f0", F_OK), -1);
+	assert_int_equal(access("t6/link", F_OK), -1);
+	/* Nothing could start: -errno. */
+	init(&o, &s, &st);
+	assert_int_equal(tu_rmtree("t6-missing", &o), -ENOENT);
+	assert_int_equal(tu_rmtree("t6", &o), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -486,6 +513,7 @@ int main(void)
 		cmocka_unit_test(test_at_predicate_keeps_a_whole_directory),
 		cmocka_unit_test(test_at_predicate_in_a_dry_run),
 		cmocka_unit_test(test_rmtree_is_a_wrapper_that_also_asks),
+		cmocka_unit_test(test_some_entries_fail_is_partial),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

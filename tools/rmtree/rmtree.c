@@ -137,7 +137,7 @@ int main(int argc, char **argv)
 			tu_warn("%s: nothing removed (%ld blocker%s)", q, n, n == 1 ? "" : "s");
 			tu_quote_free(q);
 		}
-		if (r < 0 || c.rep.errors > before)
+		if (r != 0 || c.rep.errors > before)	/* -errno, TU_PARTIAL */
 			status = TU_EXIT_SOME;
 	}
 	tu_progress_stop(p);
