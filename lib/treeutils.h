@@ -669,6 +669,11 @@ struct tu_mvtree_opts {
 				   hash records are reused, none are written) */
 	bool one_file_system;	/* mounts below SOURCE are copied as empty
 				   directories (and are never removed either way) */
+	bool mounts;		/* move the content of mounts: a SOURCE that is a
+				   mount point (directory), and, unless
+				   one_file_system, mounts below SOURCE; the
+				   mount points themselves stay, each reported
+				   as a warning */
 	enum tu_reflink reflink;
 	double timeout;		/* seconds to retry transient failures, copying
 				   and removing; default TU_CPTREE_TIMEOUT */
@@ -700,7 +705,7 @@ TU_API void tu_mvtree_opts_init(struct tu_mvtree_opts *o);
    TU_MVTREE_INCOMPLETE as above, or -errno when it was refused or could not
    start, with nothing changed: DEST exists (-EEXIST), SOURCE = DEST, a
    directory into itself, "/", "." or "..", a mount point as SOURCE
-   (-EBUSY), --exchange across filesystems (-EXDEV). */
+   without mounts (-EBUSY), --exchange across filesystems (-EXDEV). */
 TU_API int tu_mvtree(const char *source, const char *dest, const struct tu_mvtree_opts *o);
 
 #ifdef __cplusplus

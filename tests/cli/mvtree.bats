@@ -125,6 +125,20 @@ assert_no_hidden() {
 	[ -p p2 ]
 }
 
+@test "-i for a same-filesystem rename: one *renamed line (and *exchanged), -0 too" {
+	make_tree s
+	run mvtree -i s d
+	assert_success
+	assert_output "*renamed    's' -> 'd'"
+	mkdir e
+	run mvtree -i --exchange d e
+	assert_success
+	assert_output "*exchanged  'd' <-> 'e'"
+	run bash -c "mvtree -i -0 e f | tr '\\0' '|'"
+	assert_output "*renamed    e -> f|"
+	[ -f f/a/f1 ] && [ -d d ] && [ ! -e e ]
+}
+
 @test "an existing DEST is refused, even an empty directory: exit 2, nothing changed" {
 	make_tree s
 	mkdir e
@@ -177,18 +191,119 @@ assert_no_hidden() {
 	[ -d s/a/b ] && [ ! -e x ] && [ ! -e s/a/x ]
 }
 
-@test "a mount point as SOURCE is refused; --mounts says it is not built" {
+@test "a mount point as SOURCE is refused without --mounts: exit 2, nothing changed" {
 	need_root mount
 	mkdir mp
 	mount -t tmpfs none mp
 	echo x >mp/f
 	run mvtree mp elsewhere
 	assert_failure 2
-	assert_output --partial "mount point"
+	assert_output --partial "SOURCE is a mount point (--mounts moves its content)"
 	[ -f mp/f ] && [ ! -e elsewhere ]
-	run mvtree --mounts mp elsewhere
+	assert_no_hidden .
+}
+
+@test "--mounts moves the content of a mount point SOURCE; the mount point stays, a warning, exit 0" {
+	need_root mount
+	mkdir mp
+	mount -t tmpfs -o mode=0751 none mp
+	move_tree mp
+	snapshot mp
+	run mvtree --mounts mp moved
+	assert_success
+	assert_output "mvtree: warning: cannot remove 'mp': Device or resource busy (a mount point: its content was moved, the mount stays)"
+	assert_moved moved
+	mountpoint -q mp
+	run ls -A mp
+	assert_output ""
+	assert_no_hidden .
+	# Across filesystems too (the mount's content into an ext4 loop).
+	mount_fs ext4 e
+	move_tree mp/t
+	rm -rf snap && snapshot mp
+	run mvtree --mounts -v mp e/moved
+	assert_success
+	assert_output --partial "moved (copied, verified, removed) 'mp' -> 'e/moved'"
+	assert_moved e/moved
+	run ls -A mp
+	assert_output ""
+	assert_no_hidden e
+}
+
+@test "a mounted file is refused even with --mounts" {
+	need_root mount
+	echo data >f
+	: >target
+	mount --bind f target
+	run mvtree --mounts target elsewhere
 	assert_failure 2
-	assert_output --partial "not built yet"
+	assert_output --partial "SOURCE is a mounted file"
+	[ "$(cat target)" = data ] && [ ! -e elsewhere ]
+}
+
+# nested SOURCE: SOURCE with a tmpfs mounted at SOURCE/sub/m and an ext4 loop
+# at SOURCE/l, each holding files.
+nested() {
+	mkdir -p "$1/sub/m" "$1/l" "$1/x"
+	echo top >"$1/x/f"
+	mount -t tmpfs none "$1/sub/m"
+	mkdir "$1/sub/m/d"
+	echo inner >"$1/sub/m/d/g"
+	truncate -s 64M "$S/l.img"
+	mkfs.ext4 -q "$S/l.img"
+	mount -o loop "$S/l.img" "$1/l" || skip "cannot loop-mount ext4 here"
+	echo loop >"$1/l/h"
+	mkdir "$1/l/dir"
+	echo deep >"$1/l/dir/k"
+}
+
+@test "mounts below SOURCE, without --mounts: copied, left in place with their content, reported, exit 1" {
+	need_root mount
+	mkdir other
+	mount -t tmpfs none other
+	nested s
+	snapshot s
+	run mvtree s other/d
+	assert_failure 1
+	assert_output --partial "cannot remove 's/sub/m': Device or resource busy (a mount point: left in place with its content (--mounts moves it))"
+	assert_output --partial "cannot remove 's/l': Device or resource busy (a mount point: left in place with its content (--mounts moves it))"
+	assert_moved other/d rsync
+	# Nothing of the mounts was removed; what was outside them went.
+	[ "$(cat s/sub/m/d/g)" = inner ] && [ "$(cat s/l/dir/k)" = deep ]
+	[ ! -e s/x ]
+}
+
+@test "mounts below SOURCE, with -x: copied as empty directories, left in place, reported, exit 1" {
+	need_root mount
+	mkdir other
+	mount -t tmpfs none other
+	nested s
+	run mvtree -x --mounts s other/d
+	assert_failure 1
+	assert_output --partial "cannot remove 's/sub/m': Device or resource busy (a mount point, copied as an empty directory (-x): left in place with its content)"
+	run ls -A other/d/sub/m
+	assert_output ""
+	[ "$(cat s/sub/m/d/g)" = inner ] && [ "$(cat s/l/dir/k)" = deep ]
+	[ "$(cat other/d/x/f)" = top ] && [ ! -e s/x ]
+}
+
+@test "mounts below SOURCE, with --mounts: their content moved, the mount points stay (warnings), exit 0" {
+	need_root mount
+	mkdir other
+	mount -t tmpfs none other
+	nested s
+	snapshot s
+	run mvtree --mounts s other/d
+	assert_success
+	assert_output --partial "warning: cannot remove 's/sub/m': Device or resource busy (a mount point: its content was moved, the mount stays)"
+	assert_output --partial "warning: cannot remove 's/l': Device or resource busy (a mount point: its content was moved, the mount stays)"
+	assert_moved other/d rsync
+	# What is left of SOURCE: the empty mount points and the directories
+	# that hold them (ext4's lost+found was copied and removed too).
+	run bash -c 'cd s && find . | LC_ALL=C sort'
+	assert_output "$(printf '.\n./l\n./sub\n./sub/m')"
+	mountpoint -q s/sub/m && mountpoint -q s/l
+	assert_no_hidden other
 }
 
 @test "-t DIR moves each SOURCE to DIR/its name" {

@@ -32,21 +32,16 @@ key_of() {
 	printf '.tu-mv-%016x%016x' "$(stat -c %d "$1")" "$(stat -c %i "$1")"
 }
 
-@test "kill -9 at seeded points: SOURCE or DEST is whole, and a rerun finishes with nothing hidden left" {
-	local n big small i t0 t1 ms p delay hits=0
-	if [ -n "${TU_HOSTILE_LONG:-}" ]; then
-		n=20 big=200M small=40
-		loop_ext4 e 1G
-	else
-		n=3 big=16M small=4
-		loop_ext4 e 256M
-	fi
-	mkdir snap
-	mktree sized snap/big 1 "$big"
-	mktree spread snap/small "$small" 100
-	mktree sized snap/mid 50 64K
-	touch -d '2001-02-03 04:05:06.7' snap/small/d000000/f0000000
-	# How long one whole move takes here, to spread the kills over it.
+# kill_rounds N SIGNAL...: N moves of snap across filesystems into e/d, each
+# sent the next SIGNAL (in turn) at a seeded instant of the move: after each,
+# SOURCE or DEST is whole, a rerun finishes, and nothing hidden is left.
+# The move runs with every signal at its default action (a background job
+# of a script starts with SIGINT ignored).
+kill_rounds() {
+	local n=$1 i t0 t1 ms p delay sig st hits=0
+	shift
+	local -a sigs=("$@")
+	# How long one whole move takes here, to spread the signals over it.
 	cp -a snap s
 	t0=$(date +%s%N)
 	mvtree s e/d
@@ -57,18 +52,22 @@ key_of() {
 	for ((i = 0; i < n; i++)); do
 		cp -a snap s
 		delay=$((RANDOM % ms))
-		mvtree s e/d 2>/dev/null &
+		sig=${sigs[i % ${#sigs[@]}]}
+		env --default-signal=INT mvtree s e/d 2>/dev/null &
 		p=$!
 		sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
-		kill -9 $p 2>/dev/null && hits=$((hits + 1))
-		wait $p 2>/dev/null || true
+		kill -"$sig" $p 2>/dev/null || true
+		# Counted only when the signal, not the end of the move, ended it.
+		st=0
+		wait $p 2>/dev/null || st=$?
+		[ "$st" -le 128 ] || hits=$((hits + 1))
 		# Whole in at least one place; DEST, if there, is always whole.
 		if [ -e e/d ]; then
-			whole e/d || { echo "round $i ($delay ms): DEST partial"; return 1; }
+			whole e/d || { echo "round $i ($sig at $delay ms): DEST partial"; return 1; }
 		else
-			whole s || { echo "round $i ($delay ms): neither whole"; return 1; }
+			whole s || { echo "round $i ($sig at $delay ms): neither whole"; return 1; }
 		fi
-		# Killed after the marker went: the move was complete.
+		# Stopped after the marker went: the move was complete.
 		if [ -e s ] || [ -n "$(ls -A e | grep '^\.tu-')" ]; then
 			run mvtree s e/d
 			assert_success
@@ -79,8 +78,39 @@ key_of() {
 		assert_no_hidden .
 		rm -rf e/d
 	done
-	echo "killed while running: $hits of $n (whole move $ms ms)"
+	echo "ended by the signal: $hits of $n (whole move $ms ms)"
 	[ "$hits" -gt 0 ]
+}
+
+# snap_tree BIG SMALL: the tree the kill tests move, in ./snap.
+snap_tree() {
+	mkdir snap
+	mktree sized snap/big 1 "$1"
+	mktree spread snap/small "$2" 100
+	mktree sized snap/mid 50 64K
+	touch -d '2001-02-03 04:05:06.7' snap/small/d000000/f0000000
+}
+
+@test "kill -9 at seeded points: SOURCE or DEST is whole, and a rerun finishes with nothing hidden left" {
+	if [ -n "${TU_HOSTILE_LONG:-}" ]; then
+		loop_ext4 e 1G
+		snap_tree 200M 40
+		kill_rounds 20 KILL
+	else
+		loop_ext4 e 256M
+		snap_tree 16M 4
+		kill_rounds 3 KILL
+	fi
+}
+
+@test "SIGINT and SIGTERM at seeded points: the same states as a crash, and a rerun finishes with nothing hidden left" {
+	loop_ext4 e 256M
+	snap_tree 16M 4
+	if [ -n "${TU_HOSTILE_LONG:-}" ]; then
+		kill_rounds 20 INT TERM
+	else
+		kill_rounds 4 INT TERM
+	fi
 }
 
 @test "ENOSPC on DEST: SOURCE untouched, the copy removed, the error says how much room was needed" {

@@ -44,7 +44,8 @@ static const struct argp_option options[] = {
 	  "mounts below SOURCE are copied as empty directories (they are never removed "
 	  "from SOURCE either way)", 0 },
 	{ "mounts", OPT_MOUNTS, 0, 0,
-	  "move the content of a SOURCE that is a mount point (not built yet: refused)", 0 },
+	  "move the content of mounts: of a SOURCE that is a mount point, and (unless -x) "
+	  "of mounts below SOURCE; the mount points stay, each reported", 0 },
 	{ "reflink", OPT_REFLINK, "WHEN", 0,
 	  "across filesystems, share file extents: auto (default: where the filesystem "
 	  "can, e.g. between btrfs subvolumes), always (fail a file that cannot), never", 0 },
@@ -72,10 +73,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_VERIFY:
 	case 'c': c->o.verify = true; break;
 	case 'x': c->o.one_file_system = true; break;
-	case OPT_MOUNTS:
-		argp_failure(state, TU_EXIT_USAGE, 0,
-			     "--mounts is not built yet: a mount point cannot be moved");
-		break;
+	case OPT_MOUNTS: c->o.mounts = true; break;
 	case OPT_REFLINK:
 		if (strcmp(arg, "auto") == 0)
 			c->o.reflink = TU_REFLINK_AUTO;
@@ -147,9 +145,32 @@ static void on_removed(const char *path, bool is_dir, void *ctx)
 	tu_print_path(stdout, is_dir ? "removed directory " : "removed ", path, c->nul);
 }
 
+/* -i for a move that is one rename (or exchange): nothing is copied, so one
+   line, rsync's message form ("*deleting" style: the word in the 11-column
+   field), naming both ends. */
+static void itemize_rename(const struct cli *c, const char *source, const char *dest,
+			   enum tu_move_how how)
+{
+	bool x = how == TU_MOVE_EXCHANGED;
+	const char *code = x ? "*exchanged " : "*renamed   ";
+	const char *arrow = x ? "<->" : "->";
+	if (c->nul) {
+		fprintf(stdout, "%s %s %s %s%c", code, source, arrow, dest, '\0');
+		return;
+	}
+	char *s = tu_quote(source), *d = tu_quote(dest);
+	fprintf(stdout, "%s %s %s %s\n", code, s, arrow, d);
+	tu_quote_free(s);
+	tu_quote_free(d);
+}
+
 static void on_moved(const char *source, const char *dest, enum tu_move_how how, void *ctx)
 {
 	struct cli *c = ctx;
+	if (c->itemize && (how == TU_MOVE_RENAMED || how == TU_MOVE_EXCHANGED))
+		itemize_rename(c, source, dest, how);
+	if (!c->verbose && !c->o.dry_run)
+		return;
 	const char *verb;
 	switch (how) {
 	case TU_MOVE_RENAMED: verb = c->o.dry_run ? "would rename" : "renamed"; break;
@@ -214,7 +235,7 @@ int main(int argc, char **argv)
 		c.o.copied = on_copied;
 	if (c.verbose)
 		c.o.removed = on_removed;
-	if (c.verbose || c.o.dry_run)
+	if (c.verbose || c.itemize || c.o.dry_run)
 		c.o.moved = on_moved;
 	if (c.nul && !(c.verbose || c.itemize || c.o.dry_run))
 		tu_warn("--null only changes -v, -i and -n output");
