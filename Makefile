@@ -60,9 +60,15 @@ WERROR  ?=
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
 BUILD    := build-asan
 endif
+# "make tsan <anything>": the same with ThreadSanitizer, in build-tsan/.
+ifneq ($(filter tsan,$(MAKECMDGOALS)),)
+BUILD    := build-tsan
+endif
 BUILD    ?= build
 ifneq ($(findstring asan,$(notdir $(BUILD))),)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifneq ($(findstring tsan,$(notdir $(BUILD))),)
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 else
 SANFLAGS :=
 endif
@@ -227,10 +233,33 @@ bench: all helpers $(BENCH_BINS)
 #                    inputs go to build-fuzz/corpus/, crashers to build-fuzz/
 # make check replays the checked-in corpora (tests/fuzz/corpus/NAME) through
 # the same targets built with CC, without libFuzzer (tests/cli/fuzz-corpus.bats).
-.PHONY: fuzz clean-robust
+.PHONY: fuzz tsan clean-robust
 clean: clean-robust
 clean-robust:
-	rm -rf build-fuzz
+	rm -rf build-fuzz build-tsan
+
+#   make tsan check  the suite built with ThreadSanitizer, in build-tsan/
+#                    (tests/run fails the suite on any report)
+tsan: all
+
+#   make lint        clang-tidy and cppcheck on lib/ and tools/, with the
+#                    configuration and justified suppressions of tests/lint/;
+#                    any finding fails
+#   make valgrind    the unit tests and one run of each tool under memcheck
+#                    (tests/lint/valgrind.sh); any error or leak fails
+.PHONY: lint valgrind
+LINT_SRC   := $(LIB_SRC) $(wildcard tools/*/*.c)
+LINT_FLAGS := -std=gnu17 -D_GNU_SOURCE -DTU_VERSION='"$(VERSION)"' -Ilib -Itools/common
+lint: | deps
+	cppcheck -q --std=c11 --enable=warning,portability,performance --error-exitcode=1 \
+		--suppress=missingIncludeSystem --suppressions-list=tests/lint/cppcheck.supp \
+		--inline-suppr -j2 -D_GNU_SOURCE -DTU_VERSION='"$(VERSION)"' -Ilib -Itools/common lib tools
+	printf '%s\n' $(LINT_SRC) | xargs -P2 -I{} clang-tidy -quiet \
+		--config-file=tests/lint/clang-tidy.yaml {} -- $(LINT_FLAGS)
+	@echo "lint: clean ($(words $(LINT_SRC)) files)"
+
+valgrind: all $(UNIT_BINS)
+	tests/lint/valgrind.sh $(BUILD)
 
 FUZZ_DIR     := build-fuzz
 FUZZ_CC      ?= clang
