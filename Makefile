@@ -60,9 +60,15 @@ WERROR  ?=
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
 BUILD    := build-asan
 endif
+# "make tsan <anything>": the same with ThreadSanitizer, in build-tsan/.
+ifneq ($(filter tsan,$(MAKECMDGOALS)),)
+BUILD    := build-tsan
+endif
 BUILD    ?= build
 ifneq ($(findstring asan,$(notdir $(BUILD))),)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifneq ($(findstring tsan,$(notdir $(BUILD))),)
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 else
 SANFLAGS :=
 endif
@@ -219,6 +225,99 @@ demo: all | deps
 
 bench: all helpers $(BENCH_BINS)
 	bench/run
+
+# ---- robustness: fuzzing, sanitizers, lint, valgrind ---------------------------
+# (docs/robustness.md says what each shows.)
+#   make fuzz        every tests/fuzz target under libFuzzer (clang, ASan+UBSan),
+#                    FUZZ_TIME seconds each (default 30), in build-fuzz/; new
+#                    inputs go to build-fuzz/corpus/, crashers to build-fuzz/
+# make check replays the checked-in corpora (tests/fuzz/corpus/NAME) through
+# the same targets built with CC, without libFuzzer (tests/cli/fuzz-corpus.bats).
+.PHONY: fuzz tsan clean-robust
+clean: clean-robust
+clean-robust:
+	rm -rf build-fuzz build-tsan
+
+#   make tsan check  the suite built with ThreadSanitizer, in build-tsan/
+#                    (tests/run fails the suite on any report)
+tsan: all
+
+#   make lint        clang-tidy and cppcheck on lib/ and tools/, with the
+#                    configuration and justified suppressions of tests/lint/;
+#                    any finding fails
+#   make valgrind    the unit tests and one run of each tool under memcheck
+#                    (tests/lint/valgrind.sh); any error or leak fails
+.PHONY: lint valgrind
+LINT_SRC   := $(LIB_SRC) $(wildcard tools/*/*.c)
+LINT_FLAGS := -std=gnu17 -D_GNU_SOURCE -DTU_VERSION='"$(VERSION)"' -Ilib -Itools/common
+lint: | deps
+	cppcheck -q --std=c11 --enable=warning,portability,performance --error-exitcode=1 \
+		--suppress=missingIncludeSystem --suppressions-list=tests/lint/cppcheck.supp \
+		--inline-suppr -j2 -D_GNU_SOURCE -DTU_VERSION='"$(VERSION)"' -Ilib -Itools/common lib tools
+	printf '%s\n' $(LINT_SRC) | xargs -P2 -I{} clang-tidy -quiet \
+		--config-file=tests/lint/clang-tidy.yaml {} -- $(LINT_FLAGS)
+	@echo "lint: clean ($(words $(LINT_SRC)) files)"
+
+valgrind: all $(UNIT_BINS)
+	tests/lint/valgrind.sh $(BUILD)
+
+FUZZ_DIR     := build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_TIME    ?= 30
+FUZZ_TARGETS := sidecar xattr quote exclude $(TOOLS:%=options_%)
+FUZZ_CFLAGS  := -g -O1 -std=gnu17 -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJ     := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o) $(COMMON_SRC:%.c=$(FUZZ_DIR)/%.o)
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_REPLAY  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
+
+$(FUZZ_DIR)/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(TU_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/libfuzz.a: $(FUZZ_OBJ)
+	rm -f $@ && $(AR) rcs $@ $^
+
+# fuzz_options.c includes the tool's source; its usage errors are wrapped.
+FUZZ_WRAP    := -Wl,--wrap=argp_error,--wrap=argp_failure
+$(FUZZ_DIR)/fuzz_options_%: tests/fuzz/fuzz_options.c tests/fuzz/fuzz.h tools/%/*.c $(FUZZ_DIR)/libfuzz.a
+	$(FUZZ_CC) $(TU_CPPFLAGS) -DTOOL=$* $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_WRAP) -o $@ $< \
+		$(FUZZ_DIR)/libfuzz.a $(TU_LDLIBS) -lm
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_DIR)/libfuzz.a
+	$(FUZZ_CC) $(TU_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+		$(FUZZ_DIR)/libfuzz.a $(TU_LDLIBS) -lm
+
+# Each target for FUZZ_TIME seconds; a crash, leak or broken property stops
+# make with the input saved as build-fuzz/crash-NAME-*. The option targets
+# run without the per-input leak check: what they could leak lies below
+# argp_parse, which they cannot check (fuzz_options.c), and the check costs
+# 10 ms an input there; the corpus replay of make check still checks at exit.
+fuzz: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_DIR)/corpus/$$t; \
+		echo "fuzz $$t: $(FUZZ_TIME) s"; \
+		case $$t in options_*) leaks=0 ;; *) leaks=1 ;; esac; \
+		$(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+			-detect_leaks=$$leaks \
+			-close_fd_mask=3 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crash-$$t- \
+			$(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t >$(FUZZ_DIR)/log-$$t 2>&1; \
+		rc=$$?; grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' \
+			$(FUZZ_DIR)/log-$$t; \
+		if [ $$rc -ne 0 ]; then tail -60 $(FUZZ_DIR)/log-$$t; exit 1; fi; \
+	done
+
+# The corpus replay, built with CC and the suite's flags (ASan in build-asan).
+$(BUILD)/tests/fuzz/fuzz_options_%.o: tests/fuzz/fuzz_options.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(TU_CPPFLAGS) -DTOOL=$* $(TU_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/fuzz/replay_options_%: TU_LDFLAGS += $(FUZZ_WRAP)
+$(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(COMMON_OBJ) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(TU_LDFLAGS) -o $@ $^ $(TU_LDLIBS) -lm
+
+check cli: $(FUZZ_REPLAY)
 
 # ---- installing ----------------------------------------------------------------
 # Shared libraries are 0644, as Debian wants them. Completions are written by

@@ -280,12 +280,14 @@ int tu_dedup(const char *const *dirs, size_t ndirs, const struct tu_dedup_opts *
 	/* Without it records are all read after the walk. */
 	if (o->store != TU_STORE_FILE)
 		dd.seen = calloc(SEEN_BITS / 64, sizeof *dd.seen);
+	/* Before any goto out, which closes every root fd that is >= 0
+	   (found by clang-tidy: on ENOMEM it closed uninitialized values). */
+	for (size_t i = 0; dd.root_fds && i < ndirs; i++)
+		dd.root_fds[i] = -1;
 	if (!dd.root_fds || !dd.displays || !dd.root_ids || !dd.walked || !dd.file_operand) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < ndirs; i++)
-		dd.root_fds[i] = -1;
 	for (size_t i = 0; i < ndirs; i++) {
 		char *d = strdup(dirs[i]);
 		if (!d) {

@@ -70,6 +70,8 @@ static int dd_enter(struct tu_walk_dir *d, void *ctx)
 	const struct tu_ident *id = tu_walk_dir_ident(d);
 	dir->dev = id->dev;
 	dir->ino = id->ino;
+	/* A parent's dir is set before any child is entered. */
+	// NOLINTNEXTLINE(clang-analyzer-core.NullDereference)
 	dir->root = parent ? parent->dir->root : dd->cur_root;
 	s->dir = dir;
 	pthread_mutex_lock(&dd->lock);

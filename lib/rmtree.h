@@ -37,7 +37,10 @@ enum {
 struct idset {
 	pthread_mutex_t lock;
 	struct tu_ident_key { dev_t dev; ino_t ino; } *keys;
-	size_t cap, count;
+	size_t cap;
+	/* Read without the lock as a fast "is anything given up" test by the
+	   walk's threads, so atomic (ThreadSanitizer found the plain read). */
+	_Atomic size_t count;
 };
 
 struct rm {

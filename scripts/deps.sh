@@ -14,6 +14,8 @@
 #   bench   the peers bench/run measures (make bench)
 #   deb     build and lint the Debian packages (make deb-check)
 #   chroot  build them in a fresh Debian 12 chroot (make deb-check-chroot)
+#   lint    make lint, make fuzz, make valgrind (clang, clang-tidy, cppcheck,
+#           valgrind)
 #   all     every group
 #
 # Options:
@@ -35,12 +37,13 @@ declare -A group=(
 	[demo]="rsync attr e2fsprogs coreutils findutils diffutils"
 	[bench]="hyperfine jdupes rdfind rmlint fdupes xxhash b3sum strace time python3"
 	[deb]="dpkg-dev debhelper fakeroot lintian"
+	[lint]="clang clang-tidy cppcheck valgrind"
 	[chroot]="mmdebstrap"
 )
-order=(build test demo bench deb chroot)
+order=(build test demo bench deb chroot lint)
 
 usage() {
-	echo "usage: scripts/deps.sh [--check] [--quiet] [--list] [build|test|demo|bench|deb|chroot|all]..." >&2
+	echo "usage: scripts/deps.sh [--check] [--quiet] [--list] [build|test|demo|bench|deb|chroot|lint|all]..." >&2
 	exit 2
 }
 

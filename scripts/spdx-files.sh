@@ -15,7 +15,7 @@ fi | while IFS= read -r f; do
 	case $f in
 		*.c | *.h | *.cc | *.sh | *.bash | *.bats | *.map | *.pc.in | man/*.[0-9]) echo "$f" ;;
 		Makefile | debian/rules | completions/*/*) echo "$f" ;;
-		debian/* | tests/data/* | *.md | *.txt | LICENSE | NEWS) ;;
+		debian/* | tests/data/* | tests/fuzz/corpus/* | *.md | *.txt | LICENSE | NEWS) ;;
 		*) [ "$(head -c 2 "$f")" = '#!' ] && echo "$f" ;;
 	esac
 done

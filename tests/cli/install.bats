@@ -86,6 +86,8 @@ teardown() { tu_teardown; }
 san_flags() {
 	if nm "$1" 2>/dev/null | grep -q __asan; then
 		echo -fsanitize=address,undefined
+	elif nm "$1" 2>/dev/null | grep -q __tsan; then
+		echo -fsanitize=thread
 	fi
 }
 

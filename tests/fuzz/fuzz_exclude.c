@@ -6,18 +6,15 @@
  * NUL-separated relative paths to match against it and to write as itemize
  * records. It checks that nothing crashes or leaks, that every match
  * agrees with a slow reference (fnmatch over every suffix), and that a
- * record's length is what tu_itemize_line() says, cut or not. Not part of
- * the Makefile; build and run (from the repository root):
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu17 -D_GNU_SOURCE \
- *     -Ilib tests/fuzz/fuzz_exclude.c lib/exclude.c lib/itemize.c lib/handle.c \
- *     -o build/fuzz_exclude -pthread
- *   build/fuzz_exclude -max_total_time=60 tests/fuzz/corpus/exclude
+ * record's length is what tu_itemize_line() says, cut or not. Built and
+ * run by `make fuzz` (seeds in tests/fuzz/corpus/exclude); its corpus is
+ * replayed by `make check`.
  *
  * This file must never touch the filesystem beyond the pipe it feeds the
  * reader through.
  */
 #define TU_INTERNAL
+#include "fuzz.h"
 #include "exclude.h"
 #include "itemize.h"
 
