@@ -165,6 +165,43 @@ int tu_parse_store(const char *arg, enum tu_hashcache_store *out)
 	return -1;
 }
 
+int tu_parse_choice(struct argp_state *state, const char *option, const char *arg,
+		    const char *const *names)
+{
+	size_t len = strlen(arg);
+	int found = -1, matches = 0;
+	char want[200] = "";
+	size_t w = 0;
+	for (int i = 0; names[i]; i++) {
+		if (strcmp(arg, names[i]) == 0)
+			return i;
+		if (len && strncmp(arg, names[i], len) == 0) {
+			found = i;
+			matches++;
+		}
+		int n = snprintf(want + w, sizeof want - w, "%s%s",
+				 i == 0 ? "" : names[i + 1] ? ", " : " or ", names[i]);
+		if (n > 0 && (size_t)n < sizeof want - w)
+			w += (size_t)n;
+	}
+	if (matches == 1)
+		return found;
+	argp_error(state, "%s argument '%s' for '%s': want %s",
+		   matches ? "ambiguous" : "invalid", arg, option, want);
+	return -1;	/* not reached: argp_error exits */
+}
+
+enum tu_reflink tu_parse_reflink(struct argp_state *state, const char *arg)
+{
+	static const char *const names[] = { "auto", "always", "never", NULL };
+	static const enum tu_reflink values[] = {
+		TU_REFLINK_AUTO, TU_REFLINK_ALWAYS, TU_REFLINK_NEVER,
+	};
+	if (!arg)
+		return TU_REFLINK_ALWAYS;
+	return values[tu_parse_choice(state, "--reflink", arg, names)];
+}
+
 void tu_print_path(FILE *f, const char *prefix, const char *path, bool nul)
 {
 	if (nul) {

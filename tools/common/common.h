@@ -53,6 +53,18 @@ int tu_parse_seconds(const char *arg, double *out);
 /* --store=auto|xattr|file, for the tools that keep hash records. */
 int tu_parse_store(const char *arg, enum tu_hashcache_store *out);
 
+/* An option's value among NAMES (NULL-terminated), as GNU argmatch takes it
+   (cp --reflink=nev): the name itself or a prefix of exactly one name.
+   Returns the index; refuses the run with argp_error() otherwise, naming
+   OPTION ("--reflink") and the names wanted. ARG must not be NULL. */
+struct argp_state;
+int tu_parse_choice(struct argp_state *state, const char *option, const char *arg,
+		    const char *const *names);
+/* --reflink[=WHEN] for every tool that has it, one value set: auto, always,
+   never. A bare --reflink (ARG NULL) means always, as cp's. A later
+   --reflink overrides an earlier one, as in cp. */
+enum tu_reflink tu_parse_reflink(struct argp_state *state, const char *arg);
+
 /* Print one path for -v / -n / listing output: with NUL, the raw bytes and a
    NUL; otherwise PREFIX, the quoted path and a newline. */
 void tu_print_path(FILE *f, const char *prefix, const char *path, bool nul);

@@ -95,7 +95,8 @@ static const struct argp_option options[] = {
 	  "oldest), oldest, newest or first (first DIR, then path order)", 3 },
 	{ "reflink", OPT_REFLINK, "WHEN", OPTION_ARG_OPTIONAL, "share extents with "
 	  "FIDEDUPERANGE instead of linking (btrfs, xfs): names, inodes and metadata stay; "
-	  "WHEN is always (the default) or auto (hard links where the filesystem cannot)", 3 },
+	  "WHEN is always (the default) or auto (hard links where the filesystem cannot); "
+	  "never means hard links, as without this option", 3 },
 	{ "dry-run", 'n', 0, 0, "change nothing (not even ctime: no hash records are "
 	  "stored); say what would be done", 3 },
 	{ 0, 0, 0, 0, "Output and the walk:", 4 },
@@ -187,12 +188,13 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 				   "or first", arg);
 		break;
 	case OPT_REFLINK:
-		if (!arg || strcmp(arg, "always") == 0)
-			c->o.reflink = TU_DEDUP_REFLINK;
-		else if (strcmp(arg, "auto") == 0)
-			c->o.reflink = TU_DEDUP_REFLINK_AUTO;
-		else
-			argp_error(state, "invalid --reflink '%s': want always or auto", arg);
+		/* The value set every tool shares; never = hard links, as
+		   without the option. */
+		switch (tu_parse_reflink(state, arg)) {
+		case TU_REFLINK_ALWAYS: c->o.reflink = TU_DEDUP_REFLINK; break;
+		case TU_REFLINK_AUTO: c->o.reflink = TU_DEDUP_REFLINK_AUTO; break;
+		case TU_REFLINK_NEVER: c->o.reflink = TU_DEDUP_HARDLINK; break;
+		}
 		break;
 	case 's':
 		if (parse_size(arg, &c->o.min_size) < 0)

@@ -45,9 +45,10 @@ static const struct argp_option options[] = {
 	  "from SOURCE either way)", 0 },
 	{ "mounts", OPT_MOUNTS, 0, 0,
 	  "move the content of a SOURCE that is a mount point (not built yet: refused)", 0 },
-	{ "reflink", OPT_REFLINK, "WHEN", 0,
-	  "across filesystems, share file extents: auto (default: where the filesystem "
-	  "can, e.g. between btrfs subvolumes), always (fail a file that cannot), never", 0 },
+	{ "reflink", OPT_REFLINK, "WHEN", OPTION_ARG_OPTIONAL,
+	  "across filesystems, share file extents: auto (without this option: where the "
+	  "filesystem can, e.g. between btrfs subvolumes), always (a bare --reflink, as "
+	  "cp's: fail a file that cannot), never", 0 },
 	{ "timeout", OPT_TIMEOUT, "SECONDS", 0,
 	  "retry busy entries, reads and writes this long, copying and removing "
 	  "(default 10)", 0 },
@@ -76,16 +77,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		argp_failure(state, TU_EXIT_USAGE, 0,
 			     "--mounts is not built yet: a mount point cannot be moved");
 		break;
-	case OPT_REFLINK:
-		if (strcmp(arg, "auto") == 0)
-			c->o.reflink = TU_REFLINK_AUTO;
-		else if (strcmp(arg, "always") == 0)
-			c->o.reflink = TU_REFLINK_ALWAYS;
-		else if (strcmp(arg, "never") == 0)
-			c->o.reflink = TU_REFLINK_NEVER;
-		else
-			argp_error(state, "invalid --reflink '%s': want auto, always or never", arg);
-		break;
+	case OPT_REFLINK: c->o.reflink = tu_parse_reflink(state, arg); break;
 	case OPT_TIMEOUT:
 		if (tu_parse_seconds(arg, &c->o.timeout) < 0)
 			argp_error(state, "invalid --timeout '%s': want seconds, e.g. 10 or 0.5", arg);
