@@ -123,15 +123,17 @@ void cp_item_rewritten(struct tu_copy *cp, const struct where *w, const char *ta
 	item_full(cp, w, 'L', 'r', target, old, 0);
 }
 
-/* Metadata that could not be applied: the owner, when we are not root, is
-   a warning (cp -a keeps quiet about it; we say it once per entry);
+/* Metadata that could not be applied: the owner or group, when we are not
+   root, is a warning (cp -a keeps quiet about it; the front ends sum these
+   up in one line), its detail naming a setuid or setgid bit dropped;
    everything else is a failure. */
 
 void cp_meta_fail(const char *op, int err, const char *detail, void *ctx)
 {
 	struct cp_meta_fail_ctx *m = ctx;
-	if (!m->cp->is_root && err == EPERM && strcmp(op, "set owner") == 0) {
-		cp_warn(m->cp, m->w, op, err, "kept ours; setuid and setgid bits dropped");
+	if (!m->cp->is_root && err == EPERM &&
+	    (strcmp(op, "set owner") == 0 || strcmp(op, "set group") == 0)) {
+		cp_warn(m->cp, m->w, op, err, detail);
 		return;
 	}
 	cp_report(m->cp, m->w, false, op, err, detail);

@@ -115,8 +115,42 @@ int tu_report_warning(const struct tu_err *e, void *ctx)
 {
 	struct tu_report *r = ctx;
 	r->warnings++;
+	if (e->err == EPERM && e->op &&
+	    (strcmp(e->op, "set owner") == 0 || strcmp(e->op, "set group") == 0)) {
+		if (e->op[4] == 'o')
+			r->owners_lost++;
+		else
+			r->groups_lost++;
+		if (e->detail)
+			r->bits_dropped++;
+		return TU_CONTINUE;
+	}
 	tu_print_warning(e);
 	return TU_CONTINUE;
+}
+
+static const char *entries_word(long n)
+{
+	return n == 1 ? "entry" : "entries";
+}
+
+void tu_report_summary(const struct tu_report *r)
+{
+	long o = r->owners_lost, g = r->groups_lost;
+	if (!o && !g)
+		return;
+	char what[160];
+	if (o && g)
+		snprintf(what, sizeof what, "the owner of %ld %s and the group of %ld %s", o,
+			 entries_word(o), g, entries_word(g));
+	else
+		snprintf(what, sizeof what, "the %s of %ld %s", o ? "owner" : "group", o ? o : g,
+			 entries_word(o ? o : g));
+	if (r->bits_dropped)
+		tu_warn("warning: could not keep %s (not root); %ld of them lost a setuid or "
+			"setgid bit", what, r->bits_dropped);
+	else
+		tu_warn("warning: could not keep %s (not root)", what);
 }
 
 void tu_warn(const char *fmt, ...)

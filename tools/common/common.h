@@ -36,13 +36,24 @@ void tu_print_warning(const struct tu_err *e);
    message and count it. CTX points to a struct tu_report, the first member
    of the front end's own context, so the same CTX serves its other
    callbacks. The library makes these calls one at a time (under its lock),
-   so plain counters do. Both answer TU_CONTINUE. */
+   so plain counters do. Both answer TU_CONTINUE.
+   An owner or group a copy could not keep for not being root ("set owner"
+   or "set group", EPERM: cp -a keeps quiet about these) is not printed but
+   counted, and tu_report_summary() says it once, at the end. */
 struct tu_report {
 	long errors;
 	long warnings;
+	long owners_lost;	/* not root: entries left owned by us */
+	long groups_lost;	/* ... left in our group (owner kept) */
+	long bits_dropped;	/* of those, entries whose setuid/setgid went */
 };
 int tu_report_error(const struct tu_err *e, void *ctx);
 int tu_report_warning(const struct tu_err *e, void *ctx);
+/* The one summary warning for what tu_report_warning() counted, e.g.
+   "cptree: warning: could not keep the owner of 3 entries and the group of
+   1 entry (not root); 1 of them lost a setuid or setgid bit". Nothing when
+   nothing was counted. */
+void tu_report_summary(const struct tu_report *r);
 
 /* "PROG: " + printf-style message + newline on stderr. */
 void tu_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -226,6 +226,7 @@ int main(int argc, char **argv)
 	}
 	int r = tu_cptree(c.args[0], c.args[1], &c.o);
 	tu_progress_stop(p);
+	tu_report_summary(&c.rep);
 	int status = r == 0 ? TU_EXIT_OK : r == -EIO ? TU_EXIT_SOME : TU_EXIT_USAGE;
 	if (status == TU_EXIT_OK && c.rep.errors)
 		status = TU_EXIT_SOME;

@@ -240,6 +240,7 @@ int main(int argc, char **argv)
 			status = s;
 	}
 	tu_progress_stop(p);
+	tu_report_summary(&c.rep);
 	if (fflush(stdout) != 0) {
 		tu_warn("write error on standard output: %s", strerror(errno));
 		if (status == TU_EXIT_OK)
