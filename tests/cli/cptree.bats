@@ -3,6 +3,7 @@
 # cptree: what a user can rely on, one behaviour per test.
 
 load ../lib/helpers
+load ../lib/tty
 load ../lib/cptree
 
 setup() { tu_setup; }
@@ -382,7 +383,7 @@ cfr_lengths() {
 
 @test "--progress shows entries and bytes" {
 	mktree sized s 20 64K
-	run cptree --progress s d
+	on_tty cptree --progress s d
 	assert_success
 	assert_output --partial "copied 21 entries"
 	assert_output --partial "1.2 MiB"
@@ -390,7 +391,7 @@ cfr_lengths() {
 
 @test "--progress counts SOURCE first and shows how far it got" {
 	mktree sized s 20 64K
-	run cptree --progress s d
+	on_tty cptree --progress s d
 	assert_success
 	assert_output --partial "copied 21 entries"
 	assert_output --partial ", 100%"

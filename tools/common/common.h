@@ -81,13 +81,24 @@ enum tu_reflink tu_parse_reflink(struct argp_state *state, const char *arg);
 void tu_print_path(FILE *f, const char *prefix, const char *path, bool nul);
 
 /* --progress: a line on stderr refreshed at most 10 times a second from a
-   thread of its own, reading STATS. NOUN names what is counted. */
+   thread of its own, reading STATS: "VERB N NOUN (rate)", with BYTES the
+   bytes and their rate, the time taken as h:mm:ss, and once a total is set
+   a percentage and an ETA. Only on a terminal: when stderr is not one,
+   nothing is drawn and NULL is returned (as pv(1) does). While it is shown,
+   every message printed here clears the line first and draws it again
+   after itself. */
 struct tu_progress;
-struct tu_progress *tu_progress_start(struct tu_stats *stats, const char *verb, bool bytes);
+struct tu_progress *tu_progress_start(struct tu_stats *stats, const char *verb, const char *noun,
+				      bool bytes);
 void tu_progress_stop(struct tu_progress *p);
 /* Show a percentage and an ETA once TOTAL (filled in by the library while
    it runs, entries stored last) has a non-zero entry count. P may be NULL. */
 void tu_progress_set_total(struct tu_progress *p, const struct tu_stats *total);
+/* Around a record a front end prints on F itself (stdout, a message): the
+   progress line is cleared before it and drawn again after it, when F can
+   meet the line (stderr, or a terminal). Nothing when no line is shown. */
+void tu_out_begin(FILE *f);
+void tu_out_end(FILE *f);
 
 /* -i for the tools that copy (cptree, mvtree): rsync's itemized form, e.g.
    ">f+++++++++ a/b": what the entry is and that it is new ('c'reated, or

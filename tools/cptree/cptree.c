@@ -70,8 +70,8 @@ static const struct argp_option options[] = {
 	  "worker threads (default: online CPUs); more than one also copies large files "
 	  "in pieces", 0 },
 	{ "progress", OPT_PROGRESS, 0, 0,
-	  "show a progress line on stderr: entries, bytes, rates, and (SOURCE is "
-	  "counted first) how far along, with an ETA", 0 },
+	  "show a progress line on stderr when it is a terminal: entries, bytes, rates, "
+	  "and (SOURCE is counted first) how far along, with an ETA", 0 },
 	{ 0 }
 };
 
@@ -171,7 +171,9 @@ static void on_copied(const struct tu_copy_item *it, void *ctx)
 {
 	struct cli *c = ctx;
 	if (it->how == 'r' && !c->itemize) {
+		tu_out_begin(stdout);	/* below a --progress line on the terminal */
 		print_rewritten(c, it);
+		tu_out_end(stdout);
 		return;
 	}
 	if (c->itemize) {
@@ -184,7 +186,9 @@ static void on_copied(const struct tu_copy_item *it, void *ctx)
 		return;
 	}
 	char *s = tu_quote(it->src), *d = tu_quote(it->dst);
+	tu_out_begin(stdout);
 	fprintf(stdout, "%s%s -> %s\n", c->o.dry_run ? "would copy " : "", s, d);
+	tu_out_end(stdout);
 	tu_quote_free(s);
 	tu_quote_free(d);
 }
@@ -218,7 +222,7 @@ int main(int argc, char **argv)
 	struct tu_stats total = { 0 };
 	struct tu_progress *p = NULL;
 	if (c.progress) {
-		p = tu_progress_start(&stats, "copied", true);
+		p = tu_progress_start(&stats, "copied", "entries", true);
 		if (!c.o.dry_run) {
 			c.o.total = &total;	/* SOURCE is counted first: an ETA */
 			tu_progress_set_total(p, &total);

@@ -59,8 +59,8 @@ static const struct argp_option options[] = {
 	{ "null", '0', 0, 0, "with -v, -i or -n, end each record with NUL, names unquoted", 0 },
 	{ "jobs", 'j', "N", 0, "worker threads (default: online CPUs)", 0 },
 	{ "progress", OPT_PROGRESS, 0, 0,
-	  "show a progress line on stderr: entries, bytes, rates, and how far along with "
-	  "an ETA (a copy across filesystems)", 0 },
+	  "show a progress line on stderr when it is a terminal: entries, bytes, rates, "
+	  "and how far along with an ETA (a copy across filesystems)", 0 },
 	{ 0 }
 };
 
@@ -215,7 +215,7 @@ int main(int argc, char **argv)
 	struct tu_stats total = { 0 };
 	struct tu_progress *p = NULL;
 	if (c.progress) {
-		p = tu_progress_start(&stats, "copied", true);
+		p = tu_progress_start(&stats, "copied", "entries", true);
 		if (!c.o.dry_run) {
 			c.o.total = &total;
 			tu_progress_set_total(p, &total);
