@@ -199,7 +199,7 @@ static int cp_enter(struct tu_walk_dir *d, void *ctx)
 		int r = cp_dn_open_child(cp, p, tu_walk_dir_name(d), &n);
 		if (r < 0) {
 			cp_report(cp, &w, false, "open directory", -r,
-				  r == -ESTALE ? "not the directory made here (replaced); not copied"
+				  r == -ESTALE ? "not the directory made here: replaced; not copied"
 					       : NULL);
 			return TU_WALK_SKIP;
 		}
@@ -520,7 +520,7 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 	if (r < 0) {
 		free(rn);
 		cp_refuse(cp, cp->dst_display, "open directory", -r,
-			  r == -ESTALE ? "not the directory made or checked (replaced); nothing copied"
+			  r == -ESTALE ? "not the directory made or checked: replaced; nothing copied"
 				       : NULL);
 		return r;
 	}

@@ -213,8 +213,8 @@ int tu_hashcache_tree(const char *path, const struct tu_hashcache_opts *o)
 	} else {
 		COUNT(hc, skipped, 1);
 		tu_hc_call_locked(hc, o->warning, display, "hash", S_ISLNK(m.mode) ? ELOOP : EINVAL,
-			    S_ISLNK(m.mode) ? "a symbolic link, not followed (write 'LINK/' "
-			    "to walk the directory it points to)" : "not a regular file; skipped");
+			    S_ISLNK(m.mode) ? "a symbolic link, not followed; write 'LINK/' "
+			    "to walk the directory it points to" : "not a regular file; skipped");
 	}
 done:
 	r = -atomic_load(&hc->failed);

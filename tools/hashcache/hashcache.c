@@ -542,7 +542,7 @@ static int read_files0(struct cli *c)
 	FILE *f = is_stdin ? stdin : fopen(c->files0_from, "r");
 	if (!f) {
 		char *q = tu_quote(c->files0_from);
-		tu_warn("cannot open %s for reading: %s", q, strerror(errno));
+		tu_warn("cannot open %s: %s", q, strerror(errno));
 		tu_quote_free(q);
 		return -1;
 	}
@@ -562,8 +562,11 @@ static int read_files0(struct cli *c)
 		args[nargs++] = strndup(name, (size_t)n);
 	}
 	int r = ferror(f) ? -1 : 0;
-	if (r < 0)
-		tu_warn("cannot read %s: %s", c->files0_from, strerror(errno));
+	if (r < 0) {
+		char *q = tu_quote(c->files0_from);
+		tu_warn("cannot read %s: %s", q, strerror(errno));
+		tu_quote_free(q);
+	}
 	free(name);
 	if (!is_stdin)
 		fclose(f);
