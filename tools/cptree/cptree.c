@@ -223,7 +223,7 @@ int main(int argc, char **argv)
 	struct tu_progress *p = NULL;
 	if (c.progress) {
 		p = tu_progress_start(&stats, "copied", "entries", true);
-		if (!c.o.dry_run) {
+		if (p && !c.o.dry_run) {	/* no line drawn (not a terminal): no count */
 			c.o.total = &total;	/* SOURCE is counted first: an ETA */
 			tu_progress_set_total(p, &total);
 		}
