@@ -75,7 +75,10 @@ static void drop_twice_found(struct dd *dd)
 
 int dd_make_groups(struct dd *dd)
 {
-	qsort(dd->files, dd->nfiles, sizeof *dd->files, cmp_file);
+	/* No file at all (every DIR missing): files is NULL, which qsort
+	   must not be given even with a count of 0. */
+	if (dd->nfiles > 0)
+		qsort(dd->files, dd->nfiles, sizeof *dd->files, cmp_file);
 	drop_twice_found(dd);
 	size_t cap = 0;
 	for (size_t i = 0; i < dd->nfiles;) {
