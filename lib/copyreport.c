@@ -129,8 +129,9 @@ void cp_item_rewritten(struct tu_copy *cp, const struct where *w, const char *ta
 	item_full(cp, w, 'L', 'r', target, old, 0);
 }
 
-/* Metadata that could not be applied: the owner, when we are not root, is
-   a warning (cp -a keeps quiet about it; we say it once per entry);
+/* Metadata that could not be applied: the owner or group, when we are not
+   root, is a warning (cp -a keeps quiet about it; the front ends sum these
+   up in one line), its detail naming a setuid or setgid bit dropped;
    everything else is a failure. */
 
 /* The kind of metadata OP (with DETAIL, an xattr's name) is, for a
@@ -158,8 +159,9 @@ static unsigned unsupported_kind(const char *op, const char *detail, const char 
 void cp_meta_fail(const char *op, int err, const char *detail, void *ctx)
 {
 	struct cp_meta_fail_ctx *m = ctx;
-	if (!m->cp->is_root && err == EPERM && strcmp(op, "set owner") == 0) {
-		cp_warn(m->cp, m->w, op, err, "kept ours; setuid and setgid bits dropped");
+	if (!m->cp->is_root && err == EPERM &&
+	    (strcmp(op, "set owner") == 0 || strcmp(op, "set group") == 0)) {
+		cp_warn(m->cp, m->w, op, err, detail);
 		return;
 	}
 	/* DEST's filesystem cannot hold this kind at all (ramfs, vfat: no

@@ -201,7 +201,7 @@ static int cp_enter(struct tu_walk_dir *d, void *ctx)
 		int r = cp_dn_open_child(cp, p, tu_walk_dir_name(d), &n);
 		if (r < 0) {
 			cp_report(cp, &w, false, "open directory", -r,
-				  r == -ESTALE ? "not the directory made here (replaced); not copied"
+				  r == -ESTALE ? "not the directory made here: replaced; not copied"
 					       : NULL);
 			return TU_WALK_SKIP;
 		}
@@ -441,7 +441,26 @@ static int open_dest_root(struct tu_copy *cp, const struct start *s, const char 
 struct count {
 	_Atomic uint64_t entries, bytes;
 	const volatile sig_atomic_t *interrupted;
+	bool no_data;		/* a link farm writes no file data */
+	bool links_kept;	/* hard links are linked, their data written once */
 };
+
+/* The bytes the copy will write for ST: the data (a sparse file's holes are
+   not written), none for a link farm, and for a hard-linked file kept as
+   links a share of it per name, so each inode counts once however many of
+   its names the tree holds (all of them inside it: the sum is the size). */
+static uint64_t count_bytes(const struct count *c, const struct stat *st)
+{
+	if (c->no_data)
+		return 0;
+	uint64_t size = (uint64_t)st->st_size;
+	uint64_t alloc = (uint64_t)st->st_blocks * 512;
+	if (alloc < size)
+		size = alloc;
+	if (c->links_kept && st->st_nlink > 1)
+		size /= st->st_nlink;
+	return size;
+}
 
 static int count_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 {
@@ -452,10 +471,10 @@ static int count_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *c
 	if (e->is_dir)
 		return TU_WALK_DESCEND;
 	struct stat st;
-	if ((e->type == DT_REG || e->type == DT_UNKNOWN) &&
+	if (!c->no_data && (e->type == DT_REG || e->type == DT_UNKNOWN) &&
 	    tu_stat_at(tu_walk_dir_fd(d), e->name, &st, false) == 0 &&
 	    S_ISREG(st.st_mode))
-		atomic_fetch_add(&c->bytes, (uint64_t)st.st_size);
+		atomic_fetch_add(&c->bytes, count_bytes(c, &st));
 	return TU_WALK_NEXT;
 }
 
@@ -467,7 +486,9 @@ static int count_error(struct tu_walk_dir *d, const struct tu_err *e, void *ctx)
 
 static void count_tree(struct tu_copy *cp, struct start *s, const struct tu_walk_opts *wo)
 {
-	struct count c = { 1, 0, cp->o->interrupted };	/* 1: SOURCE itself */
+	struct count c = { .entries = 1, .interrupted = cp->o->interrupted };	/* SOURCE itself */
+	c.no_data = cp->o->link != TU_CPLINK_NONE;
+	c.links_kept = cp->o->archive && !(cp->o->dereference & TU_DEREF_HARD);
 	struct tu_walk_ops ops = { .entry = count_entry, .error = count_error };
 	tu_walk(s->sfd, cp->src_display, wo, &ops, &c);
 	tu_dir_rewind(s->sfd);	/* the copy reads SOURCE again */
@@ -528,7 +549,7 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 	if (r < 0) {
 		free(rn);
 		cp_refuse(cp, cp->dst_display, "open directory", -r,
-			  r == -ESTALE ? "not the directory made or checked (replaced); nothing copied"
+			  r == -ESTALE ? "not the directory made or checked: replaced; nothing copied"
 				       : NULL);
 		return r;
 	}

@@ -257,8 +257,8 @@ static int open_root(struct dd *dd, size_t i)
 	}
 	if (fd < 0) {
 		tu_rep_fail(&dd->rep, disp, "open directory", -fd,
-			    fd == -ELOOP ? "a symbolic link, not followed (write 'LINK/' to "
-			    "use the directory it points to)" : NULL);
+			    fd == -ELOOP ? "a symbolic link, not followed; write 'LINK/' to "
+			    "use the directory it points to" : NULL);
 		return fd;
 	}
 	dd->root_fds[i] = fd;

@@ -610,7 +610,7 @@ static const char *parse_header(const char *s, size_t len, char *why, size_t why
 {
 	size_t hl = sizeof header_word - 1;
 	if (len < hl + 1 || memcmp(s, header_word, hl) != 0)
-		return "not a .spookyhashes file (bad first line)";
+		return "not a .spookyhashes file: bad first line";
 	uint64_t v;
 	if (!parse_dec(s + hl, len - hl, false, &v)) {
 		snprintf(why, whylen, "bad version in the first line");
@@ -639,7 +639,7 @@ void tu_sidecar_parse(struct tu_sidecar *s, const char *buf, size_t len,
 		lineno++;
 		const char *bad = NULL;
 		if (!nl) {
-			bad = "truncated (no newline at the end)";
+			bad = "truncated: no newline at the end";
 		} else if (lineno == 1) {
 			bad = parse_header(line, ll, why, sizeof why);
 			if (bad) {
@@ -670,7 +670,7 @@ void tu_sidecar_parse(struct tu_sidecar *s, const char *buf, size_t len,
 					if (!old->dead)
 						kill_rec(s, old);
 					old->dup = true;
-					bad = "duplicate name (all its records ignored)";
+					bad = "duplicate name, all its records ignored";
 				} else if (add_rec(s, name, &r) < 0) {
 					s->dirty = true;
 					break;
@@ -835,8 +835,8 @@ int tu_sidecar_load(int dirfd, struct tu_sidecar **out, tu_sidecar_warn_fn *warn
 	close(fd);
 	if (r == -EFBIG) {
 		char why[128];
-		snprintf(why, sizeof why, "damaged: larger than its directory could need "
-			 "(%" PRIu64 " bytes, at most %" PRIu64 ")", (uint64_t)st.st_size, limit);
+		snprintf(why, sizeof why, "damaged: larger than its directory could need, "
+			 "%" PRIu64 " bytes where at most %" PRIu64 " could be", (uint64_t)st.st_size, limit);
 		if (warn)
 			warn(0, why, ctx);
 		s->dirty = true;	/* replaced by what this run learns */

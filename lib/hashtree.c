@@ -208,8 +208,8 @@ int tu_hashcache_tree(const char *path, const struct tu_hashcache_opts *o)
 	} else {
 		COUNT(hc, skipped, 1);
 		tu_rep_warn(&hc->rep, display, "hash", S_ISLNK(m.mode) ? ELOOP : EINVAL,
-			    S_ISLNK(m.mode) ? "a symbolic link, not followed (write 'LINK/' "
-			    "to walk the directory it points to)" : "not a regular file; skipped");
+			    S_ISLNK(m.mode) ? "a symbolic link, not followed; write 'LINK/' "
+			    "to walk the directory it points to" : "not a regular file; skipped");
 	}
 done:
 	r = tu_rep_result(&hc->rep);

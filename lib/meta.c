@@ -365,40 +365,48 @@ static int fail_note(tu_meta_fail_fn *fail, void *ctx, int *first, const char *o
 	return -err;
 }
 
-/* set_owner() for a held O_PATH fd: on the held inode itself. */
-static int set_owner_held(int held, const struct stat *st)
+/* What a chown refused as not root: bits of *LOST. */
+enum { LOST_OWNER = 1, LOST_GROUP = 2 };
+
+/* chown(2) of the target itself (never following it): fchown on an fd,
+   fchownat with AT_EMPTY_PATH on a held O_PATH fd, else by name in dirfd. */
+static int chown_target(const struct target *t, uid_t uid, gid_t gid)
 {
-	if (fchownat(held, "", st->st_uid, st->st_gid, AT_EMPTY_PATH) == 0)
+	if (t->fd >= 0)
+		return fchown(t->fd, uid, gid);
+	if (t->held >= 0)
+		return fchownat(t->held, "", uid, gid, AT_EMPTY_PATH);
+	return fchownat(t->dirfd, t->name, uid, gid, AT_SYMLINK_NOFOLLOW);
+}
+
+/* Owner and group of ST onto the target. Not root (EPERM): the group is
+   still kept if we are a member of it, and *LOST says which of the two
+   could not be kept (the owner only when it is not already ours). */
+static int set_owner(const struct target *t, const struct stat *st, unsigned *lost)
+{
+	*lost = 0;
+	if (chown_target(t, st->st_uid, st->st_gid) == 0)
 		return 0;
 	int err = errno;
 	if (err != EPERM)
 		return -err;
-	/* Not root: keep the group if we are a member of it. */
-	int r = fchownat(held, "", (uid_t)-1, st->st_gid, AT_EMPTY_PATH);
-	(void)r;	/* not a member: the owner's EPERM says enough */
+	if (st->st_uid != geteuid())
+		*lost |= LOST_OWNER;
+	if (chown_target(t, (uid_t)-1, st->st_gid) != 0)
+		*lost |= LOST_GROUP;
+	if (!*lost)	/* both ours, yet refused: say so as it came */
+		*lost = LOST_OWNER;
 	return -EPERM;
 }
 
-static int set_owner(const struct target *t, const struct stat *st)
+/* The words for a setuid or setgid bit a lost owner or group costs, or
+   NULL when MODE has neither. */
+static const char *dropped_bits(mode_t mode)
 {
-	if (t->held >= 0)
-		return set_owner_held(t->held, st);
-	int r = t->fd >= 0 ? fchown(t->fd, st->st_uid, st->st_gid)
-			   : fchownat(t->dirfd, t->name, st->st_uid, st->st_gid,
-				      AT_SYMLINK_NOFOLLOW);
-	if (r == 0)
-		return 0;
-	int err = errno;
-	if (err != EPERM)
-		return -err;
-	/* Not root: keep the group if we are a member of it, and say that
-	   the owner could not be kept. */
-	if (t->fd >= 0)
-		r = fchown(t->fd, (uid_t)-1, st->st_gid);
-	else
-		r = fchownat(t->dirfd, t->name, (uid_t)-1, st->st_gid, AT_SYMLINK_NOFOLLOW);
-	(void)r;	/* not a member: the owner's EPERM says enough */
-	return -EPERM;
+	bool u = mode & S_ISUID, g = mode & S_ISGID;
+	return u && g ? "setuid and setgid bits dropped"
+	     : u ? "setuid bit dropped"
+	     : g ? "setgid bit dropped" : NULL;
 }
 
 /* Set the xattr NAME of the target, never following it. An O_PATH fd
@@ -707,9 +715,19 @@ static int apply(struct target *t, const struct tu_meta *m, unsigned what,
 	/* Owner first: chown clears the setuid and setgid bits and file
 	   capabilities, so the mode and security.capability come after it. */
 	if (what & TU_META_OWNER) {
-		int r = set_owner(t, st);
+		unsigned lost;
+		int r = set_owner(t, st, &lost);
 		if (r < 0) {
-			fail_note(fail, ctx, &first, "set owner", -r, NULL);
+			/* "set owner" and "set group" name what was lost; the
+			   detail names a setuid or setgid bit only when there
+			   was one. */
+			const char *bits = is_lnk ? NULL : dropped_bits(mode);
+			if (r != -EPERM)
+				fail_note(fail, ctx, &first, "set owner", -r, bits);
+			if (r == -EPERM && (lost & LOST_OWNER))
+				fail_note(fail, ctx, &first, "set owner", EPERM, bits);
+			if (r == -EPERM && lost == LOST_GROUP)
+				fail_note(fail, ctx, &first, "set group", EPERM, bits);
 			/* Never hand setuid/setgid to an owner we did not
 			   set. */
 			mode &= ~(mode_t)(S_ISUID | S_ISGID);

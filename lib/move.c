@@ -240,6 +240,15 @@ static int move_one(struct mv *m)
 		r = tu_ident_at(m->spfd, m->slast, &m->sid);
 		have_src = r == 0;
 	}
+	/* SOURCE written with a trailing '/' names a directory. A symlink or
+	   a file so written is refused (ENOTDIR, as mv(1) says), never
+	   followed: a link is moved by its name without the '/'. */
+	if (have_src && m->src_disp[sl - 1] == '/' && !S_ISDIR(m->sid.mode)) {
+		mv_fail(m, m->src_disp, "move", ENOTDIR,
+		     S_ISLNK(m->sid.mode) ? "a symlink written with a trailing '/'; without "
+					    "the '/' the link itself is moved" : NULL);
+		return -ENOTDIR;
+	}
 	struct tu_ident did;
 	int dr = tu_ident_at(m->dpfd, m->dlast, &did);
 	if (dr < 0 && dr != -ENOENT) {
@@ -295,7 +304,7 @@ static int move_one(struct mv *m)
 	}
 	if (!o->exchange && have_dest) {
 		mv_fail(m, m->dst_disp, "move", EEXIST,
-		     "DEST exists; mvtree never replaces or merges into it (nothing moved)");
+		     "DEST exists; mvtree never replaces or merges into it; nothing moved");
 		return -EEXIST;
 	}
 

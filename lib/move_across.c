@@ -513,7 +513,7 @@ int mv_copy_across(struct mv *m)
 		int r = stage_nondir(m, &stage);
 		if (r < 0) {
 			mv_fail(m, m->src_disp, "move", -r,
-			     "cannot stage it for the copy (a hard link beside it)");
+			     "cannot stage it for the copy: a hard link beside it");
 			return r;
 		}
 		sfd = stage;

@@ -152,17 +152,17 @@ int cp_preflight(struct tu_copy *cp, const char *source, const char *dest, struc
 		r = fd;
 		if (r == -ENOTDIR || r == -ELOOP) {
 			cp_refuse(cp, cp->src_display, "copy", ENOTDIR,
-			       "SOURCE must be a directory (a symlink to one needs a trailing '/')");
+			       "SOURCE must be a directory; a symlink to one needs a trailing '/'");
 			return -ENOTDIR;
 		}
-		cp_refuse(cp, cp->src_display, "open", -r, NULL);
+		cp_refuse(cp, cp->src_display, "open directory", -r, NULL);
 		return r;
 	}
 	s->sfd = fd;
 
 	r = tu_open_parent(dest, s->dbuf, dl + 2, &s->dlast);
 	if (r < 0) {
-		cp_refuse(cp, cp->dst_display, "create", -r, NULL);
+		cp_refuse(cp, cp->dst_display, "create directory", -r, NULL);
 		return r;
 	}
 	s->dpfd = r;

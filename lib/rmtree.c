@@ -813,6 +813,19 @@ int tu_rmtree(const char *path, const struct tu_rmtree_opts *o)
 			report_path(&rm, rm.display, "remove", -r, NULL);
 		goto out;
 	}
+	/* DIR written with a trailing '/' names a directory. A symlink or a
+	   file so written is refused (ENOTDIR, as rm(1) ends up saying),
+	   and nothing is removed through the link: without the '/' the link
+	   itself is removed. */
+	struct tu_ident slash_id;
+	if (len > 1 && path[len - 1] == '/' && tu_ident_at(rm.parent_fd, last, &slash_id) == 0 &&
+	    !S_ISDIR(slash_id.mode)) {
+		report_path(&rm, rm.display, "remove", ENOTDIR,
+			    S_ISLNK(slash_id.mode) ? "a symlink written with a trailing '/'; "
+			    "without the '/' the link itself is removed" : NULL);
+		r = -ENOTDIR;
+		goto out;
+	}
 	rm.top_name = last;
 	r = rmtree_name(&rm);
 out:

@@ -3,6 +3,7 @@
 # dedup: what a user can rely on, one behaviour per test.
 
 load ../lib/helpers
+load ../lib/tty
 
 setup() { tu_setup; }
 teardown() { tu_teardown; }
@@ -702,7 +703,7 @@ for g in sorted(groups): print(b" ".join(g).decode())' "$1" "$2"; }
 	mkdir t
 	rand t/a 3000
 	copies t/a t/b
-	run dedup --progress t
+	on_tty dedup --progress t
 	assert_success
 	assert_output --partial "scanned"
 }

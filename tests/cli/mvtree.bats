@@ -3,6 +3,7 @@
 # mvtree: what a user can rely on, one behaviour per test.
 
 load ../lib/helpers
+load ../lib/tty
 
 setup() { tu_setup; }
 teardown() { tu_teardown; }
@@ -450,7 +451,7 @@ nested() {
 	need_root
 	mount_fs ext4 e
 	mktree sized s 4 1M
-	run mvtree --progress s e/d
+	on_tty mvtree --progress s e/d
 	assert_success
 	assert_output --partial "copied"
 }

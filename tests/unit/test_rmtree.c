@@ -185,6 +185,9 @@ static void test_refusals(void **state)
 	}
 }
 
+/* The symlink-operand rule (rmtree(1), SYMLINK OPERANDS): "ln" is the link
+   itself, and only the link goes; "ln/" names the directory it points to,
+   which is never removed through the link: refused, nothing removed. */
 static void test_symlink_argument_removes_only_the_link(void **state)
 {
 	(void)state;
@@ -194,9 +197,18 @@ static void test_symlink_argument_removes_only_the_link(void **state)
 	struct seen s;
 	struct tu_stats st = { 0 };
 	init(&o, &s, &st);
-	assert_int_equal(tu_rmtree("ln/", &o), 0);
+	assert_int_equal(tu_rmtree("ln/", &o), -ENOTDIR);
+	assert_int_equal(s.errors, 1);
+	assert_int_equal(s.removed, 0);
+	struct stat lst;
+	assert_int_equal(lstat("ln", &lst), 0);
+	assert_true(S_ISLNK(lst.st_mode));
+	assert_int_equal(access("target/sub/f0", F_OK), 0);
+	init(&o, &s, &st);
+	assert_int_equal(tu_rmtree("ln", &o), 0);
 	assert_int_equal(s.removed, 1);
-	assert_string_equal(s.first_removed, "ln/");	/* as given */
+	assert_string_equal(s.first_removed, "ln");	/* as given */
+	assert_int_equal(lstat("ln", &lst), -1);
 	assert_int_equal(access("target/sub/f0", F_OK), 0);
 }
 

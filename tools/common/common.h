@@ -37,13 +37,24 @@ void tu_print_warning(const struct tu_err *e);
    message and count it. CTX points to a struct tu_report, the first member
    of the front end's own context, so the same CTX serves its other
    callbacks. The library makes these calls one at a time (under its lock),
-   so plain counters do. Both answer TU_CONTINUE. */
+   so plain counters do. Both answer TU_CONTINUE.
+   An owner or group a copy could not keep for not being root ("set owner"
+   or "set group", EPERM: cp -a keeps quiet about these) is not printed but
+   counted, and tu_report_summary() says it once, at the end. */
 struct tu_report {
 	long errors;
 	long warnings;
+	long owners_lost;	/* not root: entries left owned by us */
+	long groups_lost;	/* ... left in our group (owner kept) */
+	long bits_dropped;	/* of those, entries whose setuid/setgid went */
 };
 int tu_report_error(const struct tu_err *e, void *ctx);
 int tu_report_warning(const struct tu_err *e, void *ctx);
+/* The one summary warning for what tu_report_warning() counted, e.g.
+   "cptree: warning: could not keep the owner of 3 entries and the group of
+   1 entry (not root); 1 of them lost a setuid or setgid bit". Nothing when
+   nothing was counted. */
+void tu_report_summary(const struct tu_report *r);
 
 /* The one mapping from what a tu_<tool>() entry point returned (the
    convention in treeutils.h) to the exit status: 0 -> TU_EXIT_OK,
@@ -66,18 +77,41 @@ int tu_parse_seconds(const char *arg, double *out);
 /* --store=auto|xattr|file, for the tools that keep hash records. */
 int tu_parse_store(const char *arg, enum tu_hashcache_store *out);
 
+/* An option's value among NAMES (NULL-terminated), as GNU argmatch takes it
+   (cp --reflink=nev): the name itself or a prefix of exactly one name.
+   Returns the index; refuses the run with argp_error() otherwise, naming
+   OPTION ("--reflink") and the names wanted. ARG must not be NULL. */
+struct argp_state;
+int tu_parse_choice(struct argp_state *state, const char *option, const char *arg,
+		    const char *const *names);
+/* --reflink[=WHEN] for every tool that has it, one value set: auto, always,
+   never. A bare --reflink (ARG NULL) means always, as cp's. A later
+   --reflink overrides an earlier one, as in cp. */
+enum tu_reflink tu_parse_reflink(struct argp_state *state, const char *arg);
+
 /* Print one path for -v / -n / listing output: with NUL, the raw bytes and a
    NUL; otherwise PREFIX, the quoted path and a newline. */
 void tu_print_path(FILE *f, const char *prefix, const char *path, bool nul);
 
 /* --progress: a line on stderr refreshed at most 10 times a second from a
-   thread of its own, reading STATS. NOUN names what is counted. */
+   thread of its own, reading STATS: "VERB N NOUN (rate)", with BYTES the
+   bytes and their rate, the time taken as h:mm:ss, and once a total is set
+   a percentage and an ETA. Only on a terminal: when stderr is not one,
+   nothing is drawn and NULL is returned (as pv(1) does). While it is shown,
+   every message printed here clears the line first and draws it again
+   after itself. */
 struct tu_progress;
-struct tu_progress *tu_progress_start(struct tu_stats *stats, const char *verb, bool bytes);
+struct tu_progress *tu_progress_start(struct tu_stats *stats, const char *verb, const char *noun,
+				      bool bytes);
 void tu_progress_stop(struct tu_progress *p);
 /* Show a percentage and an ETA once TOTAL (filled in by the library while
    it runs, entries stored last) has a non-zero entry count. P may be NULL. */
 void tu_progress_set_total(struct tu_progress *p, const struct tu_stats *total);
+/* Around a record a front end prints on F itself (stdout, a message): the
+   progress line is cleared before it and drawn again after it, when F can
+   meet the line (stderr, or a terminal). Nothing when no line is shown. */
+void tu_out_begin(FILE *f);
+void tu_out_end(FILE *f);
 
 /* -i for the tools that copy (cptree, mvtree): rsync's itemized form, e.g.
    ">f+++++++++ a/b": what the entry is and that it is new ('c'reated, or

@@ -39,9 +39,10 @@ static const struct argp_option options[] = {
 	{ "atomic", OPT_ATOMIC, 0, 0,
 	  "build the copy under a hidden name beside DEST and rename it into place at "
 	  "the end, so DEST appears complete or not at all", 0 },
-	{ "link", OPT_LINK, "HOW", 0,
+	{ "link", OPT_LINK, "HOW", OPTION_ARG_OPTIONAL,
 	  "make a link farm: directories are made, every other entry linked to its "
-	  "source: hard (like cp -al) or symbolic (like cp -rs; relative links)", 0 },
+	  "source: hard (the default, like cp -al) or symbolic (like cp -rs; relative "
+	  "links)", 0 },
 	{ "absolute", OPT_ABSOLUTE, 0, 0,
 	  "with --link=symbolic, make the links absolute", 0 },
 	{ "fix-symlinks", OPT_FIX_SYMLINKS, 0, 0,
@@ -51,9 +52,12 @@ static const struct argp_option options[] = {
 	  "symbolic (the default, same as -L): copy what symlinks point to; hard: "
 	  "break hard links into separate copies; all: both", 0 },
 	{ 0, 'L', 0, 0, "same as --dereference=symbolic", 0 },
-	{ "reflink", OPT_REFLINK, "WHEN", 0,
-	  "share file extents: auto (default: where the filesystem can), always (fail "
-	  "a file that cannot), never", 0 },
+	{ "reflink", OPT_REFLINK, "WHEN", OPTION_ARG_OPTIONAL,
+	  "share file extents: auto (without this option: where the filesystem can), "
+	  "always (a bare --reflink, as cp's: fail a file that cannot), never", 0 },
+	{ "recursive", 'r', 0, 0,
+	  "accepted for cp's sake and ignored: cptree always copies the whole tree", 0 },
+	{ 0, 'R', 0, 0, "same as -r", 0 },
 	{ "force-dest", OPT_FORCE_DEST, 0, 0,
 	  "copy into an existing DEST that another user owns or can write (with "
 	  "--link=hard: beside which others can rename), refused by default", 0 },
@@ -70,8 +74,8 @@ static const struct argp_option options[] = {
 	  "worker threads (default: online CPUs); more than one also copies large files "
 	  "in pieces", 0 },
 	{ "progress", OPT_PROGRESS, 0, 0,
-	  "show a progress line on stderr: entries, bytes, rates, and (SOURCE is "
-	  "counted first) how far along, with an ETA", 0 },
+	  "show a progress line on stderr when it is a terminal: entries, bytes, rates, "
+	  "and (SOURCE is counted first) how far along, with an ETA", 0 },
 	{ 0 }
 };
 
@@ -96,14 +100,13 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'a': c->o.archive = true; break;
 	case OPT_ATOMIC: c->o.atomic = true; break;
 	case OPT_FORCE_DEST: c->o.force_dest = true; break;
-	case OPT_LINK:
-		if (strcmp(arg, "hard") == 0)
-			c->o.link = TU_CPLINK_HARD;
-		else if (strcmp(arg, "symbolic") == 0)
-			c->o.link = TU_CPLINK_SYMBOLIC;
-		else
-			argp_error(state, "invalid --link '%s': want hard or symbolic", arg);
+	case OPT_LINK: {
+		/* Only --link=HOW: a bare --link never takes the next operand. */
+		static const char *const hows[] = { "hard", "symbolic", NULL };
+		c->o.link = !arg || tu_parse_choice(state, "--link", arg, hows) == 0
+				    ? TU_CPLINK_HARD : TU_CPLINK_SYMBOLIC;
 		break;
+	}
 	case OPT_ABSOLUTE: c->o.absolute_links = true; break;
 	case OPT_FIX_SYMLINKS: c->o.fix_symlinks = true; break;
 	case 'L': c->o.dereference |= TU_DEREF_SYMBOLIC; break;
@@ -118,16 +121,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "invalid --dereference '%s': want symbolic, hard or all",
 				   arg);
 		break;
-	case OPT_REFLINK:
-		if (strcmp(arg, "auto") == 0)
-			c->o.reflink = TU_REFLINK_AUTO;
-		else if (strcmp(arg, "always") == 0)
-			c->o.reflink = TU_REFLINK_ALWAYS;
-		else if (strcmp(arg, "never") == 0)
-			c->o.reflink = TU_REFLINK_NEVER;
-		else
-			argp_error(state, "invalid --reflink '%s': want auto, always or never", arg);
-		break;
+	case OPT_REFLINK: c->o.reflink = tu_parse_reflink(state, arg); break;
+	case 'r':
+	case 'R': break;	/* cp's -r: cptree is always recursive */
 	case 'x': c->o.one_file_system = true; break;
 	case OPT_TIMEOUT:
 		if (tu_parse_seconds(arg, &c->o.timeout) < 0)
@@ -180,7 +176,9 @@ static void on_copied(const struct tu_copy_item *it, void *ctx)
 {
 	struct cli *c = ctx;
 	if (it->how == 'r' && !c->itemize) {
+		tu_out_begin(stdout);	/* below a --progress line on the terminal */
 		print_rewritten(c, it);
+		tu_out_end(stdout);
 		return;
 	}
 	if (c->itemize) {
@@ -193,7 +191,9 @@ static void on_copied(const struct tu_copy_item *it, void *ctx)
 		return;
 	}
 	char *s = tu_quote(it->src), *d = tu_quote(it->dst);
+	tu_out_begin(stdout);
 	fprintf(stdout, "%s%s -> %s\n", c->o.dry_run ? "would copy " : "", s, d);
+	tu_out_end(stdout);
 	tu_quote_free(s);
 	tu_quote_free(d);
 }
@@ -231,8 +231,8 @@ int main(int argc, char **argv)
 	struct tu_stats total = { 0 };
 	struct tu_progress *p = NULL;
 	if (c.progress) {
-		p = tu_progress_start(&stats, "copied", true);
-		if (!c.o.dry_run) {
+		p = tu_progress_start(&stats, "copied", "entries", true);
+		if (p && !c.o.dry_run) {	/* no line drawn (not a terminal): no count */
 			c.o.total = &total;	/* SOURCE is counted first: an ETA */
 			tu_progress_set_total(p, &total);
 		}
@@ -249,6 +249,7 @@ int main(int argc, char **argv)
 		tu_quote_free(d);
 		tu_signals_reraise();
 	}
+	tu_report_summary(&c.rep);
 	int status = tu_exit_status(r, c.rep.errors > 0);
 	if (fflush(stdout) != 0) {
 		tu_warn("write error on standard output: %s", strerror(errno));

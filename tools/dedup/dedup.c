@@ -95,7 +95,8 @@ static const struct argp_option options[] = {
 	  "oldest), oldest, newest or first (first DIR, then path order)", 3 },
 	{ "reflink", OPT_REFLINK, "WHEN", OPTION_ARG_OPTIONAL, "share extents with "
 	  "FIDEDUPERANGE instead of linking (btrfs, xfs): names, inodes and metadata stay; "
-	  "WHEN is always (the default) or auto (hard links where the filesystem cannot)", 3 },
+	  "WHEN is always (the default) or auto (hard links where the filesystem cannot); "
+	  "never means hard links, as without this option", 3 },
 	{ "dry-run", 'n', 0, 0, "change nothing (not even ctime: no hash records are "
 	  "stored); say what would be done", 3 },
 	{ 0, 0, 0, 0, "Output and the walk:", 4 },
@@ -105,7 +106,7 @@ static const struct argp_option options[] = {
 	  "print names as they are, and end each group with an empty record; with -v (or "
 	  "-n -v): each action as three NUL-ended fields, what, path and kept file, and the "
 	  "summary on stderr", 4 },
-	{ "progress", OPT_PROGRESS, 0, 0, "show a progress line on stderr", 4 },
+	{ "progress", OPT_PROGRESS, 0, 0, "show a progress line on stderr, when it is a terminal", 4 },
 	{ "jobs", 'j', "N", 0, "worker threads (default: online CPUs)", 4 },
 	{ "one-file-system", 'x', 0, 0, "do not enter other mounts below a DIR", 4 },
 	{ "exclude", OPT_EXCLUDE, "PATTERN", 0, "leave out files and directories whose name "
@@ -187,12 +188,13 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 				   "or first", arg);
 		break;
 	case OPT_REFLINK:
-		if (!arg || strcmp(arg, "always") == 0)
-			c->o.reflink = TU_DEDUP_REFLINK;
-		else if (strcmp(arg, "auto") == 0)
-			c->o.reflink = TU_DEDUP_REFLINK_AUTO;
-		else
-			argp_error(state, "invalid --reflink '%s': want always or auto", arg);
+		/* The value set every tool shares; never = hard links, as
+		   without the option. */
+		switch (tu_parse_reflink(state, arg)) {
+		case TU_REFLINK_ALWAYS: c->o.reflink = TU_DEDUP_REFLINK; break;
+		case TU_REFLINK_AUTO: c->o.reflink = TU_DEDUP_REFLINK_AUTO; break;
+		case TU_REFLINK_NEVER: c->o.reflink = TU_DEDUP_HARDLINK; break;
+		}
 		break;
 	case 's':
 		if (parse_size(arg, &c->o.min_size) < 0)
@@ -491,6 +493,7 @@ static void on_action(const struct tu_dedup_action *a, void *ctx)
 		return;
 	}
 	char *p = tu_quote(a->path), *k = tu_quote(a->kept);
+	tu_out_begin(stdout);	/* below a --progress line on the terminal */
 	if (a->leftover)
 		printf("%s %s (a link of %s left by an interrupted run)\n",
 		       c->o.dry_run ? "would remove" : "removed", p, k);
@@ -499,6 +502,7 @@ static void on_action(const struct tu_dedup_action *a, void *ctx)
 		       a->reflink ? (c->o.dry_run ? "would reflink" : "reflinked") :
 				    (c->o.dry_run ? "would link" : "linked"),
 		       p, k, a->freed ? (c->o.dry_run ? " (would free its data)" : " (data freed)") : "");
+	tu_out_end(stdout);
 	tu_quote_free(p);
 	tu_quote_free(k);
 }
@@ -593,7 +597,7 @@ int main(int argc, char **argv)
 		return TU_EXIT_USAGE;
 	const char *const *dirs = (const char *const *)c.args;
 	size_t ndirs = (size_t)c.nargs;
-	struct tu_progress *p = c.progress ? tu_progress_start(&c.stats, "scanned", true) : NULL;
+	struct tu_progress *p = c.progress ? tu_progress_start(&c.stats, "scanned", "files", true) : NULL;
 	int r;
 	if (c.what == LINKS || c.what == PATHS_OF) {
 		struct tu_links_opts lo;

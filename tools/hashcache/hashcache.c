@@ -88,7 +88,7 @@ static const struct argp_option options[] = {
 	  "names as they are", 3 },
 	{ "verbose", 'v', 0, 0, "at the end, print counts on stderr (files, cached, hashed, "
 	  "bytes read, stored...)", 3 },
-	{ "progress", OPT_PROGRESS, 0, 0, "show a progress line on stderr", 3 },
+	{ "progress", OPT_PROGRESS, 0, 0, "show a progress line on stderr, when it is a terminal", 3 },
 	{ "jobs", 'j', "N", 0, "worker threads (default: online CPUs)", 3 },
 	{ "one-file-system", 'x', 0, 0, "do not enter other mounts", 3 },
 	{ 0 }
@@ -231,18 +231,22 @@ static void format_line(struct str *b, const char *field, const char *path, bool
 /* Write LEN bytes to standard output, all of them. */
 static void out_write(struct cli *c, const char *p, size_t len)
 {
+	tu_out_begin(stdout);	/* below a --progress line on the terminal */
 	while (len > 0 && !c->out_failed) {
 		ssize_t n = write(STDOUT_FILENO, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			tu_warn("write error on standard output: %s", strerror(errno));
+			int err = errno;
+			tu_out_end(stdout);
+			tu_warn("write error on standard output: %s", strerror(err));
 			c->out_failed = true;
 			return;
 		}
 		p += n;
 		len -= (size_t)n;
 	}
+	tu_out_end(stdout);
 }
 
 /* Keep a line of the PATH being done; NULL PATH: written at once. */
@@ -538,7 +542,7 @@ static int read_files0(struct cli *c)
 	FILE *f = is_stdin ? stdin : fopen(c->files0_from, "r");
 	if (!f) {
 		char *q = tu_quote(c->files0_from);
-		tu_warn("cannot open %s for reading: %s", q, strerror(errno));
+		tu_warn("cannot open %s: %s", q, strerror(errno));
 		tu_quote_free(q);
 		return -1;
 	}
@@ -558,8 +562,11 @@ static int read_files0(struct cli *c)
 		args[nargs++] = strndup(name, (size_t)n);
 	}
 	int r = ferror(f) ? -1 : 0;
-	if (r < 0)
-		tu_warn("cannot read %s: %s", c->files0_from, strerror(errno));
+	if (r < 0) {
+		char *q = tu_quote(c->files0_from);
+		tu_warn("cannot read %s: %s", q, strerror(errno));
+		tu_quote_free(q);
+	}
 	free(name);
 	if (!is_stdin)
 		fclose(f);
@@ -627,7 +634,8 @@ int main(int argc, char **argv)
 		tu_warn("out of memory");
 		return TU_EXIT_USAGE;
 	}
-	struct tu_progress *p = c.progress ? tu_progress_start(&c.stats, "files", true) : NULL;
+	const char *verb = c.o.mode == TU_HASHCACHE_CHECK ? "checked" : "looked at";
+	struct tu_progress *p = c.progress ? tu_progress_start(&c.stats, verb, "files", true) : NULL;
 	int status = TU_EXIT_OK;
 	for (int i = 0; i < c.nargs; i++) {
 		long before = c.rep.errors;

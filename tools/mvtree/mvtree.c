@@ -46,9 +46,10 @@ static const struct argp_option options[] = {
 	{ "mounts", OPT_MOUNTS, 0, 0,
 	  "move the content of mounts: of a SOURCE that is a mount point, and (unless -x) "
 	  "of mounts below SOURCE; the mount points stay, each reported", 0 },
-	{ "reflink", OPT_REFLINK, "WHEN", 0,
-	  "across filesystems, share file extents: auto (default: where the filesystem "
-	  "can, e.g. between btrfs subvolumes), always (fail a file that cannot), never", 0 },
+	{ "reflink", OPT_REFLINK, "WHEN", OPTION_ARG_OPTIONAL,
+	  "across filesystems, share file extents: auto (without this option: where the "
+	  "filesystem can, e.g. between btrfs subvolumes), always (a bare --reflink, as "
+	  "cp's: fail a file that cannot), never", 0 },
 	{ "timeout", OPT_TIMEOUT, "SECONDS", 0,
 	  "retry busy entries, reads and writes this long, copying and removing "
 	  "(default 10)", 0 },
@@ -59,8 +60,8 @@ static const struct argp_option options[] = {
 	{ "null", '0', 0, 0, "with -v, -i or -n, end each record with NUL, names unquoted", 0 },
 	{ "jobs", 'j', "N", 0, "worker threads (default: online CPUs)", 0 },
 	{ "progress", OPT_PROGRESS, 0, 0,
-	  "show a progress line on stderr: entries, bytes, rates, and how far along with "
-	  "an ETA (a copy across filesystems)", 0 },
+	  "show a progress line on stderr when it is a terminal: entries, bytes, rates, "
+	  "and how far along with an ETA (a copy across filesystems)", 0 },
 	{ 0 }
 };
 
@@ -74,16 +75,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'c': c->o.verify = true; break;
 	case 'x': c->o.one_file_system = true; break;
 	case OPT_MOUNTS: c->o.mounts = true; break;
-	case OPT_REFLINK:
-		if (strcmp(arg, "auto") == 0)
-			c->o.reflink = TU_REFLINK_AUTO;
-		else if (strcmp(arg, "always") == 0)
-			c->o.reflink = TU_REFLINK_ALWAYS;
-		else if (strcmp(arg, "never") == 0)
-			c->o.reflink = TU_REFLINK_NEVER;
-		else
-			argp_error(state, "invalid --reflink '%s': want auto, always or never", arg);
-		break;
+	case OPT_REFLINK: c->o.reflink = tu_parse_reflink(state, arg); break;
 	case OPT_TIMEOUT:
 		if (tu_parse_seconds(arg, &c->o.timeout) < 0)
 			argp_error(state, "invalid --timeout '%s': want seconds, e.g. 10 or 0.5", arg);
@@ -244,8 +236,8 @@ int main(int argc, char **argv)
 	struct tu_stats total = { 0 };
 	struct tu_progress *p = NULL;
 	if (c.progress) {
-		p = tu_progress_start(&stats, "copied", true);
-		if (!c.o.dry_run) {
+		p = tu_progress_start(&stats, "copied", "entries", true);
+		if (p && !c.o.dry_run) {
 			c.o.total = &total;
 			tu_progress_set_total(p, &total);
 		}
@@ -267,6 +259,7 @@ int main(int argc, char **argv)
 			status = s;
 	}
 	tu_progress_stop(p);
+	tu_report_summary(&c.rep);
 	if (fflush(stdout) != 0) {
 		tu_warn("write error on standard output: %s", strerror(errno));
 		if (status == TU_EXIT_OK)

@@ -48,7 +48,7 @@ static const struct argp_option options[] = {
 	{ "verbose", 'v', 0, 0, "print each entry removed", 0 },
 	{ "null", '0', 0, 0, "with -v or -n, end each path with NUL, unquoted", 0 },
 	{ "jobs", 'j', "N", 0, "worker threads (default: online CPUs)", 0 },
-	{ "progress", OPT_PROGRESS, 0, 0, "show a progress line on stderr", 0 },
+	{ "progress", OPT_PROGRESS, 0, 0, "show a progress line on stderr, when it is a terminal", 0 },
 	{ 0 }
 };
 
@@ -126,7 +126,7 @@ int main(int argc, char **argv)
 	if (c.nul && !(c.verbose || c.o.dry_run)) {
 		tu_warn("--null only changes -v and -n output");
 	}
-	struct tu_progress *p = c.progress ? tu_progress_start(&stats, "removed", false) : NULL;
+	struct tu_progress *p = c.progress ? tu_progress_start(&stats, "removed", "entries", false) : NULL;
 	int status = TU_EXIT_OK;
 	for (int i = 0; i < c.nargs; i++) {
 		long before = c.rep.errors;
