@@ -100,6 +100,8 @@ struct tu_copy {
 	int dst_root_fd;
 
 	struct tu_linkpaths lp;		/* link targets: strings, never opened */
+	struct tu_hashcache *hc;	/* --checksum: records written */
+	struct tu_hashcache *hc_ro;	/* --checksum: records only read */
 	const struct tu_copy_policy *policy;	/* what to do with each entry */
 	/* A file copied in pieces has all its data: check, finish, place it
 	   (copyfile.c's cp_file_pieces_done). */
@@ -170,6 +172,29 @@ struct tu_copy_policy {
 
 /* cptree's first policy: every entry is new. */
 extern const struct tu_copy_policy tu_copy_plain;
+
+/* cptree --update (update.c): skip, apply metadata, replace, delete. */
+extern const struct tu_copy_policy tu_copy_update;
+
+/* ---- "same content?", through the hash cache (update.c) --------------------- */
+
+enum {
+	TU_SAME_KEEP_DST = 1u << 0,	/* write no record on DFD (a base tree,
+					   which is never modified) */
+};
+
+/* --checksum: do the regular files open for reading as SFD (in SOURCE) and
+   DFD (in DEST, or a base tree), sizes equal, hold the same bytes? Asked of
+   the hash cache (cp->hc, opened by tu_cptree when o->checksum): a valid
+   record answers without reading the file; otherwise the file is read and
+   hashed. When the content is equal, both files are given one identical
+   fresh record (the same bytes, so -a's xattrs stay equal, and valid for
+   both, so the next run reads neither), unless both already hold one, and
+   except DFD under TU_SAME_KEEP_DST. No record is written on a file with
+   more than one link when we are root (hashcache(1), SECURITY).
+   1: same; 0: different; -errno (-EAGAIN: a file changed while it was
+   read). Thread-safe; never prints. */
+int tu_copy_same_content(struct tu_copy *cp, int sfd, int dfd, unsigned flags);
 
 /* ---- messages (copyreport.c) ----------------------------------------------- */
 
