@@ -400,7 +400,8 @@ static int open_stated(struct job *j, bool same_inode)
 /* Are hard links kept for this entry? With archive, unless dereferenced. */
 static bool keep_links(const struct tu_copy *cp, const struct stat *st)
 {
-	return cp->o->archive && st->st_nlink > 1 && !S_ISDIR(st->st_mode) &&
+	return cp->o->archive && !cp->policy->own_links && st->st_nlink > 1 &&
+	       !S_ISDIR(st->st_mode) &&
 	       !(cp->o->dereference & TU_DEREF_HARD);
 }
 

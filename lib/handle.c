@@ -713,3 +713,8 @@ int tu_replace_name(int dirfd, const char *tmp, const char *name, const struct t
 		*left = true;
 	return -ESTALE;
 }
+
+int tu_exchange_at(int dirfd, const char *a, const char *b)
+{
+	return renameat2(dirfd, a, dirfd, b, RENAME_EXCHANGE) == 0 ? 0 : -errno;
+}
