@@ -105,6 +105,10 @@ struct upd {
 	size_t cap, count;
 	unsigned rec_flags;	/* TU_ITEMIZE_* */
 	bool root_new;
+	/* DEST inodes seen with links where SOURCE's file has none: every
+	   such name is rebuilt, whatever the order (a dry run says so too) */
+	struct lgroup **shared;
+	size_t shared_cap, shared_count;
 };
 
 static uint64_t hash_str(const char *s)
@@ -657,6 +661,53 @@ static void group_done(struct tu_copy *cp, struct lgroup *g, int dfd, const char
 	pthread_mutex_unlock(&cp->upd->lock);
 }
 
+/* Was the DEST inode (DEV, INO) seen shared by names SOURCE does not link
+   (NLINK now)? Marked when first seen so; true from then on. */
+static bool dest_shared(struct tu_copy *cp, dev_t dev, ino_t ino, uint64_t nlink)
+{
+	struct upd *u = cp->upd;
+	bool found = false;
+	pthread_mutex_lock(&u->lock);
+	for (size_t i = u->shared_cap ? group_hash(dev, ino) & (u->shared_cap - 1) : 0;
+	     u->shared_cap && u->shared[i]; i = (i + 1) & (u->shared_cap - 1))
+		if (u->shared[i]->dev == dev && u->shared[i]->ino == ino) {
+			found = true;
+			break;
+		}
+	if (!found && nlink > 1 && (u->shared_count + 1) * 2 > u->shared_cap) {
+		size_t cap = u->shared_cap ? u->shared_cap * 2 : 64;
+		struct lgroup **t = calloc(cap, sizeof *t);
+		if (t) {
+			for (size_t i = 0; i < u->shared_cap; i++) {
+				struct lgroup *g = u->shared[i];
+				if (!g)
+					continue;
+				size_t j = group_hash(g->dev, g->ino) & (cap - 1);
+				while (t[j])
+					j = (j + 1) & (cap - 1);
+				t[j] = g;
+			}
+			free(u->shared);
+			u->shared = t;
+			u->shared_cap = cap;
+		}
+	}
+	if (!found && nlink > 1 && (u->shared_count + 1) * 2 <= u->shared_cap) {
+		struct lgroup *g = calloc(1, sizeof *g);
+		if (g) {
+			g->dev = dev;
+			g->ino = ino;
+			size_t j = group_hash(dev, ino) & (u->shared_cap - 1);
+			while (u->shared[j])
+				j = (j + 1) & (u->shared_cap - 1);
+			u->shared[j] = g;
+			u->shared_count++;
+		}
+	}
+	pthread_mutex_unlock(&u->lock);
+	return found || nlink > 1;
+}
+
 /* ---- putting a new entry in place ---------------------------------------------------- */
 
 /* TMP in DFD, complete, takes the place of NAME, which holds OLD (its statx
@@ -892,6 +943,10 @@ static void upd_nondir(struct tu_copy *cp, const struct tu_copy_entry *e)
 	}
 
 	bool linked = cp->o->archive && s.x.stx_nlink > 1 && !(cp->o->dereference & TU_DEREF_HARD);
+	/* Every DEST inode seen with links is remembered, before any name of
+	   it is replaced: whichever name comes first. */
+	bool dest_was_shared = cp->o->archive && d.have && S_ISREG(d.x.stx_mode) &&
+			       dest_shared(cp, stx_dev(&d.x), d.x.stx_ino, d.x.stx_nlink);
 	if (linked) {
 		g = group_claim(cp, stx_dev(&s.x), s.x.stx_ino, &lead);
 		if (!g)
@@ -981,7 +1036,7 @@ static void upd_nondir(struct tu_copy *cp, const struct tu_copy_entry *e)
 			extra |= rec_change(&old, &now);
 		}
 		/* A DEST file linked where SOURCE's is not: its own inode. */
-		if (cp->o->archive && S_ISREG(d.x.stx_mode) && d.x.stx_nlink > 1 && !linked)
+		if (dest_was_shared && !linked)
 			c.data = true;
 		if (!c.changed && !c.data && !extra)
 			goto done_ok;
@@ -1419,6 +1474,9 @@ void cp_policy_free(struct tu_copy *cp)
 			free(g);
 		}
 	free(u->tab);
+	for (size_t i = 0; i < u->shared_cap; i++)
+		free(u->shared[i]);
+	free(u->shared);
 	pthread_mutex_destroy(&u->lock);
 	pthread_cond_destroy(&u->cond);
 	free(u);
