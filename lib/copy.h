@@ -46,6 +46,7 @@ struct dnode {
 	   default ACL), and it inherited none itself (its parent's was
 	   so): an absent ACL needs no removal (TU_META_UNINHERITED). */
 	bool kids_uninherited, self_uninherited;
+	void *pol;			/* the policy's own state for it (update.c) */
 	char name[];
 };
 
@@ -113,6 +114,11 @@ struct tu_copy {
 	int dst_root_fd;
 
 	struct tu_linkpaths lp;		/* link targets: strings, never opened */
+	struct tu_hashcache *hc;	/* unused: records go on in pairs */
+	struct tu_hashcache *hc_ro;	/* --checksum: records read, never stored */
+	struct tu_exclude *excl;	/* --exclude rules; NULL: none */
+	bool excl_path;			/* some rule needs the relative path */
+	struct upd *upd;		/* --update's own state (update.c) */
 	const struct tu_copy_policy *policy;	/* what to do with each entry */
 	/* A file copied in pieces has all its data: check, finish, place it
 	   (copyfile.c's cp_file_pieces_done). */
@@ -157,9 +163,12 @@ struct cp_meta_fail_ctx {
    others (a decision this engine cannot carry out yet is refused with
    -ENOTSUP, reported, never ignored). */
 enum tu_copy_decision {
-	TU_COPY_SKIP,		/* leave DEST as it is */
+	TU_COPY_SKIP,		/* leave DEST as it is (a directory: not
+				   descended into) */
 	TU_COPY_NEW,		/* copy under a name that must not exist */
-	TU_COPY_REPLACE,	/* copy, then replace the name that exists */
+	TU_COPY_REPLACE,	/* copy, then replace the name that exists; a
+				   directory: DEST has one under the name,
+				   descend into it as it is */
 	TU_COPY_LINK_BASE,	/* link or reflink it from a base tree */
 	TU_COPY_DELETE,		/* remove the DEST entry SOURCE lacks */
 };
@@ -181,10 +190,62 @@ struct tu_copy_policy {
 	void (*placed)(struct tu_copy *cp, const char *rel, char type);
 	/* A directory is complete, its metadata applied; may be NULL. */
 	void (*dir_done)(struct tu_copy *cp, struct tu_walk_dir *d);
+
+	/* The hooks of a policy that works on an existing DEST (update):
+	   DEST's directories exist, and are opened, not made; in a dry run
+	   too (read only), so that decide() can compare. All may be NULL. */
+	bool existing_dest;
+	/* Hard links are the policy's (no inode map in copyfile.c). */
+	bool own_links;
+	/* The DEST directory N of D is open (enter()). */
+	void (*dir_entered)(struct tu_copy *cp, struct tu_walk_dir *d, struct dnode *n);
+	/* D's entries are all in place (done_entries()), N still pinned. */
+	void (*entries_done)(struct tu_copy *cp, struct tu_walk_dir *d, struct dnode *n);
+	/* D's metadata onto FD, N's DEST directory, instead of a copy's. */
+	void (*dir_finish)(struct tu_copy *cp, struct tu_walk_dir *d, struct dnode *n, int fd);
+	/* An entry made by the engine, instead of cp_item's report. */
+	void (*item)(struct tu_copy *cp, const struct where *w, char type, char how,
+		     const char *target, uint64_t size);
+	/* The walk is over; DEST's root is still held. */
+	void (*walk_done)(struct tu_copy *cp);
 };
 
 /* cptree's first policy: every entry is new. */
 extern const struct tu_copy_policy tu_copy_plain;
+
+/* cptree --update (update.c): skip, apply metadata, replace, delete. */
+extern const struct tu_copy_policy tu_copy_update;
+
+/* Set up and release what the policies share (update.c): the exclude
+   rules (refusals reported), --update's state, the hash cache. 0 or
+   -errno. */
+int cp_policy_init(struct tu_copy *cp);
+void cp_policy_free(struct tu_copy *cp);
+/* Is E excluded (--exclude, --exclude-from)? */
+bool cp_excluded(struct tu_copy *cp, const struct tu_copy_entry *e);
+
+/* ---- "same content?", through the hash cache (update.c) --------------------- */
+
+enum {
+	TU_SAME_KEEP_DST = 1u << 0,	/* write no record on DFD (a base tree,
+					   which is never modified) */
+};
+
+/* --checksum: do the regular files open for reading as SFD (in SOURCE) and
+   DFD (in DEST, or a base tree), sizes equal, hold the same bytes? Asked of
+   the hash cache (cp->hc_ro, opened by tu_cptree when o->checksum): a valid
+   record answers without reading the file; otherwise the file is read and
+   hashed. When the content is equal, both files are given one identical
+   fresh record (the same bytes, so -a's xattrs stay equal, and valid for
+   both, so the next run reads neither), unless both already hold one, and
+   except under TU_SAME_KEEP_DST (then nothing is written at all). No record
+   is written on a file changed within 2 s of being hashed (the racy rule),
+   nor, when we are root, on a file with more than one link (hashcache(1),
+   SECURITY), nor on an immutable or append-only one. A dry run writes
+   nothing.
+   1: same; 0: different; -errno (-EAGAIN: a file changed while it was
+   read). Thread-safe; never prints. */
+int tu_copy_same_content(struct tu_copy *cp, int sfd, int dfd, unsigned flags);
 
 /* ---- messages (copyreport.c) ----------------------------------------------- */
 

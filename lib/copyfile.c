@@ -429,7 +429,8 @@ static int open_stated(struct job *j, bool same_inode)
    inode with two names in DEST, as cp -a -L makes it. */
 static bool keep_links(const struct tu_copy *cp, const struct stat *st)
 {
-	if (!cp->o->archive || S_ISDIR(st->st_mode) || (cp->o->dereference & TU_DEREF_HARD))
+	if (!cp->o->archive || cp->policy->own_links || S_ISDIR(st->st_mode) ||
+	    (cp->o->dereference & TU_DEREF_HARD))
 		return false;
 	return st->st_nlink > 1 || (cp->o->dereference & TU_DEREF_SYMBOLIC);
 }

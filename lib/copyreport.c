@@ -120,6 +120,10 @@ static void item_full(struct tu_copy *cp, const struct where *w, char type, char
 void cp_item(struct tu_copy *cp, const struct where *w, char type, char how, const char *target,
 		 uint64_t size)
 {
+	if (cp->policy->item) {
+		cp->policy->item(cp, w, type, how, target, size);
+		return;
+	}
 	item_full(cp, w, type, how, target, NULL, size);
 }
 

@@ -47,8 +47,7 @@
 
 static enum tu_copy_decision plain_decide(struct tu_copy *cp, const struct tu_copy_entry *e)
 {
-	(void)cp, (void)e;
-	return TU_COPY_NEW;
+	return cp_excluded(cp, e) ? TU_COPY_SKIP : TU_COPY_NEW;
 }
 
 const struct tu_copy_policy tu_copy_plain = { .name = "copy", .decide = plain_decide };
@@ -90,8 +89,11 @@ int cp_dn_open_child(struct tu_copy *cp, struct dnode *parent, const char *name,
 	tu_dc_reserve_locked(&cp->dc);	/* for n */
 	pthread_mutex_unlock(&cp->dlock);
 	/* What entry() made by name is held from here on; a directory
-	   renamed onto NAME since then is not ours, and is refused. */
-	int fd = tu_dir_open_made(pfd, name, cp->euid, cp->born, &n->dc.id);
+	   renamed onto NAME since then is not ours, and is refused. An
+	   update opens what DEST holds (never through a symlink), and
+	   holds it from here on. */
+	int fd = cp->policy->existing_dest ? tu_dir_open_at(pfd, name, &n->dc.id)
+					   : tu_dir_open_made(pfd, name, cp->euid, cp->born, &n->dc.id);
 	cp_dn_unpin(cp, parent);
 	if (fd < 0) {
 		pthread_mutex_lock(&cp->dlock);
@@ -186,19 +188,26 @@ static int cp_enter(struct tu_walk_dir *d, void *ctx)
 	struct tu_copy *cp = ctx;
 	if (cp_interrupted(cp))
 		return TU_WALK_STOP;
-	if (cp->o->dry_run)
+	/* A dry run opens nothing in DEST, unless the policy compares with
+	   it (update); where DEST lacks the directory, every entry is new. */
+	bool dry = cp->o->dry_run;
+	if (dry && !cp->policy->existing_dest)
 		return TU_WALK_NEXT;
 	struct dnode *n;
 	struct where w = { d, NULL };
 	if (tu_walk_dir_depth(d) == 0) {
 		n = cp->root;
+		if (!n)
+			return TU_WALK_NEXT;	/* a dry run, DEST absent */
 		if (cp_dn_pin(cp, n) < 0)
 			return TU_WALK_SKIP;	/* never: the root is never closed */
 	} else {
 		struct dnode *p = cp_slot_dn(tu_walk_dir_parent(d));
 		if (!p)
-			return TU_WALK_SKIP;
+			return dry ? TU_WALK_NEXT : TU_WALK_SKIP;
 		int r = cp_dn_open_child(cp, p, tu_walk_dir_name(d), &n);
+		if (r == -ENOENT && dry)
+			return TU_WALK_NEXT;
 		if (r < 0) {
 			cp_report(cp, &w, false, "open directory", -r,
 				  r == -ESTALE ? "not the directory made here: replaced; not copied"
@@ -238,6 +247,8 @@ static int cp_enter(struct tu_walk_dir *d, void *ctx)
 			cp_report(cp, &w, false, "set mode", -r, "the default ACL could not be read");
 	}
 	*tu_walk_dir_slot(d) = n;
+	if (cp->policy->dir_entered)
+		cp->policy->dir_entered(cp, d, n);
 	return TU_WALK_NEXT;
 }
 
@@ -252,6 +263,8 @@ static void cp_done_entries(struct tu_walk_dir *d, void *ctx)
 		return;
 	if (cp->split)
 		cp_pieces_wait_dir(cp, n);
+	if (cp->policy->entries_done)
+		cp->policy->entries_done(cp, d, n);
 	cp_dn_unpin(cp, n);
 }
 
@@ -266,17 +279,18 @@ static int cp_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	struct where w = { d, e->name };
 	bool dry = cp->o->dry_run;
 	int dfd = -1;
-	if (!dry) {
-		struct dnode *n = cp_slot_dn(d);
-		if (!n)
-			return TU_WALK_NEXT;
+	struct dnode *n = cp_slot_dn(d);
+	if (n)
 		dfd = n->dc.fd;		/* pinned by cp_enter */
-	}
+	else if (!dry)
+		return TU_WALK_NEXT;
 	int sfd = tu_walk_dir_fd(d);
 	struct tu_copy_entry ce = { d, e, sfd, dfd };
 	enum tu_copy_decision how = cp->policy->decide(cp, &ce);
 	if (how == TU_COPY_SKIP)
 		return TU_WALK_NEXT;
+	if (how == TU_COPY_REPLACE && e->is_dir)
+		return TU_WALK_DESCEND;	/* DEST has it: updated where it is */
 	if (how != TU_COPY_NEW) {
 		cp_report(cp, &w, false, "copy", ENOTSUP, "this copy engine cannot do that yet");
 		return TU_WALK_NEXT;
@@ -346,7 +360,10 @@ static void finish_dir(struct tu_copy *cp, struct tu_walk_dir *d, struct dnode *
 		cp_report(cp, &w, false, "reopen directory", -fd, NULL);
 		return;
 	}
-	finish_dir_fd(cp, &w, fd, &n->meta, n->self_uninherited ? TU_META_UNINHERITED : 0);
+	if (cp->policy->dir_finish)
+		cp->policy->dir_finish(cp, d, n, fd);
+	else
+		finish_dir_fd(cp, &w, fd, &n->meta, n->self_uninherited ? TU_META_UNINHERITED : 0);
 	cp_dn_unpin(cp, n);
 }
 
@@ -505,7 +522,8 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 	struct tu_walk_ops ops = { .enter = cp_enter, .entry = cp_entry, .leave = cp_leave,
 				   .error = cp_walk_error, .done_entries = cp_done_entries };
 	long jobs = o->jobs > 0 ? o->jobs : sysconf(_SC_NPROCESSORS_ONLN);
-	if (jobs > 1 && !o->dry_run) {
+	/* An update places each file itself, at once: no pieces. */
+	if (jobs > 1 && !o->dry_run && !cp->policy->existing_dest) {
 		/* Large files in pieces, by idle workers too. */
 		cp->split = true;
 		cp->bigs_max = (int)jobs;
@@ -520,7 +538,9 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 			return r;
 		}
 	}
-	if (o->dry_run) {
+	/* An update's dry run compares with DEST, read only. */
+	bool compare_dest = cp->policy->existing_dest && s->dest_exists;
+	if (o->dry_run && !compare_dest) {
 		cp_item(cp, &root, 'd', 'c', NULL, 0);
 		int r = tu_walk(s->sfd, cp->src_display, &wo, &ops, cp);
 		if (r < 0 && r != -ECANCELED)
@@ -530,14 +550,14 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 		return tu_rep_result(&cp->rep);
 	}
 
-	if (o->total)
+	if (o->total && !o->dry_run)
 		count_tree(cp, s, &wo);
 	if (cp_interrupted(cp))
 		return -EINTR;		/* nothing made yet */
 
-	char hidden[TU_TMP_NAME_MAX];
-	const char *name;
-	int made = cp_dest_create(cp, s, hidden, &name);
+	char hidden[TU_TMP_NAME_MAX] = "";
+	const char *name = s->dlast;
+	int made = o->dry_run ? 0 : cp_dest_create(cp, s, hidden, &name);
 	if (made < 0)
 		return made;
 	struct dnode *rn = calloc(1, sizeof *rn + strlen(name) + 1);
@@ -564,12 +584,15 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 	cp->file_threads = tu_data_in_memory(s->sfd) && tu_data_in_memory(rn->dc.fd) ? 1 : INT_MAX;
 	cp->root = rn;
 	cp->dst_root_fd = rn->dc.fd;
-	cp_item(cp, &root, 'd', 'c', NULL, 0);
+	if (made || !cp->policy->existing_dest)
+		cp_item(cp, &root, 'd', 'c', NULL, 0);	/* else dir_entered() says */
 
 	r = tu_walk(s->sfd, cp->src_display, &wo, &ops, cp);
 	if (r < 0 && r != -ECANCELED)
 		cp_report(cp, &root, true, "walk", -r, NULL);
 	cp_links_apply_flags(cp);
+	if (cp->policy->walk_done)
+		cp->policy->walk_done(cp);
 	struct tu_ident made_id = rn->dc.id;
 	int root_fd = rn->dc.fd;
 	free(rn);
@@ -597,7 +620,8 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 
 int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts *o)
 {
-	struct tu_copy cp = { .o = o, .dst_root_fd = -1, .policy = &tu_copy_plain,
+	struct tu_copy cp = { .o = o, .dst_root_fd = -1,
+			      .policy = o->update ? &tu_copy_update : &tu_copy_plain,
 			      .pieces_done = cp_file_pieces_done };
 	struct start s = { .spfd = -1, .dpfd = -1, .sfd = -1 };
 	pthread_mutex_init(&cp.dlock, NULL);
@@ -628,6 +652,9 @@ int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts 
 	r = tu_meta_reader_new(&cp.mr);
 	if (r < 0)
 		goto out;
+	r = cp_policy_init(&cp);	/* excludes, --update's state */
+	if (r < 0)
+		goto out;
 	r = cp_preflight(&cp, source, dest, &s);
 	if (r == 0)
 		r = run(&cp, source, &s);
@@ -641,6 +668,7 @@ out:
 	free(s.sbuf);
 	free(s.dbuf);
 	cp_links_free(&cp);
+	cp_policy_free(&cp);
 	tu_bufpool_release(&cp.data.pool);
 	tu_meta_reader_free(cp.mr);
 	tu_linkpaths_release(&cp.lp);

@@ -853,3 +853,8 @@ int tu_dir_find_ident(int dirfd, const struct tu_ident *id, char *out, size_t le
 	closedir(dir);
 	return r;
 }
+
+int tu_exchange_at(int dirfd, const char *a, const char *b)
+{
+	return renameat2(dirfd, a, dirfd, b, RENAME_EXCHANGE) == 0 ? 0 : -errno;
+}

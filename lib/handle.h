@@ -259,6 +259,11 @@ int tu_link_tmp(int fd, int dirfd, char *out);
    checks and then renames over, and a file saved in between is lost. */
 int tu_replace_name(int dirfd, const char *tmp, const char *name, const struct tu_ident *ours,
 		    const struct tu_ident *old, bool (*accept)(void *arg), void *arg, bool *left);
+/* Exchange the names A and B in DIRFD (RENAME_EXCHANGE), whatever their
+   types: an update puts a new entry in the place of a directory, which is
+   removed only then. 0 or -errno (-EINVAL/-EOPNOTSUPP: the filesystem
+   cannot). */
+int tu_exchange_at(int dirfd, const char *a, const char *b);
 /* Remove NAME in DIRFD only if it is a regular file with inode (DEV, INO):
    0, -ESTALE (something else is there, kept), -ENOENT, or -errno. There is
    a window between the check and the unlink; callers use it on names that

@@ -147,6 +147,31 @@ int tu_xattr_set_fd(int fd, struct tu_hashrec *r)
 	}
 }
 
+static bool ctime_within(int fd, int64_t w)
+{
+	struct statx sx;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_CTIME, &sx) < 0)
+		return true;
+	int64_t c = (int64_t)sx.stx_ctime.tv_sec * 1000000000LL + sx.stx_ctime.tv_nsec;
+	return c <= w + TU_XATTR_STAMP_SLACK;
+}
+
+int tu_xattr_set_pair(int fd1, int fd2, struct tu_hashrec *r)
+{
+	/* As tu_xattr_set_fd, for two files at once. */
+	for (int tries = 0;; tries++) {
+		r->written_ns = coarse_now_ns();
+		unsigned char buf[TU_XATTR_LEN];
+		size_t len = tu_xattr_encode(r, buf);
+		if (fsetxattr(fd1, TU_XATTR_NAME, buf, len, 0) < 0 ||
+		    fsetxattr(fd2, TU_XATTR_NAME, buf, len, 0) < 0)
+			return errno == ENOTSUP ? -EOPNOTSUPP : -errno;
+		if (coarse_now_ns() == r->written_ns || tries == 3 ||
+		    (ctime_within(fd1, r->written_ns) && ctime_within(fd2, r->written_ns)))
+			return 0;
+	}
+}
+
 int tu_xattr_remove_at(int dirfd, const char *name)
 {
 	if (!atomic_load(&use_at_calls))

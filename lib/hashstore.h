@@ -83,6 +83,11 @@ int tu_xattr_get_fd(int fd, struct tu_hashrec *r);
    gives the file is at most written_ns + TU_XATTR_STAMP_SLACK. This
    changes ctime, never mtime. 0 or -errno. */
 int tu_xattr_set_fd(int fd, struct tu_hashrec *r);
+/* Write R on both FD1 and FD2 (two files of equal content: cptree
+   --update's SOURCE and DEST), one stamp for both, so that the two values
+   are the same bytes and each file's ctime is within the slack of it. FD1
+   first; nothing on FD2 if FD1 refuses. 0 or -errno. */
+int tu_xattr_set_pair(int fd1, int fd2, struct tu_hashrec *r);
 /* Remove the record: 0, -ENODATA when there was none, -ENOSYS (by name,
    when the kernel lacks removexattrat), or another -errno. */
 int tu_xattr_remove_at(int dirfd, const char *name);

@@ -198,7 +198,8 @@ int cp_preflight(struct tu_copy *cp, const char *source, const char *dest, struc
 			cp_refuse(cp, cp->dst_display, "open", -dfd, NULL);
 			return dfd;
 		}
-		r = tu_dir_is_empty(dfd);
+		/* An update works on what DEST holds. */
+		r = cp->o->update ? 1 : tu_dir_is_empty(dfd);
 		close(dfd);
 		if (r == 0) {
 			cp_refuse(cp, cp->dst_display, "copy", ENOTEMPTY,

@@ -567,6 +567,11 @@ struct tu_copy_item {
 				   the earlier hard link; else NULL */
 	const char *old_target;	/* how 'r': the source link's target */
 	uint64_t size;		/* bytes of file data */
+	/* The rsync -i record (code, name, its end), as the library formats
+	   it for an update (tu_cptree_opts.itemize); NULL otherwise. It may
+	   hold NUL bytes: RECORD_LEN says how long it is. */
+	const char *record;
+	size_t record_len;
 };
 typedef void tu_copy_fn(const struct tu_copy_item *it, void *ctx);
 
@@ -616,6 +621,24 @@ struct tu_cptree_opts {
 				   -EPERM otherwise (cptree(1): DEST AND OTHER
 				   USERS) */
 	void *ctx;		/* passed to the callbacks */
+	/* Update (cptree(1), UPDATE RULES): DEST may exist and is brought up
+	   to date, each entry skipped, given metadata only, or rebuilt
+	   under a temporary name and renamed over the old one. */
+	bool update;
+	bool delete_absent;	/* update: remove DEST entries SOURCE lacks */
+	bool delete_excluded;	/* ... and DEST entries that are excluded */
+	bool checksum;		/* update: compare content too, through the
+				   hash cache */
+	const char *const *exclude;	/* patterns (cptree(1), EXCLUDE RULES),
+					   NULL-terminated; NULL: none */
+	const char *const *exclude_from;	/* files of patterns, likewise */
+	unsigned itemize;	/* TU_CPTREE_ITEMIZE_* for tu_copy_item.record */
+};
+
+/* How tu_copy_item.record is written (update). */
+enum {
+	TU_CPTREE_ITEMIZE_NUL = 1u << 0,	/* ends with NUL, nothing escaped */
+	TU_CPTREE_ITEMIZE_UTF8 = 1u << 1,	/* valid UTF-8 printed as it is */
 };
 
 #define TU_CPTREE_TIMEOUT 10.0

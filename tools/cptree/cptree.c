@@ -6,6 +6,8 @@
 
 #include <argp.h>
 #include <errno.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +20,9 @@ struct cli {
 	bool progress;
 	char *args[2];
 	int nargs;
+	/* --update's: --exclude and --exclude-from, in order given */
+	const char **exclude, **exclude_from;
+	size_t nexclude, nexclude_from;
 };
 
 enum {
@@ -30,6 +35,11 @@ enum {
 	OPT_FIX_SYMLINKS,
 	OPT_DEREFERENCE,
 	OPT_FORCE_DEST,
+	OPT_DELETE,
+	OPT_DELETE_EXCLUDED,
+	OPT_CHECKSUM,
+	OPT_EXCLUDE,
+	OPT_EXCLUDE_FROM,
 };
 
 static const struct argp_option options[] = {
@@ -76,6 +86,24 @@ static const struct argp_option options[] = {
 	{ "progress", OPT_PROGRESS, 0, 0,
 	  "show a progress line on stderr when it is a terminal: entries, bytes, rates, "
 	  "and (SOURCE is counted first) how far along, with an ETA", 0 },
+	/* update (cptree(1), UPDATE RULES) */
+	{ "update", 'u', 0, 0,
+	  "bring an existing DEST up to date with SOURCE, changing only what differs "
+	  "(type, size, mtime; with -a all metadata and hard links); each changed file is "
+	  "rebuilt whole and renamed over the old one", 0 },
+	{ "delete", OPT_DELETE, 0, 0,
+	  "with -u, remove DEST entries SOURCE lacks (excluded ones stay)", 0 },
+	{ "delete-excluded", OPT_DELETE_EXCLUDED, 0, 0,
+	  "with -u, also remove DEST entries that are excluded", 0 },
+	{ "checksum", OPT_CHECKSUM, 0, 0,
+	  "with -u, also compare content, through the hash cache (a file with a valid "
+	  "record is not read)", 0 },
+	{ "exclude", OPT_EXCLUDE, "PATTERN", 0,
+	  "leave out entries matching the shell glob PATTERN (a name, or with a '/' a "
+	  "path below SOURCE; a trailing '/' matches directories only)", 0 },
+	{ "exclude-from", OPT_EXCLUDE_FROM, "FILE", 0,
+	  "the patterns of FILE, one a line ('#' and ';' lines are comments; '-' reads "
+	  "standard input)", 0 },
 	{ 0 }
 };
 
@@ -91,6 +119,32 @@ static void check_combinations(const struct cli *c, struct argp_state *state)
 		argp_error(state, "--fix-symlinks copies symlinks; a link farm makes none to fix");
 	if (o->fix_symlinks && (o->dereference & TU_DEREF_SYMBOLIC))
 		argp_error(state, "--fix-symlinks and -L cannot be combined: -L copies no symlinks");
+	if (!o->update && (o->delete_absent || o->delete_excluded))
+		argp_error(state, "--delete and --delete-excluded need --update");
+	if (!o->update && o->checksum)
+		argp_error(state, "--checksum needs --update");
+	if (o->delete_excluded && !o->delete_absent)
+		argp_error(state, "--delete-excluded needs --delete");
+	if (o->update && o->atomic)
+		argp_error(state, "--update and --atomic cannot be combined: an update changes "
+				  "DEST in place, each file whole");
+	if (o->update && o->link != TU_CPLINK_NONE)
+		argp_error(state, "--update and --link cannot be combined (not built)");
+	if (o->update && o->dereference)
+		argp_error(state, "--update and --dereference (-L) cannot be combined (not built)");
+	if (o->update && o->fix_symlinks)
+		argp_error(state, "--update and --fix-symlinks cannot be combined (not built)");
+}
+
+/* One more pattern or file of patterns, kept in order. */
+static void add_arg(const char ***v, size_t *n, const char *arg, struct argp_state *state)
+{
+	const char **nv = realloc(*v, (*n + 2) * sizeof **v);
+	if (!nv)
+		argp_failure(state, TU_EXIT_USAGE, ENOMEM, "options");
+	nv[(*n)++] = arg;
+	nv[*n] = NULL;
+	*v = nv;
 }
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
@@ -138,6 +192,12 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "invalid --jobs '%s': want a number from 1 to 1024", arg);
 		break;
 	case OPT_PROGRESS: c->progress = true; break;
+	case 'u': c->o.update = true; break;
+	case OPT_DELETE: c->o.delete_absent = true; break;
+	case OPT_DELETE_EXCLUDED: c->o.delete_excluded = true; break;
+	case OPT_CHECKSUM: c->o.checksum = true; break;
+	case OPT_EXCLUDE: add_arg(&c->exclude, &c->nexclude, arg, state); break;
+	case OPT_EXCLUDE_FROM: add_arg(&c->exclude_from, &c->nexclude_from, arg, state); break;
 	case ARGP_KEY_ARG:
 		if (c->nargs == 2)
 			argp_error(state, "too many operands: want SOURCE DEST");
@@ -175,6 +235,10 @@ static void print_rewritten(const struct cli *c, const struct tu_copy_item *it)
 static void on_copied(const struct tu_copy_item *it, void *ctx)
 {
 	struct cli *c = ctx;
+	if (it->record) {	/* an update's: -i, -v and -n print it as it is */
+		fwrite(it->record, 1, it->record_len, stdout);
+		return;
+	}
 	if (it->how == 'r' && !c->itemize) {
 		tu_out_begin(stdout);	/* below a --progress line on the terminal */
 		print_rewritten(c, it);
@@ -201,7 +265,8 @@ static void on_copied(const struct tu_copy_item *it, void *ctx)
 static const struct argp argp = {
 	options, parse_opt, "SOURCE DEST",
 	"Copy the tree SOURCE to DEST: DEST becomes the copy (never DEST/SOURCE).\v"
-	"DEST must not exist, or must be an empty directory. Symlinks are copied as "
+	"DEST must not exist, or must be an empty directory (with -u, it may hold an "
+	"earlier copy, brought up to date). Symlinks are copied as "
 	"symlinks, never followed, unless -L is given. Every file is written under a temporary name and "
 	"renamed into place when complete. Exit status: 0 all copied, 1 some entries "
 	"failed (each reported), 2 bad usage or nothing could start (nothing written).",
@@ -224,6 +289,15 @@ int main(int argc, char **argv)
 	   is removed, then we die of the signal. */
 	tu_signals_catch();
 	c.o.interrupted = &tu_interrupted;
+	c.o.exclude = c.exclude;
+	c.o.exclude_from = c.exclude_from;
+	if (c.nul)
+		c.o.itemize |= TU_CPTREE_ITEMIZE_NUL;
+	/* rsync prints valid UTF-8 as it is in a UTF-8 locale. Only the
+	   question is asked of the locale: messages stay as they were. */
+	if (setlocale(LC_CTYPE, "") && strcmp(nl_langinfo(CODESET), "UTF-8") == 0)
+		c.o.itemize |= TU_CPTREE_ITEMIZE_UTF8;
+	setlocale(LC_CTYPE, "C");
 	if (c.verbose || c.itemize || c.o.dry_run)
 		c.o.copied = on_copied;
 	if (c.nul && !c.o.copied)
@@ -251,6 +325,8 @@ int main(int argc, char **argv)
 	}
 	tu_report_summary(&c.rep);
 	int status = tu_exit_status(r, c.rep.errors > 0);
+	free(c.exclude);
+	free(c.exclude_from);
 	if (fflush(stdout) != 0) {
 		tu_warn("write error on standard output: %s", strerror(errno));
 		status = TU_EXIT_SOME;
