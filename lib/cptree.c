@@ -116,6 +116,8 @@ void cp_dn_prepare_parent(struct tu_copy *cp, struct dnode *n)
 
 void cp_dn_free(struct tu_copy *cp, struct dnode *n)
 {
+	if (cp->policy->dir_release)
+		cp->policy->dir_release(cp, n);
 	pthread_mutex_lock(&cp->dlock);
 	tu_dc_forget_locked(&cp->dc, &n->dc, n == cp->root);
 	pthread_mutex_unlock(&cp->dlock);
@@ -244,6 +246,8 @@ static void cp_done_entries(struct tu_walk_dir *d, void *ctx)
 		return;
 	if (cp->split)
 		cp_pieces_wait_dir(cp, n);
+	if (cp->policy->dir_release)
+		cp->policy->dir_release(cp, n);
 	cp_dn_unpin(cp, n);
 }
 
@@ -267,6 +271,10 @@ static int cp_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 	enum tu_copy_decision how = cp->policy->decide(cp, &ce);
 	if (how == TU_COPY_SKIP)
 		return TU_WALK_NEXT;
+	if (how == TU_COPY_LINK_BASE && !e->is_dir) {
+		cp_copy_nondir_base(cp, d, sfd, dfd, e->name, e->type);
+		return TU_WALK_NEXT;
+	}
 	if (how != TU_COPY_NEW) {
 		cp_report(cp, &w, false, "copy", ENOTSUP, "this copy engine cannot do that yet");
 		return TU_WALK_NEXT;
@@ -466,6 +474,12 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 		ops.idle = cp_pieces_idle;
 	}
 	struct where root = { NULL, NULL };
+	char hidden[TU_TMP_NAME_MAX] = "";
+	if (o->nclone_from > 0) {
+		int r = cp_clone_start(cp, s, hidden);
+		if (r < 0)
+			return r;
+	}
 	/* Before a dry run too: it lists the targets a real run would write. */
 	if (o->link == TU_CPLINK_SYMBOLIC || o->fix_symlinks) {
 		int r = cp_link_paths_init(cp, source, s);
@@ -485,7 +499,6 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 	if (o->total)
 		count_tree(cp, s, &wo);
 
-	char hidden[TU_TMP_NAME_MAX];
 	const char *name;
 	int made = cp_dest_create(cp, s, hidden, &name);
 	if (made < 0)
@@ -504,6 +517,12 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 		return r;
 	}
 	rn->dc.fd = r;
+	if (cp->clone && (r = cp_clone_root(cp, rn->dc.fd)) < 0) {
+		close(rn->dc.fd);
+		free(rn);
+		cp_dest_commit(cp, s, hidden, false);
+		return r;
+	}
 	if (rn->dc.id.has_btime)
 		cp->born = &rn->dc.id.btime;
 	rn->dc.pins = 2;	/* never evicted; closed here at the end */
@@ -532,7 +551,15 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 
 int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts *o)
 {
-	struct tu_copy cp = { .o = o, .dst_root_fd = -1, .policy = &tu_copy_plain,
+	/* --clone-from builds DEST under a hidden name, as --atomic does. */
+	struct tu_cptree_opts clone_o;
+	if (o->nclone_from > 0 && !o->atomic) {
+		clone_o = *o;
+		clone_o.atomic = true;
+		o = &clone_o;
+	}
+	struct tu_copy cp = { .o = o, .dst_root_fd = -1,
+			      .policy = o->nclone_from > 0 ? &tu_copy_clone : &tu_copy_plain,
 			      .pieces_done = cp_file_pieces_done };
 	struct start s = { .spfd = -1, .dpfd = -1, .sfd = -1 };
 	pthread_mutex_init(&cp.dlock, NULL);
@@ -573,6 +600,7 @@ out:
 		close(s.dpfd);
 	free(s.sbuf);
 	free(s.dbuf);
+	cp_clone_end(&cp);
 	cp_links_free(&cp);
 	tu_bufpool_release(&cp.data.pool);
 	tu_meta_reader_free(cp.mr);

@@ -537,7 +537,8 @@ struct tu_copy_item {
 	char how;		/* 'c' created, 'h' hard link to an earlier entry,
 				   'l' linked to the source (link modes),
 				   'r' a symlink rewritten to point into DEST
-				   (fix_symlinks) */
+				   (fix_symlinks), 'b' shared with a
+				   clone_from BASE (a reflink or a hard link) */
 	const char *target;	/* symlink target, or the path (below DEST) of
 				   the earlier hard link; else NULL */
 	const char *old_target;	/* how 'r': the source link's target */
@@ -581,9 +582,16 @@ struct tu_cptree_opts {
 				   followed); entries is stored last, so once it
 				   is non-zero both are final. For an ETA. */
 	void *ctx;		/* passed to the callbacks */
+	/* --clone-from: DEST is made under a hidden name beside it (as
+	   atomic) and shares storage with these BASE trees wherever a file
+	   is unchanged; the first BASE that matches wins. At most
+	   TU_CLONE_MAX; cptree(1) has the rules. */
+	const char *const *clone_from;
+	int nclone_from;
 };
 
 #define TU_CPTREE_TIMEOUT 10.0
+#define TU_CLONE_MAX 20
 
 TU_API void tu_cptree_opts_init(struct tu_cptree_opts *o);
 

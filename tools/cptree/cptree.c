@@ -18,6 +18,8 @@ struct cli {
 	bool progress;
 	char *args[2];
 	int nargs;
+	const char *clone_from[TU_CLONE_MAX];	/* --clone-from, in order */
+	int nclone;
 };
 
 enum {
@@ -29,6 +31,7 @@ enum {
 	OPT_ABSOLUTE,
 	OPT_FIX_SYMLINKS,
 	OPT_DEREFERENCE,
+	OPT_CLONE_FROM,
 };
 
 static const struct argp_option options[] = {
@@ -53,6 +56,10 @@ static const struct argp_option options[] = {
 	{ "reflink", OPT_REFLINK, "WHEN", 0,
 	  "share file extents: auto (default: where the filesystem can), always (fail "
 	  "a file that cannot), never", 0 },
+	{ "clone-from", OPT_CLONE_FROM, "BASE", 0,
+	  "make DEST, a new tree equal to SOURCE, sharing storage with BASE wherever a "
+	  "file is unchanged there (a reflink, or with -a a hard link); up to 20, the "
+	  "first match wins; DEST appears only when complete", 0 },
 	{ "one-file-system", 'x', 0, 0,
 	  "do not copy other mounts; their mount points become empty directories", 0 },
 	{ "timeout", OPT_TIMEOUT, "SECONDS", 0,
@@ -83,6 +90,12 @@ static void check_combinations(const struct cli *c, struct argp_state *state)
 		argp_error(state, "--fix-symlinks copies symlinks; a link farm makes none to fix");
 	if (o->fix_symlinks && (o->dereference & TU_DEREF_SYMBOLIC))
 		argp_error(state, "--fix-symlinks and -L cannot be combined: -L copies no symlinks");
+	if (c->nclone > 0 && o->link != TU_CPLINK_NONE)
+		argp_error(state, "--clone-from and --link cannot be combined");
+	if (c->nclone > 0 && (o->dereference & TU_DEREF_SYMBOLIC))
+		argp_error(state, "--clone-from and -L cannot be combined");
+	if (c->nclone > 0 && o->dry_run)
+		argp_error(state, "--clone-from cannot be combined with -n (not built yet)");
 }
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
@@ -122,6 +135,13 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			c->o.reflink = TU_REFLINK_NEVER;
 		else
 			argp_error(state, "invalid --reflink '%s': want auto, always or never", arg);
+		break;
+	case OPT_CLONE_FROM:
+		if (c->nclone == TU_CLONE_MAX)
+			argp_error(state, "too many --clone-from: at most %d", TU_CLONE_MAX);
+		if (!arg[0])
+			argp_error(state, "--clone-from wants a BASE directory");
+		c->clone_from[c->nclone++] = arg;
 		break;
 	case 'x': c->o.one_file_system = true; break;
 	case OPT_TIMEOUT:
@@ -178,6 +198,8 @@ static void on_copied(const struct tu_copy_item *it, void *ctx)
 		print_rewritten(c, it);
 		return;
 	}
+	if (c->itemize && it->how == 'b')
+		return;	/* shared with a BASE: unchanged, and rsync -i says nothing */
 	if (c->itemize) {
 		tu_print_copy_item(stdout, it, c->nul);
 		return;
@@ -188,7 +210,8 @@ static void on_copied(const struct tu_copy_item *it, void *ctx)
 		return;
 	}
 	char *s = tu_quote(it->src), *d = tu_quote(it->dst);
-	fprintf(stdout, "%s%s -> %s\n", c->o.dry_run ? "would copy " : "", s, d);
+	fprintf(stdout, "%s%s -> %s%s\n", c->o.dry_run ? "would copy " : "", s, d,
+		it->how == 'b' ? " (shared with BASE)" : "");
 	tu_quote_free(s);
 	tu_quote_free(d);
 }
@@ -215,6 +238,8 @@ int main(int argc, char **argv)
 	c.o.warning = tu_report_warning;
 	c.o.ctx = &c;
 	c.o.stats = &stats;
+	c.o.clone_from = c.clone_from;
+	c.o.nclone_from = c.nclone;
 	if (c.verbose || c.itemize || c.o.dry_run)
 		c.o.copied = on_copied;
 	if (c.nul && !c.o.copied)
