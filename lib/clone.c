@@ -70,8 +70,21 @@ struct clone_base {
 	struct tu_data data;	/* reflinks from this BASE: its own refusal */
 };
 
+/* A BASE inode with several names, hard linked into DEST for one SOURCE
+   inode: it may serve no other (DEST's hard-link groups must be SOURCE's,
+   where rsync -H --link-dest merges them). */
+struct claim {
+	dev_t bdev, sdev;
+	ino_t bino, sino;
+	struct claim *next;
+};
+
+#define CLAIM_BUCKETS 1024
+
 struct tu_clone {
 	int n;
+	pthread_mutex_t lock;	/* the claims */
+	struct claim *claims[CLAIM_BUCKETS];
 	bool hardlink;		/* -a, and not --reflink=always */
 	int lock_fd;		/* DEST's hidden root, flock'ed for the run */
 	struct clone_base b[TU_CLONE_MAX];
@@ -258,6 +271,7 @@ int cp_clone_start(struct tu_copy *cp, struct start *s, char *hidden)
 	if (!cl)
 		return -ENOMEM;
 	cl->lock_fd = -1;
+	pthread_mutex_init(&cl->lock, NULL);
 	cl->hardlink = o->archive && o->reflink != TU_REFLINK_ALWAYS;
 	cp->clone = cl;
 	int r = open_bases(cp, cl);
@@ -277,16 +291,23 @@ static bool dest_can_reflink(struct tu_copy *cp, int fd)
 	int a = tu_tmpfile_create(&cp->fs, fd, t1);
 	if (a < 0)
 		return false;
-	int b = tu_tmpfile_create(&cp->fs, fd, t2);
+	/* FICLONE reads its source: the first one again, readable, through
+	   its fd's /proc link (our own new file, nothing else). */
+	char proc[32];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", a);
+	int ra = open(proc, O_RDONLY | O_CLOEXEC);
+	int b = ra >= 0 ? tu_tmpfile_create(&cp->fs, fd, t2) : -1;
 	bool ok = false;
 	if (b >= 0) {
 		struct tu_data d = { .reflink = TU_REFLINK_AUTO };
-		struct tu_xfer x = { .dc = &d, .in = a, .out = b };
+		struct tu_xfer x = { .dc = &d, .in = ra, .out = b };
 		struct stat st = { .st_size = 0 };
 		ok = tu_data_reflink(&x, &st) == 1;
 		close(b);
 		tu_tmpfile_discard(fd, t2);
 	}
+	if (ra >= 0)
+		close(ra);
 	close(a);
 	tu_tmpfile_discard(fd, t1);
 	return ok;
@@ -331,6 +352,14 @@ void cp_clone_end(struct tu_copy *cp)
 		close(cl->b[i].fd);
 	if (cl->lock_fd >= 0)
 		close(cl->lock_fd);
+	for (size_t i = 0; i < CLAIM_BUCKETS; i++) {
+		while (cl->claims[i]) {
+			struct claim *c = cl->claims[i];
+			cl->claims[i] = c->next;
+			free(c);
+		}
+	}
+	pthread_mutex_destroy(&cl->lock);
 	free(cl);
 	cp->clone = NULL;
 }
@@ -433,6 +462,11 @@ void cp_clone_match(struct job *j, int fd, struct cp_base *b)
 		   link shares, with -a, and BASE must then be equal in all. */
 		if (!reflink && !cl->hardlink)
 			continue;
+		/* Where extents are shared, nothing without extents is shared
+		   at all (no inode ever is), so nothing of it is looked at:
+		   reading a symlink's target would move its atime. */
+		if (!reg && cb->reflink && !atomic_load(&cb->data.no_reflink))
+			continue;
 		struct statx bs;
 		if (statx(cd->fd[i], j->name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, CLONE_MASK,
 			  &bs) < 0 ||
@@ -506,6 +540,30 @@ static int share_extents(struct job *j, int fd, struct cp_base *b, struct clone_
 	return r;
 }
 
+/* May the BASE inode B (of several names) be linked for J's SOURCE inode?
+   The first SOURCE inode to ask has it. */
+static bool claim(struct tu_clone *cl, const struct stat *b, const struct stat *src)
+{
+	if (b->st_nlink < 2)
+		return true;	/* one name in BASE: one SOURCE path reaches it */
+	uint64_t h = ((uint64_t)b->st_ino * 0x9e3779b97f4a7c15ull) ^ (uint64_t)b->st_dev;
+	size_t k = (size_t)(h >> 20) % CLAIM_BUCKETS;
+	bool ok = false;
+	pthread_mutex_lock(&cl->lock);
+	struct claim *c = cl->claims[k];
+	while (c && !(c->bdev == b->st_dev && c->bino == b->st_ino))
+		c = c->next;
+	if (c) {
+		ok = c->sdev == src->st_dev && c->sino == src->st_ino;
+	} else if ((c = malloc(sizeof *c))) {
+		*c = (struct claim){ b->st_dev, src->st_dev, b->st_ino, src->st_ino, cl->claims[k] };
+		cl->claims[k] = c;
+		ok = true;
+	}
+	pthread_mutex_unlock(&cl->lock);
+	return ok;
+}
+
 int cp_clone_place(struct job *j, int fd)
 {
 	struct tu_copy *cp = j->cp;
@@ -524,6 +582,9 @@ int cp_clone_place(struct job *j, int fd)
 	   (symlinks, specials, empty files) is made anew. */
 	if (!b->same_meta || !cp->clone->hardlink ||
 	    (cb->reflink && !atomic_load(&cb->data.no_reflink)))
+		return 1;
+	struct stat bst;
+	if (tu_stat_fd(b->fd, &bst) < 0 || !claim(cp->clone, &bst, &j->st))
 		return 1;
 	int r = tu_link_held(b->fd, j->dfd, j->dname, &cp->fs.no_empty_path);
 	if (r == 0) {
