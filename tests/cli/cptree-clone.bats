@@ -270,3 +270,180 @@ age_atimes() {
 	# No entry came or went.
 	cmp list <(find b -print0)
 }
+
+# clone_on_loop FS: SOURCE and BASE on a loop-mounted FS at m/, BASE a copy
+# of SOURCE, then one file changed.
+clone_on_loop() {
+	need_root mount
+	truncate -s 300M "$S/fs.img"
+	case $1 in
+	xfs) mkfs.xfs -q -m reflink=1 "$S/fs.img" ;;
+	btrfs) mkfs.btrfs -q "$S/fs.img" >/dev/null ;;
+	esac
+	mkdir m
+	mount -o loop "$S/fs.img" m
+	mkdir -p m/s/sub
+	head -c 200000 /dev/urandom >m/s/big
+	head -c 300000 /dev/urandom >m/s/sub/big2
+	echo small >m/s/changed
+	ln -s big m/s/link
+	: >m/s/empty
+	cptree -a m/s m/b
+	echo more >>m/s/changed
+	run cptree -a --clone-from=m/b m/s m/d
+	assert_success
+	assert_same_tree m/s m/d
+	# No inode is shared; the unchanged files' extents are.
+	[ -z "$(shared_with m/d m/b)" ]
+	filefrag -v m/d/big | grep -q shared
+	filefrag -v m/d/sub/big2 | grep -q shared
+	# (The changed file is a copy of SOURCE's, itself reflinked from it.)
+	cmp m/s/changed m/d/changed
+}
+
+@test "--clone-from on xfs shares extents by reflink: new inodes with their own metadata" {
+	clone_on_loop xfs
+}
+
+@test "--clone-from on btrfs shares extents by reflink: new inodes with their own metadata" {
+	clone_on_loop btrfs
+}
+
+@test "EMLINK (ext4's 65,000 links) falls back to a copy, silently" {
+	need_root mount
+	truncate -s 64M "$S/ext4.img"
+	mkfs.ext4 -q -N 4096 "$S/ext4.img"
+	mkdir m
+	mount -o loop "$S/ext4.img" m
+	mkdir -p m/s m/b/many
+	echo full >m/s/full
+	echo fine >m/s/fine
+	cptree -a m/s m/b/snap
+	# BASE's copy of 'full' one link short of the limit.
+	python3 -c 'import os, sys
+for i in range(64998):
+    os.link(sys.argv[1], "%s/%d" % (sys.argv[2], i))' m/b/snap/full m/b/many
+	[ "$(stat -c %h m/b/snap/full)" = 64999 ]
+	run cptree -a --clone-from=m/b/snap m/s m/d1
+	assert_success
+	assert_output ""
+	[ "$(stat -c %h m/b/snap/full)" = 65000 ]
+	run cptree -a --clone-from=m/b/snap m/s m/d2
+	assert_success
+	assert_output ""
+	assert_same_tree m/s m/d2
+	[ "$(ino m/d2/full)" != "$(ino m/b/snap/full)" ]
+	[ "$(ino m/d2/fine)" = "$(ino m/b/snap/fine)" ]
+}
+
+@test "hard links inside SOURCE stay hard links in DEST, shared with BASE or not" {
+	mkdir s
+	echo 1 >s/a
+	ln s/a s/b
+	echo 2 >s/c
+	ln s/c s/e
+	cptree -a s b
+	echo 3 >s/new
+	ln s/new s/new2
+	run cptree -a --clone-from=b s d
+	assert_success
+	[ "$(ino d/a)" = "$(ino b/a)" ] && [ "$(ino d/b)" = "$(ino b/a)" ]
+	[ "$(ino d/c)" = "$(ino d/e)" ] && [ "$(ino d/c)" = "$(ino b/c)" ]
+	[ "$(ino d/new)" = "$(ino d/new2)" ]
+	assert_same_tree s d
+}
+
+@test "several --clone-from: the first BASE that has the entry unchanged wins" {
+	mkdir s
+	echo a >s/a
+	echo b >s/b
+	cptree -a s b2
+	cptree -a s b1
+	echo changed >>b1/a
+	touch -r s/a b1/a
+	rm b1/b
+	cptree -a s b3
+	run cptree -a --clone-from=b1 --clone-from=b2 --clone-from=b3 s d
+	assert_success
+	# b1's 'a' differs in size; b1 has no 'b': both from b2, not b3.
+	[ "$(ino d/a)" = "$(ino b2/a)" ]
+	[ "$(ino d/b)" = "$(ino b2/b)" ]
+	cmp s/a d/a
+}
+
+@test "--clone-from refuses what it cannot do, before anything is written" {
+	mkdir s b
+	args=()
+	for i in $(seq 21); do args+=(--clone-from=b); done
+	run cptree -a "${args[@]}" s d
+	assert_failure 2
+	assert_output --partial "at most 20"
+	run cptree -a -n --clone-from=b s d
+	assert_failure 2
+	run cptree --link=hard --clone-from=b s d
+	assert_failure 2
+	run cptree -a -L --clone-from=b s d
+	assert_failure 2
+	run cptree -a --clone-from=nowhere s d
+	assert_failure 2
+	assert_output --partial "nowhere"
+	assert_not_exist d
+	[ -z "$(ls -A . | grep '^\.tu-')" ]
+}
+
+@test "kill -9 during --clone-from: no DEST until it is complete; a rerun removes the leftover and finishes" {
+	mkdir s
+	mktree sized s 3000 4K
+	cptree -a s b
+	touch s/f0000001
+	local i hidden
+	for i in 1 2 3; do
+		cptree -a -j 2 --clone-from=b s d &
+		local pid=$!
+		sleep 0.0$((RANDOM % 9 + 1))
+		kill -9 $pid 2>/dev/null || true
+		wait $pid 2>/dev/null || true
+		if [ -e d ]; then
+			assert_same_tree s d	# it finished before the kill: whole
+			rm -rf d
+		fi
+	done
+	# An interrupted run's hidden tree, made on purpose if none is left.
+	hidden=$(ls -A | grep '^\.tu-' || true)
+	run cptree -a --clone-from=b s d
+	assert_success
+	assert_same_tree s d
+	[ -z "$(ls -A | grep '^\.tu-')" ]
+}
+
+@test "a rerun leaves alone a hidden tree another run is building, and one not ours" {
+	mkdir s
+	echo x >s/f
+	cptree -a s b
+	cptree -a --clone-from=b s d
+	local name
+	name=$(strace -f -e trace=mkdirat -o trace cptree -a --clone-from=b s d2 >/dev/null; grep -o '"\.tu-[0-9a-f]*"' trace | head -1 | tr -d '"')
+	[ -n "$name" ]
+	mkdir "$name"
+	flock "$name" sleep 3 &
+	sleep 0.3
+	run cptree -a --clone-from=b s d2x
+	assert_success	# another DEST name: another hidden name
+	rm -rf d2
+	run cptree -a --clone-from=b s d2
+	assert_failure 2
+	assert_output --partial "another cptree --clone-from is building"
+	assert_dir_exists "$name"
+	wait
+	run cptree -a --clone-from=b s d2
+	assert_success
+	assert_output --partial "removed the unfinished clone"
+	need_root "a directory owned by another user"
+	mkdir "$name"
+	chown 65534 "$name"
+	rm -rf d2
+	run cptree -a --clone-from=b s d2
+	assert_failure 2
+	assert_output --partial "not an unfinished clone of ours"
+	assert_dir_exists "$name"
+}
