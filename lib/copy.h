@@ -47,6 +47,8 @@ struct dnode {
 	   so): an absent ACL needs no removal (TU_META_UNINHERITED). */
 	bool kids_uninherited, self_uninherited;
 	void *pol;			/* the policy's own state for it (update.c) */
+	void *base;			/* --clone-from: this directory in each
+					   BASE (clone.c), or NULL */
 	char name[];
 };
 
@@ -68,6 +70,7 @@ struct link_ent {
 };
 
 struct tu_copy_policy;
+struct tu_clone;
 
 struct tu_copy {
 	const struct tu_cptree_opts *o;
@@ -120,6 +123,7 @@ struct tu_copy {
 	bool excl_path;			/* some rule needs the relative path */
 	struct upd *upd;		/* --update's own state (update.c) */
 	const struct tu_copy_policy *policy;	/* what to do with each entry */
+	struct tu_clone *clone;		/* --clone-from: the BASE trees, or NULL */
 	/* A file copied in pieces has all its data: check, finish, place it
 	   (copyfile.c's cp_file_pieces_done). */
 	int (*pieces_done)(struct job *j, int in, int out, const char *tmp, struct tu_meta *meta,
@@ -131,6 +135,15 @@ struct tu_copy {
 struct where {
 	struct tu_walk_dir *d;
 	const char *name;
+};
+
+/* --clone-from: the BASE entry found unchanged for a job (clone.c). */
+struct cp_base {
+	int fd;				/* held: readable for a regular file,
+					   else O_PATH */
+	int idx;			/* which BASE */
+	bool same_meta;			/* all its metadata is SOURCE's: a hard
+					   link may serve */
 };
 
 /* One non-directory to copy: source SFD/NAME as ST, to DFD/DNAME. */
@@ -146,6 +159,7 @@ struct job {
 	bool defer_lock;		/* hard-linked: +i/+a come after the walk */
 	unsigned long lock_flags;	/* out: what was deferred */
 	struct tu_ident dst;		/* out: what was made */
+	struct cp_base *base;		/* --clone-from: BASE's match, or NULL */
 };
 
 /* Metadata that could not be applied: the owner, when we are not root, is
@@ -208,6 +222,9 @@ struct tu_copy_policy {
 		     const char *target, uint64_t size);
 	/* The walk is over; DEST's root is still held. */
 	void (*walk_done)(struct tu_copy *cp);
+	/* A directory's entries are all done (or it is freed): its state in
+	   N->base may go; may be NULL. */
+	void (*dir_release)(struct tu_copy *cp, struct dnode *n);
 };
 
 /* cptree's first policy: every entry is new. */
@@ -246,6 +263,26 @@ enum {
    1: same; 0: different; -errno (-EAGAIN: a file changed while it was
    read). Thread-safe; never prints. */
 int tu_copy_same_content(struct tu_copy *cp, int sfd, int dfd, unsigned flags);
+/* ---- --clone-from (clone.c) ---------------------------------------------------- */
+
+/* The policy: a non-directory may be shared with a BASE (TU_COPY_LINK_BASE,
+   carried out by cp_copy_nondir_base), a directory is new. */
+extern const struct tu_copy_policy tu_copy_clone;
+struct start;
+/* Before DEST is made: open the BASE trees, and choose DEST's hidden name
+   (HIDDEN, TU_TMP_NAME_MAX bytes), removing what an interrupted run left
+   under it. 0 or -errno (refused, reported). */
+int cp_clone_start(struct tu_copy *cp, struct start *s, char *hidden);
+/* DEST's hidden root is open (FD): held locked for the run, and asked
+   whether it can share extents. 0 or -errno (reported). */
+int cp_clone_root(struct tu_copy *cp, int fd);
+void cp_clone_end(struct tu_copy *cp);
+/* J (stat'ed; FD its source open, regular files only): is it unchanged
+   in a BASE? Fills B and sets J->base when it is. */
+void cp_clone_match(struct job *j, int fd, struct cp_base *b);
+/* Share J's entry with J->base: 0 done, 1 to be copied instead (nothing
+   made), or -errno (reported). Closes nothing. */
+int cp_clone_place(struct job *j, int fd);
 
 /* ---- messages (copyreport.c) ----------------------------------------------- */
 
@@ -293,6 +330,12 @@ enum { CP_DEFERRED = 1 };	/* a file is finished later (pieces.c) */
 /* The non-directory NAME in SFD (DTYPE as read) to DNAME in DFD. */
 int cp_copy_nondir(struct tu_copy *cp, struct tu_walk_dir *d, int sfd, int dfd,
 		   const char *name, const char *dname, unsigned char dtype);
+/* The same, shared with a --clone-from BASE where it is unchanged there. */
+int cp_copy_nondir_base(struct tu_copy *cp, struct tu_walk_dir *d, int sfd, int dfd,
+			const char *name, unsigned char dtype);
+/* A regular file's data is in OUT (named TMP, or unnamed): its metadata,
+   its name, then its flags; as a copy is finished. 0 or -errno (reported). */
+int cp_file_finish(struct job *j, int out, const char *tmp, struct tu_meta *meta);
 /* -L: the non-directory the symlink NAME leads to, whose stat is ST. */
 int cp_copy_followed(struct tu_copy *cp, struct tu_walk_dir *d, int sfd, int dfd,
 		     const char *name, const struct stat *st);
@@ -358,6 +401,8 @@ struct start {
 	struct tu_ident sid;
 	struct tu_ident did;		/* DEST as checked, when it exists */
 	bool dest_exists;
+	bool hidden_given;		/* --atomic's hidden name is the caller's
+					   (--clone-from), not a random one */
 };
 
 /* SOURCE or DEST as the user wrote it, without trailing slashes. */

@@ -382,6 +382,12 @@ char cp_item_type(mode_t mode)
    with dry_run, which lists the entry and writes nothing). */
 int cp_copy_by_type(struct job *j, int fd)
 {
+	if (j->base) {
+		/* --clone-from: shared with BASE, else copied as usual. */
+		int r = cp_clone_place(j, fd);
+		if (r <= 0)
+			return r;
+	}
 	if (S_ISREG(j->st.st_mode)) {
 		int r = j->cp->o->dry_run ? 0 : copy_file(j, fd);
 		if (r == 0)
@@ -435,8 +441,8 @@ static bool keep_links(const struct tu_copy *cp, const struct stat *st)
 	return st->st_nlink > 1 || (cp->o->dereference & TU_DEREF_SYMBOLIC);
 }
 
-int cp_copy_nondir(struct tu_copy *cp, struct tu_walk_dir *d, int sfd, int dfd, const char *name,
-		       const char *dname, unsigned char dtype)
+static int copy_nondir(struct tu_copy *cp, struct tu_walk_dir *d, int sfd, int dfd,
+		       const char *name, const char *dname, unsigned char dtype, bool base)
 {
 	struct job j = { .cp = cp, .w = { d, name }, .sfd = sfd, .dfd = dfd, .name = name,
 			 .dname = dname, .sheld = -1 };
@@ -492,12 +498,29 @@ int cp_copy_nondir(struct tu_copy *cp, struct tu_walk_dir *d, int sfd, int dfd, 
 				return fd;
 		}
 	}
+	struct cp_base b = { .fd = -1 };
+	if (base)
+		cp_clone_match(&j, fd, &b);
 	int r = keep_links(cp, &j.st) ? cp_copy_linked(&j, fd) : cp_copy_by_type(&j, fd);
 	if (fd >= 0 && r != CP_DEFERRED)
 		close(fd);	/* a deferred file's, from now on */
 	if (j.sheld >= 0)
 		close(j.sheld);
+	if (b.fd >= 0)
+		close(b.fd);
 	return r;
+}
+
+int cp_copy_nondir(struct tu_copy *cp, struct tu_walk_dir *d, int sfd, int dfd, const char *name,
+		       const char *dname, unsigned char dtype)
+{
+	return copy_nondir(cp, d, sfd, dfd, name, dname, dtype, false);
+}
+
+int cp_copy_nondir_base(struct tu_copy *cp, struct tu_walk_dir *d, int sfd, int dfd,
+			const char *name, unsigned char dtype)
+{
+	return copy_nondir(cp, d, sfd, dfd, name, name, dtype, true);
 }
 
 /* -L: the non-directory the symlink NAME leads to, whose stat is ST. Only a
@@ -560,4 +583,9 @@ void cp_farm_symbolic(struct tu_copy *cp, struct tu_walk_dir *d, int dfd, const 
 	else
 		cp_item(cp, &w, 'L', 'l', target, 0);
 	free(target);
+}
+
+int cp_file_finish(struct job *j, int out, const char *tmp, struct tu_meta *meta)
+{
+	return file_finish(j, out, tmp, meta);
 }

@@ -118,6 +118,8 @@ void cp_dn_prepare_parent(struct tu_copy *cp, struct dnode *n)
 
 void cp_dn_free(struct tu_copy *cp, struct dnode *n)
 {
+	if (cp->policy->dir_release)
+		cp->policy->dir_release(cp, n);
 	pthread_mutex_lock(&cp->dlock);
 	tu_dc_forget_locked(&cp->dc, &n->dc, n == cp->root);
 	pthread_mutex_unlock(&cp->dlock);
@@ -265,6 +267,8 @@ static void cp_done_entries(struct tu_walk_dir *d, void *ctx)
 		cp_pieces_wait_dir(cp, n);
 	if (cp->policy->entries_done)
 		cp->policy->entries_done(cp, d, n);
+	if (cp->policy->dir_release)
+		cp->policy->dir_release(cp, n);
 	cp_dn_unpin(cp, n);
 }
 
@@ -291,6 +295,10 @@ static int cp_entry(struct tu_walk_dir *d, const struct tu_dirent *e, void *ctx)
 		return TU_WALK_NEXT;
 	if (how == TU_COPY_REPLACE && e->is_dir)
 		return TU_WALK_DESCEND;	/* DEST has it: updated where it is */
+	if (how == TU_COPY_LINK_BASE && !e->is_dir) {
+		cp_copy_nondir_base(cp, d, sfd, dfd, e->name, e->type);
+		return TU_WALK_NEXT;
+	}
 	if (how != TU_COPY_NEW) {
 		cp_report(cp, &w, false, "copy", ENOTSUP, "this copy engine cannot do that yet");
 		return TU_WALK_NEXT;
@@ -530,6 +538,12 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 		ops.idle = cp_pieces_idle;
 	}
 	struct where root = { NULL, NULL };
+	char hidden[TU_TMP_NAME_MAX] = "";
+	if (o->nclone_from > 0) {
+		int r = cp_clone_start(cp, s, hidden);
+		if (r < 0)
+			return r;
+	}
 	/* Before a dry run too: it lists the targets a real run would write. */
 	if (o->link == TU_CPLINK_SYMBOLIC || o->fix_symlinks) {
 		int r = cp_link_paths_init(cp, source, s);
@@ -555,7 +569,6 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 	if (cp_interrupted(cp))
 		return -EINTR;		/* nothing made yet */
 
-	char hidden[TU_TMP_NAME_MAX] = "";
 	const char *name = s->dlast;
 	int made = o->dry_run ? 0 : cp_dest_create(cp, s, hidden, &name);
 	if (made < 0)
@@ -574,6 +587,13 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 		return r;
 	}
 	rn->dc.fd = r;
+	if (cp->clone && (r = cp_clone_root(cp, rn->dc.fd)) < 0) {
+		struct tu_ident id = rn->dc.id;
+		close(rn->dc.fd);
+		free(rn);
+		cp_dest_commit(cp, s, hidden, &id, false);
+		return r;
+	}
 	if (rn->dc.id.has_btime)
 		cp->born = &rn->dc.id.btime;
 	rn->dc.pins = 2;	/* never evicted; closed here at the end */
@@ -620,8 +640,16 @@ static int run(struct tu_copy *cp, const char *source, struct start *s)
 
 int tu_cptree(const char *source, const char *dest, const struct tu_cptree_opts *o)
 {
+	/* --clone-from builds DEST under a hidden name, as --atomic does. */
+	struct tu_cptree_opts clone_o;
+	if (o->nclone_from > 0 && !o->atomic) {
+		clone_o = *o;
+		clone_o.atomic = true;
+		o = &clone_o;
+	}
 	struct tu_copy cp = { .o = o, .dst_root_fd = -1,
-			      .policy = o->update ? &tu_copy_update : &tu_copy_plain,
+			      .policy = o->update ? &tu_copy_update
+				: o->nclone_from > 0 ? &tu_copy_clone : &tu_copy_plain,
 			      .pieces_done = cp_file_pieces_done };
 	struct start s = { .spfd = -1, .dpfd = -1, .sfd = -1 };
 	pthread_mutex_init(&cp.dlock, NULL);
@@ -667,6 +695,7 @@ out:
 		close(s.dpfd);
 	free(s.sbuf);
 	free(s.dbuf);
+	cp_clone_end(&cp);
 	cp_links_free(&cp);
 	cp_policy_free(&cp);
 	tu_bufpool_release(&cp.data.pool);

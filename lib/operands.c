@@ -239,12 +239,16 @@ int cp_link_paths_init(struct tu_copy *cp, const char *source, struct start *s)
 int cp_dest_create(struct tu_copy *cp, struct start *s, char *hidden, const char **name)
 {
 	*name = s->dlast;
-	hidden[0] = '\0';
+	if (!s->hidden_given)
+		hidden[0] = '\0';
 	if (!cp->o->atomic && s->dest_exists)
 		return 0;
 	int r;
 	if (cp->o->atomic) {
-		r = tu_dir_create_tmp(s->dpfd, 0700, hidden);
+		/* --clone-from chose the hidden name (and removed what an
+		   interrupted run left there); else a fresh random one. */
+		r = s->hidden_given ? tu_make_dir_at(s->dpfd, hidden, 0700)
+				    : tu_dir_create_tmp(s->dpfd, 0700, hidden);
 		*name = hidden;
 	} else {
 		r = tu_make_dir_at(s->dpfd, s->dlast, 0700);

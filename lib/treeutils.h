@@ -562,7 +562,8 @@ struct tu_copy_item {
 	char how;		/* 'c' created, 'h' hard link to an earlier entry,
 				   'l' linked to the source (link modes),
 				   'r' a symlink rewritten to point into DEST
-				   (fix_symlinks) */
+				   (fix_symlinks), 'b' shared with a
+				   clone_from BASE (a reflink or a hard link) */
 	const char *target;	/* symlink target, or the path (below DEST) of
 				   the earlier hard link; else NULL */
 	const char *old_target;	/* how 'r': the source link's target */
@@ -633,6 +634,12 @@ struct tu_cptree_opts {
 					   NULL-terminated; NULL: none */
 	const char *const *exclude_from;	/* files of patterns, likewise */
 	unsigned itemize;	/* TU_CPTREE_ITEMIZE_* for tu_copy_item.record */
+	/* --clone-from: DEST is made under a hidden name beside it (as
+	   atomic) and shares storage with these BASE trees wherever a file
+	   is unchanged; the first BASE that matches wins. At most
+	   TU_CLONE_MAX; cptree(1) has the rules. */
+	const char *const *clone_from;
+	int nclone_from;
 };
 
 /* How tu_copy_item.record is written (update). */
@@ -642,6 +649,7 @@ enum {
 };
 
 #define TU_CPTREE_TIMEOUT 10.0
+#define TU_CLONE_MAX 20
 
 TU_API void tu_cptree_opts_init(struct tu_cptree_opts *o);
 

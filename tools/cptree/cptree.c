@@ -23,6 +23,8 @@ struct cli {
 	/* --update's: --exclude and --exclude-from, in order given */
 	const char **exclude, **exclude_from;
 	size_t nexclude, nexclude_from;
+	const char *clone_from[TU_CLONE_MAX];	/* --clone-from, in order */
+	int nclone;
 };
 
 enum {
@@ -40,6 +42,7 @@ enum {
 	OPT_CHECKSUM,
 	OPT_EXCLUDE,
 	OPT_EXCLUDE_FROM,
+	OPT_CLONE_FROM,
 };
 
 static const struct argp_option options[] = {
@@ -71,6 +74,10 @@ static const struct argp_option options[] = {
 	{ "force-dest", OPT_FORCE_DEST, 0, 0,
 	  "copy into an existing DEST that another user owns or can write (with "
 	  "--link=hard: beside which others can rename), refused by default", 0 },
+	{ "clone-from", OPT_CLONE_FROM, "BASE", 0,
+	  "make DEST, a new tree equal to SOURCE, sharing storage with BASE wherever a "
+	  "file is unchanged there (a reflink, or with -a a hard link); up to 20, the "
+	  "first match wins; DEST appears only when complete", 0 },
 	{ "one-file-system", 'x', 0, 0,
 	  "do not copy other mounts; their mount points become empty directories", 0 },
 	{ "timeout", OPT_TIMEOUT, "SECONDS", 0,
@@ -119,6 +126,14 @@ static void check_combinations(const struct cli *c, struct argp_state *state)
 		argp_error(state, "--fix-symlinks copies symlinks; a link farm makes none to fix");
 	if (o->fix_symlinks && (o->dereference & TU_DEREF_SYMBOLIC))
 		argp_error(state, "--fix-symlinks and -L cannot be combined: -L copies no symlinks");
+	if (c->nclone > 0 && o->link != TU_CPLINK_NONE)
+		argp_error(state, "--clone-from and --link cannot be combined");
+	if (c->nclone > 0 && (o->dereference & TU_DEREF_SYMBOLIC))
+		argp_error(state, "--clone-from and -L cannot be combined");
+	if (c->nclone > 0 && o->dry_run)
+		argp_error(state, "--clone-from cannot be combined with -n (not built yet)");
+	if (c->nclone > 0 && o->update)
+		argp_error(state, "--clone-from and --update cannot be combined: a clone makes a new DEST");
 	if (!o->update && (o->delete_absent || o->delete_excluded))
 		argp_error(state, "--delete and --delete-excluded need --update");
 	if (!o->update && o->checksum)
@@ -178,6 +193,13 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_REFLINK: c->o.reflink = tu_parse_reflink(state, arg); break;
 	case 'r':
 	case 'R': break;	/* cp's -r: cptree is always recursive */
+	case OPT_CLONE_FROM:
+		if (c->nclone == TU_CLONE_MAX)
+			argp_error(state, "too many --clone-from: at most %d", TU_CLONE_MAX);
+		if (!arg[0])
+			argp_error(state, "--clone-from wants a BASE directory");
+		c->clone_from[c->nclone++] = arg;
+		break;
 	case 'x': c->o.one_file_system = true; break;
 	case OPT_TIMEOUT:
 		if (tu_parse_seconds(arg, &c->o.timeout) < 0)
@@ -245,6 +267,8 @@ static void on_copied(const struct tu_copy_item *it, void *ctx)
 		tu_out_end(stdout);
 		return;
 	}
+	if (c->itemize && it->how == 'b')
+		return;	/* shared with a BASE: unchanged, and rsync -i says nothing */
 	if (c->itemize) {
 		tu_print_copy_item(stdout, it, c->nul);
 		return;
@@ -256,7 +280,8 @@ static void on_copied(const struct tu_copy_item *it, void *ctx)
 	}
 	char *s = tu_quote(it->src), *d = tu_quote(it->dst);
 	tu_out_begin(stdout);
-	fprintf(stdout, "%s%s -> %s\n", c->o.dry_run ? "would copy " : "", s, d);
+	fprintf(stdout, "%s%s -> %s%s\n", c->o.dry_run ? "would copy " : "", s, d,
+		it->how == 'b' ? " (shared with BASE)" : "");
 	tu_out_end(stdout);
 	tu_quote_free(s);
 	tu_quote_free(d);
@@ -298,6 +323,8 @@ int main(int argc, char **argv)
 	if (setlocale(LC_CTYPE, "") && strcmp(nl_langinfo(CODESET), "UTF-8") == 0)
 		c.o.itemize |= TU_CPTREE_ITEMIZE_UTF8;
 	setlocale(LC_CTYPE, "C");
+	c.o.clone_from = c.clone_from;
+	c.o.nclone_from = c.nclone;
 	if (c.verbose || c.itemize || c.o.dry_run)
 		c.o.copied = on_copied;
 	if (c.nul && !c.o.copied)
