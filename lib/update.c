@@ -1266,6 +1266,12 @@ static bool del_may(const struct tu_rmtree_entry *e, void *ctx)
 		if (ex)
 			return false;
 	}
+	/* A DEST inode with another name that stays, or is replaced later:
+	   remembered as shared, so that name is rebuilt as its own inode
+	   whichever of the two names the walk reaches first (and a dry run,
+	   which removes nothing, says the same). */
+	if (cp->o->archive && S_ISREG(e->mode) && e->nlink > 1)
+		(void)dest_shared(cp, e->dev, e->ino, e->nlink);
 	if (!cp->o->dry_run && (S_ISREG(e->mode) || S_ISDIR(e->mode))) {
 		struct statx sx;
 		if (stx_at(e->dirfd, e->name, &sx) == 0 && (sx.stx_attributes & LOCK_ATTRS))
