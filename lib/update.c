@@ -64,6 +64,11 @@
 		  STATX_MTIME | STATX_CTIME | STATX_INO)
 #define LOCK_ATTRS (STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND)
 #define LOCK_FLAGS (FS_IMMUTABLE_FL | FS_APPEND_FL)
+/* The chattr flags a user may set, as lib/meta.c copies them (its
+   COPY_FLAGS: keep the lists alike). */
+#define UPD_FLAGS (FS_SECRM_FL | FS_UNRM_FL | FS_COMPR_FL | FS_SYNC_FL | FS_IMMUTABLE_FL | \
+		   FS_APPEND_FL | FS_NODUMP_FL | FS_NOATIME_FL | FS_JOURNAL_DATA_FL | \
+		   FS_NOTAIL_FL | FS_DIRSYNC_FL | FS_TOPDIR_FL | FS_PROJINHERIT_FL)
 
 /* ---- state ------------------------------------------------------------------ */
 
@@ -789,17 +794,24 @@ static void lock_last(struct tu_copy *cp, const struct where *w, int sfd_file, i
 		      const char *dname, struct lgroup *g)
 {
 	unsigned long f = 0;
-	if (!cp->o->archive || cp->o->dry_run || sfd_file < 0 || get_flags(sfd_file, &f) < 0 ||
-	    !(f & LOCK_FLAGS))
+	if (!cp->o->archive || cp->o->dry_run || sfd_file < 0 || get_flags(sfd_file, &f) < 0)
 		return;
-	if (g) {
-		g->relock = f & LOCK_FLAGS;
+	int fd = openat(dfd, dname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		cp_report(cp, w, false, "set flags", errno, NULL);
 		return;
 	}
-	int fd = openat(dfd, dname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	int r = fd < 0 ? -errno : put_flags(fd, f, LOCK_FLAGS);
-	if (fd >= 0)
-		close(fd);
+	/* The file was made in a DEST directory that already has its flags:
+	   what it inherited from there (tmpfs and ext4 hand A and d down)
+	   goes, unless SOURCE's file has it too. */
+	int r = put_flags(fd, f, UPD_FLAGS & ~LOCK_FLAGS);
+	if (r == 0 && (f & LOCK_FLAGS)) {
+		if (g)
+			g->relock = f & LOCK_FLAGS;
+		else
+			r = put_flags(fd, f, LOCK_FLAGS);
+	}
+	close(fd);
 	if (r < 0)
 		cp_report(cp, w, false, "set flags", -r, NULL);
 }
@@ -1369,6 +1381,11 @@ static void upd_dir_finish(struct tu_copy *cp, struct tu_walk_dir *d, struct dno
 	if (u->is_new) {
 		if (cp->o->archive) {
 			tu_meta_apply_fd(fd, &n->meta, TU_META_ALL, cp_meta_fail, &mf);
+			/* Made in a DEST directory that has its flags already:
+			   what it inherited (A, d) goes unless SOURCE's has it. */
+			int r = put_flags(fd, n->meta.fflags, UPD_FLAGS);
+			if (r < 0)
+				cp_report(cp, &w, false, "set flags", -r, NULL);
 		} else {
 			mode_t mode;
 			int r = tu_meta_new_mode(fd, n->meta.st.st_mode, cp->umask, &mode);

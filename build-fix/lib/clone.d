@@ -1,0 +1,16 @@
+build-fix/lib/clone.o: lib/clone.c lib/compare.h lib/itemize.h lib/copy.h \
+ lib/data.h lib/treeutils.h lib/dircache.h lib/handle.h lib/names.h \
+ lib/linkpath.h lib/meta.h lib/report.h lib/walk.h lib/spooky.h
+lib/compare.h:
+lib/itemize.h:
+lib/copy.h:
+lib/data.h:
+lib/treeutils.h:
+lib/dircache.h:
+lib/handle.h:
+lib/names.h:
+lib/linkpath.h:
+lib/meta.h:
+lib/report.h:
+lib/walk.h:
+lib/spooky.h:

@@ -1,0 +1,13 @@
+build-fix/lib/cptree.o: lib/cptree.c lib/copy.h lib/data.h \
+ lib/treeutils.h lib/dircache.h lib/handle.h lib/names.h lib/linkpath.h \
+ lib/meta.h lib/report.h lib/walk.h
+lib/copy.h:
+lib/data.h:
+lib/treeutils.h:
+lib/dircache.h:
+lib/handle.h:
+lib/names.h:
+lib/linkpath.h:
+lib/meta.h:
+lib/report.h:
+lib/walk.h:

@@ -1,0 +1,4 @@
+build-fix/lib/data.o: lib/data.c lib/data.h lib/treeutils.h lib/names.h
+lib/data.h:
+lib/treeutils.h:
+lib/names.h:

@@ -1,0 +1,13 @@
+build-fix/lib/dedup_walk.o: lib/dedup_walk.c lib/dedup.h lib/treeutils.h \
+ lib/dedup_pipeline.h lib/handle.h lib/names.h lib/hashstore.h \
+ lib/hashcache.h lib/report.h lib/walk.h lib/spooky.h
+lib/dedup.h:
+lib/treeutils.h:
+lib/dedup_pipeline.h:
+lib/handle.h:
+lib/names.h:
+lib/hashstore.h:
+lib/hashcache.h:
+lib/report.h:
+lib/walk.h:
+lib/spooky.h:

@@ -1,0 +1,11 @@
+build-fix/lib/hashtree.o: lib/hashtree.c lib/hashdir.h lib/treeutils.h \
+ lib/hashstore.h lib/hashcache.h lib/report.h lib/walk.h lib/handle.h \
+ lib/names.h
+lib/hashdir.h:
+lib/treeutils.h:
+lib/hashstore.h:
+lib/hashcache.h:
+lib/report.h:
+lib/walk.h:
+lib/handle.h:
+lib/names.h:

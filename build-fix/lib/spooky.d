@@ -1,0 +1,2 @@
+build-fix/lib/spooky.o: lib/spooky.c lib/spooky.h
+lib/spooky.h:

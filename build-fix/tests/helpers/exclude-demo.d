@@ -1,0 +1,3 @@
+build-fix/tests/helpers/exclude-demo.o: tests/helpers/exclude-demo.c \
+ lib/exclude.h
+lib/exclude.h:

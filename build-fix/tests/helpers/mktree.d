@@ -1,0 +1,1 @@
+build-fix/tests/helpers/mktree.o: tests/helpers/mktree.c
