@@ -164,7 +164,8 @@ static int xattr_blob(int dirfd, const char *name, char **out, size_t *outlen)
 	for (char *p = list; p < list + n && k < 512; p += strlen(p) + 1)
 		if (!fs_private_xattr(p))
 			names[k++] = p;
-	qsort(names, k, sizeof names[0], cmp_names);
+	if (k > 1)
+		qsort(names, k, sizeof names[0], cmp_names);
 	int r = 0;
 	size_t cap = 0, len = 0;
 	char *blob = NULL;

@@ -1,3 +1,0 @@
-build-fix/lib/compare.o: lib/compare.c lib/compare.h lib/itemize.h
-lib/compare.h:
-lib/itemize.h:

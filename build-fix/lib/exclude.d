@@ -1,2 +1,0 @@
-build-fix/lib/exclude.o: lib/exclude.c lib/exclude.h
-lib/exclude.h:

@@ -1,2 +1,0 @@
-build-fix/lib/linkpath.o: lib/linkpath.c lib/linkpath.h
-lib/linkpath.h:

@@ -1,2 +1,0 @@
-build-fix/lib/spooky.o: lib/spooky.c lib/spooky.h
-lib/spooky.h:

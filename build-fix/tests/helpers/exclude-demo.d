@@ -1,3 +1,0 @@
-build-fix/tests/helpers/exclude-demo.o: tests/helpers/exclude-demo.c \
- lib/exclude.h
-lib/exclude.h:

@@ -1,1 +1,0 @@
-build-fix/tests/helpers/mktree.o: tests/helpers/mktree.c
