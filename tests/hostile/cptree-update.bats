@@ -115,7 +115,7 @@ check_then_finish() {
 		cptree -a s d
 		mktree spread d/gone 10 5	# for --delete
 		rewrite_all s/big
-		attack_run s -- cptree -a -u --delete -j 2 s d
+		attack_run s -- cptree -a -u --delete --force-dest -j 2 s d
 		run grep -rlE 'precious|secret|bait' d
 		assert_failure
 		rm -rf s d "$S/hold"/.atk-*
@@ -137,7 +137,7 @@ check_then_finish() {
 		rewrite_all s/bulk
 		rewrite_all s/big
 		give_to_nobody d
-		attack_run d -- cptree -a -u --delete -j 2 s d
+		attack_run d -- cptree -a -u --delete --force-dest -j 2 s d
 		rm -rf s d "$S/hold"/.atk-*
 	done
 	echo "attacks: $ATTACK_TOTAL"
