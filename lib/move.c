@@ -32,6 +32,7 @@
 #include "move_state.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -57,8 +58,13 @@ void tu_mvtree_opts_init(struct tu_mvtree_opts *o)
 int mv_say(struct mv *m, tu_error_fn *fn, const char *path, const char *op, int err,
 	   const char *detail)
 {
+	if (atomic_load(&m->stopped))
+		return TU_STOP;
 	struct tu_err e = { .op = op, .err = err, .path = path, .detail = detail };
-	return tu_call_locked(fn, m->o->ctx, &m->lock, &e);
+	int r = tu_call_locked(fn, m->o->ctx, &m->lock, &e);
+	if (r == TU_STOP && fn == m->o->error)
+		atomic_store(&m->stopped, true);
+	return r;
 }
 
 int mv_fail(struct mv *m, const char *path, const char *op, int err, const char *detail)
@@ -97,11 +103,15 @@ int mv_forward(struct mv *m, tu_error_fn *fn, const struct tu_err *e)
 {
 	if (!fn)
 		return TU_CONTINUE;
+	if (atomic_load(&m->stopped))
+		return TU_STOP;
 	char *p = mv_shown(m, e->path);
 	struct tu_err f = *e;
 	f.path = p ? p : e->path;
 	int r = fn(&f, m->o->ctx);
 	free(p);
+	if (r == TU_STOP && fn == m->o->error)
+		atomic_store(&m->stopped, true);
 	return r;
 }
 

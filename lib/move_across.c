@@ -168,8 +168,7 @@ static void kept_report(struct mv *m, const struct tu_rmtree_entry *e, const cha
 {
 	m->kept++;
 	struct tu_err f = { .op = "remove", .err = EBUSY, .path = e->path, .detail = why };
-	if (m->o->error)
-		m->o->error(&f, m->o->ctx);
+	mv_forward(m, m->o->error, &f);
 }
 
 /* The rmtree engine asks before each SOURCE entry goes (a directory before

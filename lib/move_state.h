@@ -17,6 +17,7 @@
 #include "walk.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -54,6 +55,8 @@ struct mapping {
 
 struct mv {
 	const struct tu_mvtree_opts *o;
+	_Atomic bool stopped;		/* an error callback answered TU_STOP:
+					   nothing more is passed on */
 	const char *src_disp, *dst_disp;
 	char *sbuf, *dbuf;
 	int spfd, dpfd;
