@@ -101,6 +101,7 @@ nobody_tree() {
 @test "dedup: 0 linked, 1 immutable duplicates, 2 bad usage or no DIR could be opened" {
 	mkdir d
 	echo same >d/a && echo same >d/b
+	touch -d '2001-01-01' d/a d/b
 	run dedup d
 	assert_success
 	[ "$(ino d/a)" = "$(ino d/b)" ]
@@ -108,6 +109,7 @@ nobody_tree() {
 	need_root "chattr +i"
 	mkdir e
 	echo other >e/a && echo other >e/b
+	touch -d '2001-01-01' e/a e/b	# old enough to be linked, not 'changed just now'
 	chattr +i e/a e/b
 	run dedup e
 	chattr -i e/a e/b
