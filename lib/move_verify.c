@@ -514,7 +514,9 @@ long mv_verify_copy(struct mv *m, int sfd, int dfd, const char *disp, bool stric
 	struct tu_walk_ops ops = { .enter = v_enter, .entry = v_entry, .leave = v_leave,
 				   .done_entries = v_done, .error = v_error };
 	char root[128];
-	snprintf(root, sizeof root, "%s", m->map[m->nmap - 1].from);
+	/* The walk's root as the maps know it (the last one added is
+	   SOURCE's), or as shown when none was added. */
+	snprintf(root, sizeof root, "%s", m->nmap > 0 ? m->map[m->nmap - 1].from : disp);
 	int r = tu_walk(sfd, root, &wo, &ops, &v);
 	tu_hashcache_close(v.shc);
 	tu_hashcache_close(v.dhc);
