@@ -15,6 +15,7 @@ setup() {
 	mkdir -p t/sub
 	echo same >t/sub/f
 	echo same >t/g
+	touch -d '2001-01-01' t/sub/f t/g	# at rest: no run depends on their freshness
 	ln -s t ln
 	ln -s t/g lnf
 }
